@@ -1,0 +1,173 @@
+"""The public classifier API: train, save, load, evaluate, predict.
+
+    clf = Classifier.train("aclImdb_v1_labeled.tar.gz", "en_vectors_300d.bin.gz")
+    clf.save("runs/book")
+    Classifier.load("runs/book").predict(["I hate that the dismal weather ..."])
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from loopynet import __version__
+from loopynet.config import DataConfig, ModelConfig, TrainConfig, from_dict, to_dict
+from loopynet.data.report import make_report
+from loopynet.data.tokenize import tokenize
+from loopynet.data.tokenized import load_tokenized
+from loopynet.data.vectors import load_vectors
+from loopynet.data.vocab import Vocabulary, build_vocabulary, encode, encode_texts
+from loopynet.home import cache_dir
+from loopynet.io.artifact import ArtifactError, check_tensors, read_folder, save_folder
+from loopynet.models.classifier import BookClassifier
+from loopynet.train.loop import fit, predict_proba
+from loopynet.train.metrics import binary_metrics
+
+
+@dataclass
+class Classifier:
+    """A trained model with everything needed to use it: vocabulary, class names, configs, history."""
+
+    model: BookClassifier
+    vocab: Vocabulary
+    class_names: list[str]
+    data_config: DataConfig
+    train_config: TrainConfig
+    vectors_fingerprint: dict
+    history: list[dict] = field(default_factory=list)
+    data_report: dict = field(default_factory=dict)
+
+    @property
+    def maxlen(self) -> int:
+        return self.model.config.maxlen
+
+    @classmethod
+    def train(cls, data: str | os.PathLike, vectors: str | os.PathLike, data_config: DataConfig | None = None,
+              model_config: ModelConfig | None = None, train_config: TrainConfig | None = None,
+              split: str = "train", progress: bool = True, log: Callable[[str], None] = print) -> "Classifier":
+        """Read `split` of `data`, shuffle (seeded), hold out `val_split`, and train the book's model.
+
+        `model_config.embedding_dims` and `.maxlen` are set from the vectors and `data_config`.
+
+        Raises:
+            CorpusError, VectorsError: unreadable data or vectors.
+            ValueError: --embedding-dims differs from the vector file's, or bad settings.
+            TrainingError: the loss became NaN.
+        """
+        data_config = data_config or DataConfig()
+        model_config = model_config or ModelConfig()
+        train_config = train_config or TrainConfig()
+        timings = {}
+        start = time.perf_counter()
+        corpus = load_tokenized(data, split, data_config.encoding_errors, cache_dir())
+        order = np.random.default_rng(train_config.seed).permutation(len(corpus))[: data_config.limit]
+        corpus = corpus.subset(order)
+        timings["read_and_tokenize_seconds"] = time.perf_counter() - start
+        start = time.perf_counter()
+        word_vectors = load_vectors(vectors)
+        if model_config.embedding_dims not in (word_vectors.embedding_dims, ModelConfig.embedding_dims):
+            raise ValueError(f"--embedding-dims {model_config.embedding_dims} but {vectors} has "
+                             f"{word_vectors.embedding_dims}-dimensional vectors")
+        model_config.embedding_dims = word_vectors.embedding_dims
+        model_config.maxlen = data_config.maxlen
+        vocab, matrix = build_vocabulary(corpus, word_vectors, data_config.oov)
+        timings["vectors_seconds"] = time.perf_counter() - start
+        split_point = int(len(corpus) * (1 - data_config.val_split))  # the book's 80/20 split
+        reports, parts = {}, {}
+        for part, index in (("train", np.arange(split_point)), ("validation", np.arange(split_point, len(corpus)))):
+            part_docs, oov = encode(corpus.subset(index), vocab)
+            reports[part] = make_report(part, part_docs, oov, data_config.maxlen, corpus.class_names)
+            parts[part] = part_docs
+            log(reports[part].line())
+        model = BookClassifier(model_config, torch.from_numpy(matrix), seed=train_config.seed)
+        start = time.perf_counter()
+        history = fit(model, parts["train"], parts["validation"], train_config, data_config.maxlen, progress)
+        timings["train_seconds"] = time.perf_counter() - start
+        report = {part: r.to_dict() for part, r in reports.items()} | {"timings": timings}
+        return cls(model, vocab, corpus.class_names, data_config, train_config, word_vectors.fingerprint, history, report)
+
+    def save(self, out: str | os.PathLike) -> Path:
+        """Write the model folder atomically (see `loopynet.io.artifact`)."""
+        config = {
+            "loopynet_version": __version__,
+            "torch_version": torch.__version__,
+            "kind": "classifier",
+            "model": to_dict(self.model.config),
+            "data": to_dict(self.data_config),
+            "train": to_dict(self.train_config),
+            "vectors": self.vectors_fingerprint,
+            "class_names": self.class_names,
+            "vocabulary_size": len(self.vocab),
+        }
+        return save_folder(out, config, self.model.state_dict(), self.vocab.words, self.history, self.data_report)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Classifier":
+        """Load a model folder written by `save`.
+
+        Raises:
+            ArtifactError: missing/incomplete folder, other format version, or tensors whose shapes
+                differ from what config.json implies (the message lists each difference).
+        """
+        config, tensors, words = read_folder(path)
+        try:
+            model_config = from_dict(ModelConfig, config["model"])
+            data_config = from_dict(DataConfig, config["data"])
+            train_config = from_dict(TrainConfig, config["train"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise ArtifactError(f"model folder {path}: config.json is not a loopynet classifier config ({err})") from None
+        if "embeddings" in tensors and tensors["embeddings"].shape[0] != len(words):
+            raise ArtifactError(f"model folder {path}: vocab.json has {len(words)} words but the embeddings have "
+                                f"{tensors['embeddings'].shape[0]} rows")
+        embeddings = torch.zeros(len(words), model_config.embedding_dims)
+        model = BookClassifier(model_config, embeddings)
+        check_tensors(Path(path), model.state_dict(), tensors)
+        model.load_state_dict(tensors)
+        history = _read_json(Path(path) / "history.json")
+        report = _read_json(Path(path) / "data_report.json")
+        return cls(model, Vocabulary(words, data_config.oov), config["class_names"], data_config, train_config,
+                   config.get("vectors", {}), history, report)
+
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        """(N,) P(class_names[1]) for each text (empty texts included: they are all padding)."""
+        docs = encode_texts([tokenize(t) for t in texts], self.vocab)
+        return predict_proba(self.model, docs, self.maxlen)
+
+    def predict(self, texts: list[str], threshold: float = 0.5) -> list[dict]:
+        """[{"text", "probability", "label"}] per text; label is class_names[1] when probability >= threshold.
+
+        With one sigmoid output the decision is a threshold, never an argmax over one column.
+        """
+        probabilities = self.predict_proba(texts)
+        return [{"text": t, "probability": float(p), "label": self.class_names[int(p >= threshold)]}
+                for t, p in zip(texts, probabilities)]
+
+    def evaluate(self, data: str | os.PathLike, split: str = "test", threshold: float = 0.5,
+                 encoding_errors: str | None = None, limit: int | None = None) -> dict:
+        """Metrics on a labelled split: accuracy, precision, recall, f1, loss, confusion_matrix, support,
+        plus the split's data report (OOV counted against this model's vocabulary).
+
+        Raises:
+            CorpusError: unreadable data. ValueError: the data's class names differ from the model's.
+        """
+        corpus = load_tokenized(data, split, encoding_errors or self.data_config.encoding_errors, cache_dir())
+        if corpus.class_names != self.class_names:
+            raise ValueError(f"{data} split {split!r} has classes {corpus.class_names}; the model was trained on {self.class_names}")
+        if limit:
+            corpus = corpus.subset(np.arange(min(limit, len(corpus))))
+        docs, oov = encode(corpus, self.vocab)
+        metrics = binary_metrics(predict_proba(self.model, docs, self.maxlen), docs.labels, threshold)
+        metrics["split"] = split
+        metrics["data_report"] = make_report(split, docs, oov, self.maxlen, self.class_names).to_dict()
+        return metrics
+
+
+def _read_json(path: Path):
+    return json.loads(path.read_text(encoding="utf-8"))

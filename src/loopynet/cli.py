@@ -1,0 +1,160 @@
+"""Command line: `loopynet train | evaluate | predict | summary | data fetch`. Argument handling only."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from loopynet.config import DataConfig, ModelConfig, TrainConfig
+
+EXIT_ERROR = 2
+
+
+def _add_data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True, help="aclImdb root folder, split folder, or .tar.gz of either")
+    p.add_argument("--encoding-errors", choices=["strict", "replace"], default=None,
+                   help="non-UTF-8 files: stop (strict, default) or replace bad bytes")
+    p.add_argument("--limit", type=int, default=None, help="use only N documents (a quick slice)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="loopynet", description="Recurrent neural networks over text.")
+    parser.add_argument("--version", action="version", version=f"loopynet {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    d, m, t = DataConfig(), ModelConfig(), TrainConfig()
+    train = sub.add_parser("train", help="train the book's SimpleRNN classifier and save a model folder")
+    _add_data_args(train)
+    train.add_argument("--vectors", required=True, help="word vectors: word2vec .bin/.bin.gz or text/GloVe")
+    train.add_argument("--out", required=True, help="model folder to write (replaced atomically)")
+    train.add_argument("--split", default="train", help="split folder inside a root (default: train)")
+    train.add_argument("--maxlen", type=int, default=d.maxlen, help="tokens per document (default 400)")
+    train.add_argument("--val-split", type=float, default=d.val_split, help="validation fraction (default 0.2)")
+    train.add_argument("--oov", choices=["drop", "unk"], default=d.oov, help="tokens without a vector (default: drop, as the book)")
+    train.add_argument("--units", type=int, default=m.units, help="recurrent units (default 50)")
+    train.add_argument("--dropout", type=float, default=m.dropout, help="dropout after the RNN (default 0.2)")
+    train.add_argument("--embedding-dims", type=int, default=None, help="must match the vectors (default: from the file)")
+    train.add_argument("--batch-size", type=int, default=t.batch_size, help="default 32")
+    train.add_argument("--epochs", type=int, default=t.epochs, help="default 2")
+    train.add_argument("--lr", type=float, default=t.lr, help="RMSprop learning rate (default 1e-3)")
+    train.add_argument("--seed", type=int, default=t.seed, help="shuffle, split, init and dropout seed (default 0)")
+    train.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    ev = sub.add_parser("evaluate", help="metrics of a model folder on a labelled split (default: test)")
+    ev.add_argument("model", help="model folder")
+    _add_data_args(ev)
+    ev.add_argument("--split", default="test", help="default: test")
+    ev.add_argument("--threshold", type=float, default=0.5)
+    ev.add_argument("--json", action="store_true", help="print one JSON object")
+
+    pr = sub.add_parser("predict", help="P(positive) and label for texts (arguments, --file, or stdin)")
+    pr.add_argument("model", help="model folder")
+    pr.add_argument("texts", nargs="*", help="texts to classify")
+    pr.add_argument("--file", help="one text per line ('-' for stdin)")
+    pr.add_argument("--threshold", type=float, default=0.5)
+    pr.add_argument("--json", action="store_true", help="print a JSON list of {text, probability, label}")
+
+    sm = sub.add_parser("summary", help="the Keras-style layer table of a model folder or of settings")
+    sm.add_argument("model", nargs="?", help="model folder (else use --units/--maxlen/--embedding-dims)")
+    sm.add_argument("--units", type=int, default=m.units)
+    sm.add_argument("--maxlen", type=int, default=m.maxlen)
+    sm.add_argument("--embedding-dims", type=int, default=m.embedding_dims)
+
+    data = sub.add_parser("data", help="datasets").add_subparsers(dest="data_command", required=True)
+    fetch = data.add_parser("fetch", help="download a dataset archive into $LOOPYNET_HOME/data")
+    fetch.add_argument("name", help="dataset name (imdb)")
+    fetch.add_argument("--url", help="mirror URL of the same archive")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from loopynet.errors import USER_ERRORS  # heavy imports only after parsing (fast --help)
+
+    try:
+        return COMMANDS[args.command](args) or 0
+    except USER_ERRORS as err:
+        print(f"loopynet {args.command}: error: {err}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def cmd_train(args) -> int:
+    from loopynet.classifier import Classifier
+
+    data_config = DataConfig(maxlen=args.maxlen, val_split=args.val_split, oov=args.oov,
+                             encoding_errors=args.encoding_errors or "strict", limit=args.limit)
+    model_config = ModelConfig(units=args.units, dropout=args.dropout, maxlen=args.maxlen,
+                               embedding_dims=args.embedding_dims or ModelConfig.embedding_dims)
+    train_config = TrainConfig(batch_size=args.batch_size, epochs=args.epochs, lr=args.lr, seed=args.seed)
+    clf = Classifier.train(args.data, args.vectors, data_config, model_config, train_config, split=args.split,
+                           progress=not args.quiet, log=lambda line: print(line, file=sys.stderr))
+    out = clf.save(args.out)
+    print(f"saved {out}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from loopynet.classifier import Classifier
+
+    metrics = Classifier.load(args.model).evaluate(args.data, args.split, args.threshold, args.encoding_errors, args.limit)
+    if args.json:
+        print(json.dumps(metrics))
+        return 0
+    (tn, fp), (fn, tp) = metrics["confusion_matrix"]
+    print(f"{metrics['split']} split, {metrics['support']:,} documents")
+    for name in ("accuracy", "precision", "recall", "f1", "loss"):
+        print(f"{name:>10}: {metrics[name]:.4f}")
+    print(f"confusion matrix (rows: true neg/pos, columns: predicted neg/pos):\n  [[{tn:6d} {fp:6d}]\n   [{fn:6d} {tp:6d}]]")
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from loopynet.classifier import Classifier
+
+    texts = list(args.texts)
+    if args.file:
+        stream = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")
+        with stream:
+            texts += [line.rstrip("\n") for line in stream]
+    elif not texts:
+        texts = [line.rstrip("\n") for line in sys.stdin]
+    results = Classifier.load(args.model).predict(texts, args.threshold)
+    if args.json:
+        print(json.dumps(results, ensure_ascii=False))
+    else:
+        for r in results:
+            print(f"{r['label']}\t{r['probability']:.4f}\t{r['text'][:80]}")
+    return 0
+
+
+def cmd_summary(args) -> int:
+    from loopynet.models.summary import summary
+
+    if args.model:
+        from loopynet.classifier import Classifier
+
+        clf = Classifier.load(args.model)
+        print(summary(clf.model.config, len(clf.vocab)))
+    else:
+        print(summary(ModelConfig(units=args.units, maxlen=args.maxlen, embedding_dims=args.embedding_dims)))
+    return 0
+
+
+def cmd_data(args) -> int:
+    from loopynet.data.fetch import fetch
+
+    print(fetch(args.name, url=args.url))
+    return 0
+
+
+def _version() -> str:
+    from loopynet import __version__
+
+    return __version__
+
+
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "summary": cmd_summary, "data": cmd_data}
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""Configuration dataclasses. Defaults are the book's numbers (NLP in Action ch. 8, sections 8.1.5-8.4)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+
+@dataclass
+class DataConfig:
+    """How text becomes token ids.
+
+    maxlen: tokens kept per document (book 8.1.5: 400); the first `maxlen` in-vocabulary tokens are
+        kept and shorter documents are padded at the end with zero vectors (the book's `pad_trunc`).
+    val_split: fraction of the shuffled training split held out for validation (book: 0.2,
+        i.e. 20,000 / 5,000 of IMDB's 25,000 training reviews).
+    oov: "drop" (book: tokens without a vector are silently skipped) or "unk" (they map to one
+        zero-initialised unknown vector).
+    encoding_errors: "strict" (a non-UTF-8 file stops the run) or "replace".
+    limit: use only the first N documents after the seeded shuffle (None = all).
+    """
+
+    maxlen: int = 400
+    val_split: float = 0.2
+    oov: str = "drop"
+    encoding_errors: str = "strict"
+    limit: int | None = None
+
+
+@dataclass
+class ModelConfig:
+    """The book's network: SimpleRNN(units, tanh, return_sequences) -> Dropout -> Flatten -> Dense(1, sigmoid).
+
+    embedding_dims comes from the vector file (300 for the book's word2vec).
+    """
+
+    units: int = 50
+    dropout: float = 0.2
+    embedding_dims: int = 300
+    maxlen: int = 400
+
+
+@dataclass
+class TrainConfig:
+    """Training loop settings (book 8.2-8.3: RMSprop, binary cross-entropy, batch 32, 2 epochs).
+
+    RMSprop constants are Keras' defaults: lr 1e-3, rho 0.9, epsilon 1e-7.
+    """
+
+    batch_size: int = 32
+    epochs: int = 2
+    lr: float = 1e-3
+    rho: float = 0.9
+    epsilon: float = 1e-7
+    seed: int = 0
+
+
+def to_dict(config) -> dict:
+    """A JSON-ready dict of a config dataclass."""
+    return dataclasses.asdict(config)
+
+
+def from_dict(cls, values: dict):
+    """Build `cls` from a dict, failing with the unknown keys named.
+
+    Raises:
+        ValueError: when `values` has keys that `cls` does not know.
+    """
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} keys {unknown}; valid keys: {sorted(names)}")
+    return cls(**values)

@@ -1,0 +1,145 @@
+"""Labelled text corpora: a folder or a .tar.gz with one sub-folder per class (the aclImdb layout).
+
+Accepted `--data` forms (all read as UTF-8, one document per `.txt` file):
+- a root folder holding split folders: `aclImdb/{train,test}/{neg,pos}/*.txt`;
+- a split folder holding class folders: `train/{neg,pos}/*.txt` (any class names);
+- a `.tar.gz` / `.tgz` / `.tar` of either; it is read in place, never extracted.
+
+Class names are sorted, so labels follow Keras' `text_dataset_from_directory`: for IMDB neg=0, pos=1.
+The folder `unsup` (unlabelled reviews in the official IMDB archive) is never a class.
+"""
+
+from __future__ import annotations
+
+import os
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+UNLABELLED = {"unsup"}
+ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
+
+
+class CorpusError(ValueError):
+    """Unreadable or malformed corpus input (missing folder, no documents, bad encoding)."""
+
+
+@dataclass
+class Corpus:
+    """Documents of one split, in a stable order (sorted by path).
+
+    texts[i] is document i, labels[i] its class index into class_names, paths[i] where it came from.
+    """
+
+    texts: list[str]
+    labels: list[int]
+    class_names: list[str]
+    paths: list[str]
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+def is_archive(path: Path) -> bool:
+    return path.name.endswith(ARCHIVE_SUFFIXES)
+
+
+def read_corpus(data: str | os.PathLike, split: str = "train", encoding_errors: str = "strict") -> Corpus:
+    """Read every labelled document of `split` from a folder or an archive.
+
+    Args:
+        data: root folder, split folder, or archive of either (see module docstring).
+        split: the split folder to use when `data` is a root ("train" or "test"); ignored for a
+            split folder.
+        encoding_errors: "strict" stops on the first non-UTF-8 file; "replace" substitutes U+FFFD.
+
+    Raises:
+        CorpusError: path missing, no class folders with `.txt` files, or a file that is not UTF-8
+            (the message names the file and the byte offset).
+    """
+    path = Path(data)
+    if not path.exists():
+        raise CorpusError(f"--data {path}: no such file or folder")
+    if encoding_errors not in ("strict", "replace"):
+        raise CorpusError(f"encoding_errors must be 'strict' or 'replace', got {encoding_errors!r}")
+    if is_archive(path):
+        files = _archive_files(path)
+    elif path.is_dir():
+        files = _folder_files(path)
+    else:
+        raise CorpusError(f"--data {path}: expected a folder or a .tar.gz/.tgz/.tar archive")
+    chosen = _choose_split(files, split, path)
+    class_names = sorted({_class_of(p) for p in chosen})
+    label_of = {name: i for i, name in enumerate(class_names)}
+    texts, labels, paths = [], [], []
+    for rel in sorted(chosen):
+        texts.append(_decode(chosen[rel](), f"{path}:{rel}" if is_archive(path) else rel, encoding_errors))
+        labels.append(label_of[_class_of(rel)])
+        paths.append(rel)
+    return Corpus(texts, labels, class_names, paths)
+
+
+def _class_of(rel: str) -> str:
+    return PurePosixPath(rel).parent.name
+
+
+def _decode(raw: bytes, where: str, errors: str) -> str:
+    try:
+        return raw.decode("utf-8", errors=errors)
+    except UnicodeDecodeError as err:
+        raise CorpusError(
+            f"{where}: not valid UTF-8 at byte {err.start} ({err.reason}); "
+            "fix the file or pass --encoding-errors replace"
+        ) from None
+
+
+def _folder_files(root: Path) -> dict[str, callable]:
+    """Map 'relative/posix/path.txt' -> a reader, for every .txt at depth >= 2 below root."""
+    files = {}
+    for dirpath, _, names in os.walk(root):
+        for name in names:
+            if name.endswith(".txt"):
+                full = Path(dirpath, name)
+                rel = full.relative_to(root).as_posix()
+                if rel.count("/") >= 1:
+                    files[rel] = full.read_bytes
+    return files
+
+
+def _archive_files(archive: Path) -> dict[str, callable]:
+    """Map member path -> its bytes, for every .txt member of the archive (read once, in memory)."""
+    files = {}
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            for member in tar:
+                if member.isfile() and member.name.endswith(".txt") and "/" in member.name:
+                    data = tar.extractfile(member).read()
+                    files[member.name.lstrip("./")] = (lambda d=data: d)
+    except (tarfile.TarError, EOFError, OSError) as err:
+        raise CorpusError(f"--data {archive}: cannot read archive ({err})") from None
+    return files
+
+
+def _choose_split(files: dict, split: str, where: Path) -> dict:
+    """Keep the documents of one split: `<prefix>/<split>/<class>/<doc>.txt` or `<prefix>/<class>/<doc>.txt`."""
+    by_split_dir: dict[str, dict] = {}
+    for rel, reader in files.items():
+        p = PurePosixPath(rel)
+        if p.parent.name in UNLABELLED:
+            continue
+        by_split_dir.setdefault(str(p.parent.parent), {})[rel] = reader
+    named = {d: f for d, f in by_split_dir.items() if PurePosixPath(d).name == split}
+    if len(named) == 1:
+        chosen = next(iter(named.values()))
+    elif len(by_split_dir) == 1 and not any(PurePosixPath(d).name in ("train", "test") for d in by_split_dir):
+        chosen = next(iter(by_split_dir.values()))
+    else:
+        found = sorted(PurePosixPath(d).name or "." for d in by_split_dir) or ["none"]
+        raise CorpusError(
+            f"--data {where}: no split folder {split!r} with class sub-folders of .txt files "
+            f"(found split folders: {found}); expected <root>/{split}/<class>/*.txt or <split>/<class>/*.txt"
+        )
+    classes = {_class_of(rel) for rel in chosen}
+    if len(classes) < 2:
+        raise CorpusError(f"--data {where}: split {split!r} has {len(classes)} class folder(s) {sorted(classes)}; need at least 2")
+    return chosen

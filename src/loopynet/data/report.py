@@ -1,0 +1,54 @@
+"""The data report printed and stored after loading: what the book's silent policies did."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from loopynet.data.vocab import EncodedDocs, OOVCount
+
+
+@dataclass
+class DataReport:
+    """Counts for one part of the data (train, validation or test).
+
+    documents: documents read; tokens: Treebank tokens before OOV handling; oov_tokens: tokens
+    without a vector (dropped by the book's policy); oov_rate = oov_tokens / tokens;
+    empty_documents: documents with no token left (fed as all padding); truncated_documents:
+    documents with more than `maxlen` tokens left (only the first `maxlen` are used).
+    """
+
+    part: str
+    documents: int
+    tokens: int
+    oov_tokens: int
+    oov_rate: float
+    empty_documents: int
+    truncated_documents: int
+    maxlen: int
+    class_counts: dict
+
+    def line(self) -> str:
+        return (f"{self.part}: {self.documents:,} documents, {self.tokens:,} tokens, "
+                f"OOV {self.oov_tokens:,} ({self.oov_rate:.2%}), {self.empty_documents:,} empty, "
+                f"{self.truncated_documents:,} truncated to {self.maxlen} tokens, classes {self.class_counts}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def make_report(part: str, docs: EncodedDocs, oov: OOVCount, maxlen: int, class_names: list[str]) -> DataReport:
+    lengths = docs.lengths
+    labels, counts = np.unique(docs.labels, return_counts=True)
+    return DataReport(
+        part=part,
+        documents=len(docs),
+        tokens=oov.tokens,
+        oov_tokens=oov.oov_tokens,
+        oov_rate=oov.oov_tokens / oov.tokens if oov.tokens else 0.0,
+        empty_documents=int((lengths == 0).sum()),
+        truncated_documents=int((lengths > maxlen).sum()),
+        maxlen=maxlen,
+        class_counts={class_names[int(l)] if l >= 0 else "?": int(c) for l, c in zip(labels, counts)},
+    )

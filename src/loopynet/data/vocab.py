@@ -1,0 +1,96 @@
+"""Vocabulary (the words a corpus uses that have a vector), the frozen embedding matrix, and
+encoding of tokens to ids with the book's OOV policy.
+
+Id 0 is padding (a zero vector, as the book pads with zero vectors). With `oov="unk"`, id 1 is
+`<unk>` (a zero vector), used for every token without a vector; with the book's `oov="drop"`
+such tokens are skipped, and counted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from loopynet.data.tokenized import TokenizedCorpus
+from loopynet.data.vectors import WordVectors
+
+PAD = "<pad>"
+UNK = "<unk>"
+OOV_POLICIES = ("drop", "unk")
+
+
+@dataclass
+class Vocabulary:
+    """words[i] is the token string of id i; words[0] is padding (and words[1] `<unk>` when oov='unk')."""
+
+    words: list[str]
+    oov: str = "drop"
+
+    def __post_init__(self):
+        if self.oov not in OOV_POLICIES:
+            raise ValueError(f"oov must be one of {OOV_POLICIES}, got {self.oov!r}")
+        self.index = {w: i for i, w in enumerate(self.words)}
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    @property
+    def unk_id(self) -> int:
+        """Id of unknown tokens: 1 with oov='unk', -1 (dropped) with the book's oov='drop'."""
+        return 1 if self.oov == "unk" else -1
+
+
+@dataclass
+class EncodedDocs:
+    """Ragged token ids: document i is `ids[offsets[i]:offsets[i+1]]` (int32). labels (N,) int64."""
+
+    ids: np.ndarray
+    offsets: np.ndarray
+    labels: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """(N,) tokens per document after OOV handling."""
+        return np.diff(self.offsets)
+
+
+@dataclass
+class OOVCount:
+    tokens: int
+    oov_tokens: int
+
+
+def build_vocabulary(corpus: TokenizedCorpus, vectors: WordVectors, oov: str = "drop") -> tuple[Vocabulary, np.ndarray]:
+    """The corpus' token types that have a vector, most frequent first, and their (V, E) float32 matrix."""
+    counts = np.bincount(corpus.flat, minlength=len(corpus.types))
+    order = np.argsort(-counts, kind="stable")
+    specials = [PAD] + ([UNK] if oov == "unk" else [])
+    words = specials + [corpus.types[t] for t in order if counts[t] > 0 and corpus.types[t] in vectors.index]
+    matrix = np.zeros((len(words), vectors.embedding_dims), dtype=np.float32)
+    rows = [vectors.index[w] for w in words[len(specials):]]
+    matrix[len(specials):] = vectors.vectors[rows]
+    return Vocabulary(words, oov), matrix
+
+
+def encode(corpus: TokenizedCorpus, vocab: Vocabulary) -> tuple[EncodedDocs, OOVCount]:
+    """Map every token to its id; OOV tokens are dropped (book) or mapped to `<unk>`."""
+    type_to_id = np.array([vocab.index.get(t, vocab.unk_id) for t in corpus.types] or [0], dtype=np.int32)
+    ids = type_to_id[corpus.flat] if len(corpus.flat) else np.zeros(0, np.int32)
+    known = ids >= 0 if vocab.oov == "drop" else np.ones(len(ids), bool)
+    oov_tokens = int(len(ids) - known.sum()) if vocab.oov == "drop" else int((ids == vocab.unk_id).sum())
+    kept_before = np.concatenate([[0], np.cumsum(known, dtype=np.int64)])  # kept tokens before position p
+    offsets = kept_before[corpus.offsets]
+    return EncodedDocs(ids[known], offsets, corpus.labels.copy()), OOVCount(len(ids), oov_tokens)
+
+
+def encode_texts(token_lists: list[list[str]], vocab: Vocabulary) -> EncodedDocs:
+    """Encode already-tokenised texts (prediction time); labels are -1."""
+    docs = [[vocab.index.get(t, vocab.unk_id) for t in tokens] for tokens in token_lists]
+    docs = [[i for i in d if i >= 0] for d in docs]
+    offsets = np.concatenate([[0], np.cumsum([len(d) for d in docs], dtype=np.int64)]).astype(np.int64)
+    ids = np.fromiter((i for d in docs for i in d), dtype=np.int32)
+    return EncodedDocs(ids, offsets, np.full(len(docs), -1, dtype=np.int64))

@@ -1,0 +1,103 @@
+"""Model folders: config.json + model.safetensors + vocab.json + history.json + data_report.json.
+
+Artifacts are data, not code. A folder is written to a temporary sibling and renamed into place,
+so a killed run never leaves a folder that loads half; loading checks the format version and every
+tensor's shape against the config and says what differs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+FORMAT = "loopynet-model"
+FORMAT_VERSION = 1
+FILES = ("config.json", "model.safetensors", "vocab.json", "history.json", "data_report.json")
+
+
+class ArtifactError(ValueError):
+    """A model folder that is missing, incomplete, from another format version, or inconsistent."""
+
+
+def write_json(path: Path, value) -> None:
+    """Write JSON atomically (temp file + rename)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(value, f, indent=2, ensure_ascii=False)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def save_folder(out: str | os.PathLike, config: dict, tensors: dict[str, torch.Tensor], vocab: list[str],
+                history: list[dict], data_report: dict) -> Path:
+    """Write a complete model folder at `out` atomically, replacing an existing one.
+
+    `config` gets `format` and `format_version` added.
+    """
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    try:
+        write_json(tmp / "config.json", {"format": FORMAT, "format_version": FORMAT_VERSION, **config})
+        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp / "model.safetensors"))
+        write_json(tmp / "vocab.json", vocab)
+        write_json(tmp / "history.json", history)
+        write_json(tmp / "data_report.json", data_report)
+        _swap_into_place(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _swap_into_place(tmp: Path, out: Path) -> None:
+    if out.exists():
+        old = out.parent / f".{out.name}.old-{os.getpid()}"
+        os.replace(out, old)
+        os.replace(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, out)
+
+
+def read_folder(path: str | os.PathLike) -> tuple[dict, dict[str, torch.Tensor], list[str]]:
+    """Read (config, tensors, vocab) of a model folder.
+
+    Raises:
+        ArtifactError: missing folder or file, another format or format version, unreadable file.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise ArtifactError(f"model folder {path} does not exist")
+    missing = [name for name in FILES if not (path / name).is_file()]
+    if missing:
+        raise ArtifactError(f"model folder {path} is incomplete: missing {missing}")
+    try:
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+        vocab = json.loads((path / "vocab.json").read_text(encoding="utf-8"))
+        tensors = load_file(str(path / "model.safetensors"))
+    except (ValueError, OSError) as err:
+        raise ArtifactError(f"model folder {path}: unreadable ({err})") from None
+    if config.get("format") != FORMAT or config.get("format_version") != FORMAT_VERSION:
+        raise ArtifactError(
+            f"model folder {path} has format {config.get('format')!r} version {config.get('format_version')!r}; "
+            f"this loopynet reads {FORMAT!r} version {FORMAT_VERSION} (written by loopynet "
+            f"{config.get('loopynet_version', '?')}); retrain it or use that loopynet version"
+        )
+    return config, tensors, vocab
+
+
+def check_tensors(path: Path, expected: dict[str, torch.Tensor], found: dict[str, torch.Tensor]) -> None:
+    """Raise ArtifactError naming every missing, unexpected or differently shaped tensor."""
+    problems = [f"missing {k}" for k in expected if k not in found]
+    problems += [f"unexpected {k}" for k in found if k not in expected]
+    problems += [f"{k}: file has {tuple(found[k].shape)}, config implies {tuple(v.shape)}"
+                 for k, v in expected.items() if k in found and found[k].shape != v.shape]
+    if problems:
+        raise ArtifactError(f"model folder {path} does not match its config.json: " + "; ".join(problems))
