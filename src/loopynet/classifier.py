@@ -11,7 +11,7 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -19,11 +19,12 @@ import torch
 
 from loopynet import __version__
 from loopynet.config import DataConfig, ModelConfig, TrainConfig, from_dict, to_dict
+from loopynet.data.prepare import prepare_training_data, tokenizer_options
 from loopynet.data.report import make_report
 from loopynet.data.tokenize import tokenize
 from loopynet.data.tokenized import load_tokenized
 from loopynet.data.vectors import load_vectors
-from loopynet.data.vocab import Vocabulary, build_vocabulary, encode, encode_texts
+from loopynet.data.vocab import Vocabulary, encode, encode_texts
 from loopynet.home import cache_dir
 from loopynet.io.artifact import ArtifactError, check_tensors, read_folder, save_folder
 from loopynet.models.classifier import BookClassifier
@@ -51,8 +52,12 @@ class Classifier:
     @classmethod
     def train(cls, data: str | os.PathLike, vectors: str | os.PathLike, data_config: DataConfig | None = None,
               model_config: ModelConfig | None = None, train_config: TrainConfig | None = None,
-              split: str = "train", progress: bool = True, log: Callable[[str], None] = print) -> "Classifier":
+              split: str = "train", progress: bool = True, log: Callable[[str], None] = print,
+              on_epoch_end: Callable[[dict], None] | None = None) -> "Classifier":
         """Read `split` of `data`, shuffle (seeded), hold out `val_split`, and train the book's model.
+
+        `on_epoch_end(record)` is called with each epoch's history record (loss, accuracy, val_loss,
+        val_accuracy, ...); an exception it raises stops training (e.g. optuna.TrialPruned).
 
         `model_config.embedding_dims` and `.maxlen` are set from the vectors and `data_config`.
 
@@ -62,36 +67,20 @@ class Classifier:
             TrainingError: the loss became NaN.
         """
         data_config = data_config or DataConfig()
-        model_config = model_config or ModelConfig()
         train_config = train_config or TrainConfig()
-        timings = {}
-        start = time.perf_counter()
-        corpus = load_tokenized(data, split, data_config.encoding_errors, cache_dir())
-        order = np.random.default_rng(train_config.seed).permutation(len(corpus))[: data_config.limit]
-        corpus = corpus.subset(order)
-        timings["read_and_tokenize_seconds"] = time.perf_counter() - start
         start = time.perf_counter()
         word_vectors = load_vectors(vectors)
-        if model_config.embedding_dims not in (word_vectors.embedding_dims, ModelConfig.embedding_dims):
-            raise ValueError(f"--embedding-dims {model_config.embedding_dims} but {vectors} has "
-                             f"{word_vectors.embedding_dims}-dimensional vectors")
-        model_config.embedding_dims = word_vectors.embedding_dims
-        model_config.maxlen = data_config.maxlen
-        vocab, matrix = build_vocabulary(corpus, word_vectors, data_config.oov)
-        timings["vectors_seconds"] = time.perf_counter() - start
-        split_point = int(len(corpus) * (1 - data_config.val_split))  # the book's 80/20 split
-        reports, parts = {}, {}
-        for part, index in (("train", np.arange(split_point)), ("validation", np.arange(split_point, len(corpus)))):
-            part_docs, oov = encode(corpus.subset(index), vocab)
-            reports[part] = make_report(part, part_docs, oov, data_config.maxlen, corpus.class_names)
-            parts[part] = part_docs
-            log(reports[part].line())
-        model = BookClassifier(model_config, torch.from_numpy(matrix), seed=train_config.seed)
+        model_config = _fit_to_vectors(model_config or ModelConfig(), word_vectors.embedding_dims, vectors)
+        model_config = replace(model_config, maxlen=data_config.maxlen)
+        vectors_seconds = time.perf_counter() - start
+        prepared = prepare_training_data(data, word_vectors, data_config, train_config.seed, split, log)
+        model = BookClassifier(model_config, torch.from_numpy(prepared.embeddings), seed=train_config.seed)
         start = time.perf_counter()
-        history = fit(model, parts["train"], parts["validation"], train_config, data_config.maxlen, progress)
-        timings["train_seconds"] = time.perf_counter() - start
-        report = {part: r.to_dict() for part, r in reports.items()} | {"timings": timings}
-        return cls(model, vocab, corpus.class_names, data_config, train_config, word_vectors.fingerprint, history, report)
+        history = fit(model, prepared.train, prepared.validation, train_config, data_config.maxlen, progress, on_epoch_end)
+        seconds = prepared.seconds | {"vectors": vectors_seconds, "train": time.perf_counter() - start}
+        report = {part: r.to_dict() for part, r in prepared.reports.items()} | {"seconds": seconds}
+        return cls(model, prepared.vocab, prepared.class_names, data_config, train_config, word_vectors.fingerprint,
+                   history, report)
 
     def save(self, out: str | os.PathLike) -> Path:
         """Write the model folder atomically (see `loopynet.io.artifact`)."""
@@ -137,7 +126,8 @@ class Classifier:
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         """(N,) P(class_names[1]) for each text (empty texts included: they are all padding)."""
-        docs = encode_texts([tokenize(t) for t in texts], self.vocab)
+        options = tokenizer_options(self.data_config)
+        docs = encode_texts([tokenize(t, options) for t in texts], self.vocab)
         return predict_proba(self.model, docs, self.maxlen)
 
     def predict(self, texts: list[str], threshold: float = 0.5) -> list[dict]:
@@ -157,16 +147,24 @@ class Classifier:
         Raises:
             CorpusError: unreadable data. ValueError: the data's class names differ from the model's.
         """
-        corpus = load_tokenized(data, split, encoding_errors or self.data_config.encoding_errors, cache_dir())
+        corpus = load_tokenized(data, split, encoding_errors or self.data_config.encoding_errors, cache_dir(),
+                                tokenizer_options(self.data_config))
         if corpus.class_names != self.class_names:
             raise ValueError(f"{data} split {split!r} has classes {corpus.class_names}; the model was trained on {self.class_names}")
-        if limit:
-            corpus = corpus.subset(np.arange(min(limit, len(corpus))))
+        if limit:  # a seeded random slice: the split is sorted by class
+            corpus = corpus.subset(np.random.default_rng(0).permutation(len(corpus))[:limit])
         docs, oov = encode(corpus, self.vocab)
         metrics = binary_metrics(predict_proba(self.model, docs, self.maxlen), docs.labels, threshold)
         metrics["split"] = split
         metrics["data_report"] = make_report(split, docs, oov, self.maxlen, self.class_names).to_dict()
         return metrics
+
+
+def _fit_to_vectors(config: ModelConfig, dims: int, vectors) -> ModelConfig:
+    """`config` with embedding_dims taken from the vectors; an explicit, different value is an error."""
+    if config.embedding_dims not in (dims, ModelConfig.embedding_dims):
+        raise ValueError(f"--embedding-dims {config.embedding_dims} but {vectors} has {dims}-dimensional vectors")
+    return replace(config, embedding_dims=dims)
 
 
 def _read_json(path: Path):

@@ -1,4 +1,4 @@
-"""Command line: `loopynet train | evaluate | predict | summary | data fetch`. Argument handling only."""
+"""Command line: `loopynet train | evaluate | predict | summary | tune | data fetch`. Argument handling only."""
 
 from __future__ import annotations
 
@@ -32,6 +32,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--maxlen", type=int, default=d.maxlen, help="tokens per document (default 400)")
     train.add_argument("--val-split", type=float, default=d.val_split, help="validation fraction (default 0.2)")
     train.add_argument("--oov", choices=["drop", "unk"], default=d.oov, help="tokens without a vector (default: drop, as the book)")
+    train.add_argument("--strip-html", action="store_true", help="replace <br /> with a space before tokenising")
+    train.add_argument("--split-periods", action="store_true", help="split a trailing period off words (movie. -> movie .)")
+    train.add_argument("--map-quotes", action="store_true", help="map Treebank quote tokens `` and '' to \"")
+    train.add_argument("--vector-norm", choices=["none", "unit"], default=d.vector_norm,
+                       help="scale word vectors to unit L2 norm (default: none, as the book)")
     train.add_argument("--units", type=int, default=m.units, help="recurrent units (default 50)")
     train.add_argument("--dropout", type=float, default=m.dropout, help="dropout after the RNN (default 0.2)")
     train.add_argument("--embedding-dims", type=int, default=None, help="must match the vectors (default: from the file)")
@@ -61,6 +66,25 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("--maxlen", type=int, default=m.maxlen)
     sm.add_argument("--embedding-dims", type=int, default=m.embedding_dims)
 
+    tune = sub.add_parser("tune", help="search hyperparameters with Optuna (random or TPE), resumable and parallel")
+    _add_data_args(tune)
+    tune.add_argument("--vectors", required=True, help="word vectors, as for train")
+    tune.add_argument("--out", required=True, help="results folder: best.json, trials.csv, plots (and study.db)")
+    tune.add_argument("--space", help="search space TOML (default: the book's 8.4 list, loopynet/tune/default_space.toml)")
+    tune.add_argument("--sampler", choices=["random", "tpe"], default="tpe", help="default: tpe")
+    tune.add_argument("--pruner", choices=["median", "halving", "none"], default="median",
+                      help="stop poor trials after an epoch (default: median)")
+    tune.add_argument("--trials", type=int, default=20, help="finished trials wanted in the study, earlier runs included (default 20)")
+    tune.add_argument("--timeout", type=float, default=None, help="seconds after which workers start no new trial")
+    tune.add_argument("--study", default="loopynet", help="study name in the storage (default: loopynet)")
+    tune.add_argument("--storage", help="SQLAlchemy URL (default: sqlite:///OUT/study.db), e.g. postgresql+psycopg2://...")
+    tune.add_argument("--workers", type=int, default=1, help="worker processes sharing the study (default 1)")
+    tune.add_argument("--seed", type=int, default=t.seed, help="data shuffle, split, init and sampler seed (default 0)")
+    tune.add_argument("--heartbeat", type=int, default=30,
+                      help="seconds between worker heartbeats; a trial silent for twice that is failed and retried (default 30)")
+    tune.add_argument("--save-best", action="store_true", help="retrain the best configuration into OUT/best-model")
+    tune.add_argument("--quiet", action="store_true", help="only warnings from Optuna")
+
     data = sub.add_parser("data", help="datasets").add_subparsers(dest="data_command", required=True)
     fetch = data.add_parser("fetch", help="download a dataset archive into $LOOPYNET_HOME/data")
     fetch.add_argument("name", help="dataset name (imdb)")
@@ -83,7 +107,9 @@ def cmd_train(args) -> int:
     from loopynet.classifier import Classifier
 
     data_config = DataConfig(maxlen=args.maxlen, val_split=args.val_split, oov=args.oov,
-                             encoding_errors=args.encoding_errors or "strict", limit=args.limit)
+                             encoding_errors=args.encoding_errors or "strict", limit=args.limit,
+                             strip_html=args.strip_html, split_periods=args.split_periods, map_quotes=args.map_quotes,
+                             vector_norm=args.vector_norm)
     model_config = ModelConfig(units=args.units, dropout=args.dropout, maxlen=args.maxlen,
                                embedding_dims=args.embedding_dims or ModelConfig.embedding_dims)
     train_config = TrainConfig(batch_size=args.batch_size, epochs=args.epochs, lr=args.lr, seed=args.seed)
@@ -141,6 +167,34 @@ def cmd_summary(args) -> int:
     return 0
 
 
+def cmd_tune(args) -> int:
+    try:
+        from loopynet.tune.search import TuneError, TuneSettings, run_search
+    except ModuleNotFoundError as err:
+        print(f"loopynet tune: error: {err.name} is missing; install the extra: pip install 'loopynet[tune]'", file=sys.stderr)
+        return EXIT_ERROR
+    from loopynet.tune.space import load_space
+
+    settings = TuneSettings(args.data, args.vectors, args.out, load_space(args.space), sampler=args.sampler,
+                            pruner=args.pruner, trials=args.trials, timeout=args.timeout, study=args.study,
+                            storage=args.storage, workers=args.workers, limit=args.limit, seed=args.seed,
+                            encoding_errors=args.encoding_errors or "strict", heartbeat=args.heartbeat,
+                            save_best=args.save_best, quiet=args.quiet)
+    try:
+        best = run_search(settings, log=lambda line: print(line, file=sys.stderr))
+    except TuneError as err:
+        print(f"loopynet tune: error: {err}", file=sys.stderr)
+        return EXIT_ERROR
+    print(f"best trial {best['number']}: val_accuracy {best['value']:.4f} {json.dumps(best['params'])}")
+    print(f"trials: {best['trials']}; results in {args.out}")
+    print(f"reproduce: {best['command']}")
+    for note in best["notes"]:
+        print(f"note: {note}")
+    if best["not_in_command"]:
+        print(f"note: loopynet train has no flag for {best['not_in_command']}: the command trains their defaults")
+    return 0
+
+
 def cmd_data(args) -> int:
     from loopynet.data.fetch import fetch
 
@@ -154,7 +208,8 @@ def _version() -> str:
     return __version__
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "summary": cmd_summary, "data": cmd_data}
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "summary": cmd_summary, "tune": cmd_tune,
+            "data": cmd_data}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -18,6 +18,9 @@ class DataConfig:
         zero-initialised unknown vector).
     encoding_errors: "strict" (a non-UTF-8 file stops the run) or "replace".
     limit: use only the first N documents after the seeded shuffle (None = all).
+    strip_html, split_periods, map_quotes: tokenisation options that raise vector coverage (see
+        `loopynet.data.tokenize`); off = the book.
+    vector_norm: "none" (the book: vectors as stored) or "unit" (each word vector scaled to L2 norm 1).
     """
 
     maxlen: int = 400
@@ -25,6 +28,10 @@ class DataConfig:
     oov: str = "drop"
     encoding_errors: str = "strict"
     limit: int | None = None
+    strip_html: bool = False
+    split_periods: bool = False
+    map_quotes: bool = False
+    vector_norm: str = "none"
 
 
 @dataclass

@@ -7,6 +7,7 @@ and the decoding option. A cache hit does not open the data at all.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -18,7 +19,7 @@ import nltk
 import numpy as np
 
 from loopynet.data.corpus import Corpus, is_archive, read_corpus
-from loopynet.data.tokenize import TOKENIZER_NAME, tokenize_all
+from loopynet.data.tokenize import BOOK, TOKENIZER_NAME, TokenizerOptions, tokenize_packed
 from loopynet.data.vectors import fingerprint
 
 CACHE_FORMAT = 1
@@ -53,16 +54,12 @@ class TokenizedCorpus:
                                self.class_names, [self.paths[i] for i in index])
 
 
-def from_token_lists(docs: list[list[str]], labels, class_names, paths) -> TokenizedCorpus:
-    """Pack token lists into a TokenizedCorpus."""
-    type_id: dict[str, int] = {}
-    flat = np.fromiter((type_id.setdefault(tok, len(type_id)) for doc in docs for tok in doc), dtype=np.int32)
-    offsets = np.concatenate([[0], np.cumsum([len(d) for d in docs], dtype=np.int64)]).astype(np.int64)
-    return TokenizedCorpus(list(type_id), flat, offsets, np.asarray(labels, dtype=np.int64), list(class_names), list(paths))
-
-
-def tokenize_corpus(corpus: Corpus, workers: int | None = None) -> TokenizedCorpus:
-    return from_token_lists(tokenize_all(corpus.texts, workers), corpus.labels, corpus.class_names, corpus.paths)
+def tokenize_corpus(corpus: Corpus, workers: int | None = None, options: TokenizerOptions = BOOK) -> TokenizedCorpus:
+    """Treebank-tokenise every document of `corpus` (in parallel for large corpora)."""
+    types, flat, lengths = tokenize_packed(corpus.texts, workers, options)
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    return TokenizedCorpus(types, flat, offsets, np.asarray(corpus.labels, dtype=np.int64),
+                           list(corpus.class_names), list(corpus.paths))
 
 
 def data_fingerprint(data: Path) -> str:
@@ -78,14 +75,14 @@ def data_fingerprint(data: Path) -> str:
     return digest.hexdigest()
 
 
-def cache_key(data: Path, split: str, encoding_errors: str) -> str:
-    parts = {"format": CACHE_FORMAT, "data": data_fingerprint(data), "split": split,
-             "tokenizer": TOKENIZER_NAME, "nltk": nltk.__version__, "encoding_errors": encoding_errors}
+def cache_key(data: Path, split: str, encoding_errors: str, options: TokenizerOptions) -> str:
+    parts = {"format": CACHE_FORMAT, "data": data_fingerprint(data), "split": split, "tokenizer": TOKENIZER_NAME,
+             "nltk": nltk.__version__, "encoding_errors": encoding_errors, "options": dataclasses.asdict(options)}
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]
 
 
 def load_tokenized(data: str | os.PathLike, split: str, encoding_errors: str = "strict",
-                   cache_dir: Path | None = None) -> TokenizedCorpus:
+                   cache_dir: Path | None = None, options: TokenizerOptions = BOOK) -> TokenizedCorpus:
     """Read and tokenise a split, through the cache when `cache_dir` is given.
 
     Raises:
@@ -93,16 +90,16 @@ def load_tokenized(data: str | os.PathLike, split: str, encoding_errors: str = "
     """
     data = Path(data)
     if cache_dir is None:
-        return tokenize_corpus(read_corpus(data, split, encoding_errors))
+        return tokenize_corpus(read_corpus(data, split, encoding_errors), options=options)
     if not data.exists():
         read_corpus(data, split, encoding_errors)  # raises the clear error
-    path = cache_dir / f"corpus-{cache_key(data, split, encoding_errors)}.npz"
+    path = cache_dir / f"corpus-{cache_key(data, split, encoding_errors, options)}.npz"
     if path.is_file():
         try:
             return _read_cache(path)
         except (OSError, ValueError, KeyError):
             path.unlink(missing_ok=True)  # a damaged cache entry is rebuilt
-    tokenized = tokenize_corpus(read_corpus(data, split, encoding_errors))
+    tokenized = tokenize_corpus(read_corpus(data, split, encoding_errors), options=options)
     _write_cache(path, tokenized)
     return tokenized
 

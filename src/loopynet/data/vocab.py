@@ -18,6 +18,7 @@ from loopynet.data.vectors import WordVectors
 PAD = "<pad>"
 UNK = "<unk>"
 OOV_POLICIES = ("drop", "unk")
+VECTOR_NORMS = ("none", "unit")
 
 
 @dataclass
@@ -64,8 +65,17 @@ class OOVCount:
     oov_tokens: int
 
 
-def build_vocabulary(corpus: TokenizedCorpus, vectors: WordVectors, oov: str = "drop") -> tuple[Vocabulary, np.ndarray]:
-    """The corpus' token types that have a vector, most frequent first, and their (V, E) float32 matrix."""
+def build_vocabulary(corpus: TokenizedCorpus, vectors: WordVectors, oov: str = "drop", vector_norm: str = "none"
+                     ) -> tuple[Vocabulary, np.ndarray]:
+    """The corpus' token types that have a vector, most frequent first, and their (V, E) float32 matrix.
+
+    vector_norm "unit" scales every word's vector to L2 norm 1 (padding and `<unk>` stay zero).
+
+    Raises:
+        ValueError: unknown `oov` or `vector_norm`.
+    """
+    if vector_norm not in VECTOR_NORMS:
+        raise ValueError(f"vector_norm must be one of {VECTOR_NORMS}, got {vector_norm!r}")
     counts = np.bincount(corpus.flat, minlength=len(corpus.types))
     order = np.argsort(-counts, kind="stable")
     specials = [PAD] + ([UNK] if oov == "unk" else [])
@@ -73,6 +83,9 @@ def build_vocabulary(corpus: TokenizedCorpus, vectors: WordVectors, oov: str = "
     matrix = np.zeros((len(words), vectors.embedding_dims), dtype=np.float32)
     rows = [vectors.index[w] for w in words[len(specials):]]
     matrix[len(specials):] = vectors.vectors[rows]
+    if vector_norm == "unit":
+        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+        np.divide(matrix, norms, out=matrix, where=norms > 0)
     return Vocabulary(words, oov), matrix
 
 

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The main job: train the chapter's SimpleRNN on IMDB (20,000 train / 5,000 validation reviews,
+# 2 epochs), evaluate it on the 25,000-review test split, and predict two reviews.
+# Data: ../shared/data (or $LOOPYNET_SHARED_DATA). Model folder: runs/book (or $1).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA_DIR=${LOOPYNET_SHARED_DATA:-../shared/data}
+OUT=${1:-runs/book}
+bash scripts/setup.sh
+.venv/bin/loopynet train --data "$DATA_DIR/aclImdb_v1_labeled.tar.gz" --vectors "$DATA_DIR/en_vectors_300d.bin.gz" --out "$OUT"
+.venv/bin/loopynet evaluate "$OUT" --data "$DATA_DIR/aclImdb_v1_labeled.tar.gz"
+.venv/bin/loopynet predict "$OUT" \
+  "I hate that the dismal weather had me down for so long, when will it break! Ugh, when does happiness return? The sun is blinding and the puffy clouds are too thin. I can't wait for the weekend." \
+  "A wonderful film: brilliant acting, a moving story and a superb score. I loved every minute of it and will watch it again."

@@ -1,0 +1,50 @@
+"""The main job on a slice of the real IMDB archive and the real 300-d vectors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from loopynet import Classifier, DataConfig, ModelConfig, TrainConfig
+from loopynet.cli import main
+
+SLICE = dict(data_config=DataConfig(limit=1000, maxlen=200), model_config=ModelConfig(units=50),
+             train_config=TrainConfig(epochs=3, seed=0))
+
+
+@pytest.fixture(scope="module")
+def slice_model(real_data, tmp_path_factory):
+    clf = Classifier.train(real_data["imdb"], real_data["vectors"], progress=False, log=lambda s: None, **SLICE)
+    return clf, clf.save(tmp_path_factory.mktemp("imdb") / "slice")
+
+
+def test_real_slice_report_counts(slice_model):
+    report = slice_model[0].data_report
+    assert report["train"]["documents"] == 800 and report["validation"]["documents"] == 200
+    assert 0.04 < report["train"]["oov_rate"] < 0.08  # the shared README measures 5.5% on the train split
+    assert sum(report["train"]["class_counts"].values()) == 800 and len(report["train"]["class_counts"]) == 2
+
+
+def test_real_slice_beats_chance_on_the_test_split(slice_model, real_data):
+    metrics = slice_model[0].evaluate(real_data["imdb"], "test", limit=1000)
+    assert metrics["support"] == 1000
+    assert metrics["accuracy"] > 0.6, metrics  # chance is 0.5 (+-0.016 for 1,000 reviews)
+
+
+def test_cli_on_the_real_archive(slice_model, real_data, capsys):
+    folder = slice_model[1]
+    assert main(["evaluate", str(folder), "--data", str(real_data["imdb"]), "--limit", "200", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["support"] == 200
+    assert main(["predict", str(folder), "--json", "A wonderful, moving film.", ""]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 2
+
+
+@pytest.mark.slow
+def test_full_book_run(real_data, tmp_path):
+    """The chapter's run: 20,000/5,000 reviews, 2 epochs; val_accuracy >= 0.75 (book: 0.7820)."""
+    clf = Classifier.train(real_data["imdb"], real_data["vectors"], progress=False, log=lambda s: None)
+    assert clf.history[-1]["val_accuracy"] >= 0.75
+    sample_1 = ("I hate that the dismal weather had me down for so long, when will it break! Ugh, when does "
+                "happiness return? The sun is blinding and the puffy clouds are too thin. I can't wait for the weekend.")
+    assert clf.predict([sample_1])[0]["label"] == "neg"

@@ -1,0 +1,93 @@
+"""The command line on tiny data: train, evaluate, predict, summary, and clear errors (exit 2)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from loopynet.cli import main
+
+TRAIN = ["--maxlen", "12", "--units", "6", "--epochs", "3", "--batch-size", "8", "--lr", "3e-3", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def model_dir(tiny_imdb, tiny_vectors, tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "model"
+    assert main(["train", "--data", str(tiny_imdb), "--vectors", str(tiny_vectors), "--out", str(out), *TRAIN]) == 0
+    return out
+
+
+def test_train_prints_epochs_and_saves(model_dir, capsys):
+    assert (model_dir / "model.safetensors").is_file()
+    history = json.loads((model_dir / "history.json").read_text())
+    assert len(history) == 3 and history[-1]["val_accuracy"] >= 0.9
+
+
+def test_evaluate_json_has_the_metric_names(model_dir, tiny_imdb, capsys):
+    assert main(["evaluate", str(model_dir), "--data", str(tiny_imdb), "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert {"accuracy", "precision", "recall", "f1", "confusion_matrix", "loss"} <= metrics.keys()
+    assert metrics["support"] == 40 and metrics["split"] == "test"
+
+
+def test_evaluate_table(model_dir, tiny_imdb, capsys):
+    assert main(["evaluate", str(model_dir), "--data", str(tiny_imdb)]) == 0
+    out = capsys.readouterr().out
+    assert "test split, 40 documents" in out and "accuracy:" in out and "confusion matrix" in out
+
+
+def test_predict_arguments_json(model_dir, capsys):
+    assert main(["predict", str(model_dir), "great wonderful superb", "awful dreadful boring", "--json"]) == 0
+    results = json.loads(capsys.readouterr().out)
+    assert [r["label"] for r in results] == ["pos", "neg"]
+    assert set(results[0]) == {"text", "probability", "label"} and 0.5 < results[0]["probability"] <= 1
+
+
+def test_predict_from_file_and_stdin(model_dir, tmp_path, capsys, monkeypatch):
+    texts = tmp_path / "texts.txt"
+    texts.write_text("great loved it\n\nawful hated it\n", encoding="utf-8")
+    assert main(["predict", str(model_dir), "--file", str(texts), "--json"]) == 0
+    from_file = json.loads(capsys.readouterr().out)
+    assert [r["text"] for r in from_file] == ["great loved it", "", "awful hated it"]
+    import io
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO("great loved it\n"))
+    assert main(["predict", str(model_dir), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["probability"] == from_file[0]["probability"]
+
+
+def test_predict_threshold(model_dir, capsys):
+    assert main(["predict", str(model_dir), "great wonderful", "--threshold", "1.0"]) == 0
+    assert capsys.readouterr().out.startswith("neg\t")
+
+
+def test_summary_of_settings_and_of_a_folder(model_dir, capsys):
+    assert main(["summary", "--units", "100"]) == 0
+    assert "Total params: 80,101" in capsys.readouterr().out
+    assert main(["summary", str(model_dir)]) == 0
+    assert "(None, 12, 6)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["evaluate", "/nonexistent/model", "--data", "."], "model folder /nonexistent/model does not exist"),
+    (["train", "--data", "/nope", "--vectors", "x.bin", "--out", "o"], "--vectors x.bin: no such file"),
+    (["predict", "/nonexistent/model", "x"], "does not exist"),
+])
+def test_bad_input_exits_2_with_one_clear_line(args, message, capsys):
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_missing_vectors_file(tiny_imdb, tmp_path, capsys):
+    code = main(["train", "--data", str(tiny_imdb), "--vectors", str(tmp_path / "none.bin"), "--out", str(tmp_path / "o")])
+    assert code == 2 and "none.bin: no such file" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_console_script_runs():
+    result = subprocess.run([sys.executable, "-m", "loopynet.cli", "summary"], capture_output=True, text=True, check=True)
+    assert "Total params: 37,551" in result.stdout

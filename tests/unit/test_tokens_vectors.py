@@ -1,0 +1,138 @@
+"""Tokenizer, vector files, vocabulary, OOV counting, pad/trunc, the tokenised-corpus cache."""
+
+from __future__ import annotations
+
+import gzip
+
+import numpy as np
+import pytest
+
+from loopynet.data import tokenized as tokenized_module
+from loopynet.data.batching import batches, pad_trunc
+from loopynet.data.corpus import read_corpus
+from loopynet.data.report import make_report
+from loopynet.data.tokenize import tokenize, tokenize_packed
+from loopynet.data.tokenized import load_tokenized, tokenize_corpus
+from loopynet.data.vectors import VectorsError, load_vectors
+from loopynet.data.vocab import Vocabulary, build_vocabulary, encode, encode_texts
+from tests.conftest import write_word2vec
+
+
+def test_treebank_tokens_are_the_books():
+    assert tokenize('I can\'t wait. "Hi" <br />ok') == ["I", "ca", "n't", "wait.", "``", "Hi", "''", "<", "br", "/", ">", "ok"]
+
+
+def test_parallel_tokenisation_equals_serial():
+    texts = [f"doc {i} is {'good' if i % 2 else 'bad'}, isn't it?" for i in range(2500)]
+    types, flat, lengths = tokenize_packed(texts, workers=2)
+    serial = [tokenize(t) for t in texts]
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    assert [[types[t] for t in flat[offsets[i]:offsets[i + 1]]] for i in range(len(texts))] == serial
+
+
+@pytest.fixture
+def vectors_file(tmp_path):
+    words = ["good", "bad", "movie", "the"]
+    return write_word2vec(tmp_path / "v.bin", words, np.arange(12, dtype=np.float32).reshape(4, 3))
+
+
+@pytest.mark.parametrize("name, binary, header", [("v.bin", True, True), ("v.txt", False, True), ("glove.txt", False, False)])
+def test_vector_formats_load_the_same_table(tmp_path, name, binary, header):
+    words, table = ["good", "bad"], np.array([[1.0, 2.0], [3.0, -4.5]], dtype=np.float32)
+    path = tmp_path / name
+    if header:
+        write_word2vec(path, words, table, binary=binary)
+    else:
+        path.write_text("good 1.0 2.0\nbad 3.0 -4.5\n", encoding="utf-8")
+    wv = load_vectors(path)
+    assert wv.index == {"good": 0, "bad": 1} and np.array_equal(wv.vectors, table)
+    assert wv.fingerprint["bytes"] == path.stat().st_size and len(wv.fingerprint["sha256"]) == 64
+
+
+def test_gzipped_binary_vectors(tmp_path, vectors_file):
+    gz = tmp_path / "v.bin.gz"
+    gz.write_bytes(gzip.compress(vectors_file.read_bytes()))
+    assert np.array_equal(load_vectors(gz).vectors, load_vectors(vectors_file).vectors)
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda p: p.write_bytes(p.read_bytes()[:-10]), "not a complete word2vec binary"),
+    (lambda p: p.write_bytes(b""), "file is empty"),
+    (lambda p: p.unlink(), "no such file"),
+])
+def test_bad_vector_files_give_clear_errors(vectors_file, damage, message):
+    damage(vectors_file)
+    with pytest.raises(VectorsError, match=message):
+        load_vectors(vectors_file)
+
+
+def tokenized(docs_text: list[str], labels: list[int]):
+    from loopynet.data.corpus import Corpus
+
+    return tokenize_corpus(Corpus(docs_text, labels, ["neg", "pos"], [f"{i}.txt" for i in range(len(labels))]))
+
+
+def test_vocabulary_holds_corpus_words_with_vectors_most_frequent_first(vectors_file):
+    corpus = tokenized(["the movie the zzz", "bad bad bad"], [0, 1])
+    vocab, matrix = build_vocabulary(corpus, load_vectors(vectors_file))
+    assert vocab.words == ["<pad>", "bad", "the", "movie"]  # 'good' is unused, 'zzz' has no vector
+    assert np.array_equal(matrix[0], np.zeros(3)) and np.array_equal(matrix[1], [3, 4, 5])
+
+
+def test_oov_tokens_are_dropped_and_counted_like_the_book(vectors_file):
+    corpus = tokenized(["the zzz movie qqq", "", "zzz"], [0, 1, 1])
+    vocab, _ = build_vocabulary(corpus, load_vectors(vectors_file))
+    docs, oov = encode(corpus, vocab)
+    assert (oov.tokens, oov.oov_tokens) == (5, 3)
+    assert list(docs.lengths) == [2, 0, 0]
+    report = make_report("train", docs, oov, maxlen=1, class_names=["neg", "pos"])
+    assert (report.oov_rate, report.empty_documents, report.truncated_documents) == (0.6, 2, 1)
+    assert report.class_counts == {"neg": 1, "pos": 2}
+
+
+def test_unk_policy_maps_oov_to_one_id(vectors_file):
+    corpus = tokenized(["the zzz movie"], [0])
+    vocab, matrix = build_vocabulary(corpus, load_vectors(vectors_file), oov="unk")
+    docs, oov = encode(corpus, vocab)
+    assert vocab.words[:2] == ["<pad>", "<unk>"] and list(docs.ids) == [vocab.index["the"], 1, vocab.index["movie"]]
+    assert oov.oov_tokens == 1 and not matrix[1].any()
+    assert list(encode_texts([["zzz", "the"]], vocab).ids) == [1, vocab.index["the"]]
+
+
+def ragged(*docs):
+    vocab = Vocabulary(["<pad>"] + [str(i) for i in range(1, 10)])
+    return encode_texts([[str(i) for i in d] for d in docs], vocab)
+
+
+def test_pad_trunc_keeps_the_first_maxlen_and_pads_at_the_end():
+    docs = ragged([1, 2], [1, 2, 3, 4, 5, 6], [], [7, 8, 9, 1])
+    out = pad_trunc(docs, np.arange(4), maxlen=4)
+    assert out.tolist() == [[1, 2, 0, 0], [1, 2, 3, 4], [0, 0, 0, 0], [7, 8, 9, 1]]  # shorter, longer, empty, exact
+    assert out.dtype == np.int64
+
+
+def test_batches_cover_every_document_once_with_a_smaller_last_batch():
+    docs = ragged(*[[i % 9 + 1] for i in range(10)])
+    docs.labels = np.arange(10)
+    got = list(batches(docs, batch_size=4, maxlen=2, order=np.arange(10)[::-1]))
+    assert [len(labels) for _, labels in got] == [4, 4, 2]
+    assert np.concatenate([labels for _, labels in got]).tolist() == list(range(9, -1, -1))
+
+
+def test_tokenised_corpus_cache_is_used_on_the_second_load(tiny_imdb, tmp_path, monkeypatch):
+    first = load_tokenized(tiny_imdb, "train", cache_dir=tmp_path)
+    assert len(list(tmp_path.glob("corpus-*.npz"))) == 1
+    monkeypatch.setattr(tokenized_module, "read_corpus", lambda *a, **k: pytest.fail("re-read despite the cache"))
+    second = load_tokenized(tiny_imdb, "train", cache_dir=tmp_path)
+    assert second.types == first.types and np.array_equal(second.flat, first.flat)
+    assert [second.tokens(i) for i in range(3)] == [tokenize(t) for t in read_corpus(tiny_imdb).texts[:3]]
+
+
+def test_a_changed_folder_misses_the_cache(tiny_imdb, tmp_path):
+    load_tokenized(tiny_imdb, "test", cache_dir=tmp_path)
+    extra = tiny_imdb / "test" / "pos" / "new.txt"
+    extra.write_text("great", encoding="utf-8")
+    try:
+        assert len(load_tokenized(tiny_imdb, "test", cache_dir=tmp_path)) == 41
+    finally:
+        extra.unlink()
