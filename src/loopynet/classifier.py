@@ -53,11 +53,14 @@ class Classifier:
     def train(cls, data: str | os.PathLike, vectors: str | os.PathLike, data_config: DataConfig | None = None,
               model_config: ModelConfig | None = None, train_config: TrainConfig | None = None,
               split: str = "train", progress: bool = True, log: Callable[[str], None] = print,
-              on_epoch_end: Callable[[dict], None] | None = None) -> "Classifier":
+              on_epoch_end: Callable[[dict], None] | None = None, checkpoint_dir: str | os.PathLike | None = None,
+              resume: bool = False) -> "Classifier":
         """Read `split` of `data`, shuffle (seeded), hold out `val_split`, and train the book's model.
 
         `on_epoch_end(record)` is called with each epoch's history record (loss, accuracy, val_loss,
         val_accuracy, ...); an exception it raises stops training (e.g. optuna.TrialPruned).
+        With `checkpoint_dir` the training state is saved there after each epoch, and `resume=True`
+        continues a killed run from it (same seed and settings: same result as an uninterrupted run).
 
         `model_config.embedding_dims` and `.maxlen` are set from the vectors and `data_config`.
 
@@ -76,7 +79,8 @@ class Classifier:
         prepared = prepare_training_data(data, word_vectors, data_config, train_config.seed, split, log)
         model = BookClassifier(model_config, torch.from_numpy(prepared.embeddings), seed=train_config.seed)
         start = time.perf_counter()
-        history = fit(model, prepared.train, prepared.validation, train_config, data_config.maxlen, progress, on_epoch_end)
+        history = fit(model, prepared.train, prepared.validation, train_config, data_config.maxlen, progress,
+                      on_epoch_end, checkpoint_dir, resume)
         seconds = prepared.seconds | {"vectors": vectors_seconds, "train": time.perf_counter() - start}
         report = {part: r.to_dict() for part, r in prepared.reports.items()} | {"seconds": seconds}
         return cls(model, prepared.vocab, prepared.class_names, data_config, train_config, word_vectors.fingerprint,

@@ -43,6 +43,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--batch-size", type=int, default=t.batch_size, help="default 32")
     train.add_argument("--epochs", type=int, default=t.epochs, help="default 2")
     train.add_argument("--lr", type=float, default=t.lr, help="RMSprop learning rate (default 1e-3)")
+    train.add_argument("--optimizer", choices=["rmsprop", "adam"], default=t.optimizer, help="default: rmsprop (book)")
+    train.add_argument("--clip-norm", type=float, default=None, help="clip the gradient's global norm (default: off)")
+    train.add_argument("--patience", type=int, default=None,
+                       help="early stopping: epochs without a lower val_loss (default: off); best weights restored")
+    train.add_argument("--checkpoint-dir", default=None, help="save the training state here after every epoch "
+                       "(default: OUT.checkpoint)")
+    train.add_argument("--resume", action="store_true", help="continue a killed run from its last checkpoint")
     train.add_argument("--seed", type=int, default=t.seed, help="shuffle, split, init and dropout seed (default 0)")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -112,9 +119,12 @@ def cmd_train(args) -> int:
                              vector_norm=args.vector_norm)
     model_config = ModelConfig(units=args.units, dropout=args.dropout, maxlen=args.maxlen,
                                embedding_dims=args.embedding_dims or ModelConfig.embedding_dims)
-    train_config = TrainConfig(batch_size=args.batch_size, epochs=args.epochs, lr=args.lr, seed=args.seed)
+    train_config = TrainConfig(batch_size=args.batch_size, epochs=args.epochs, lr=args.lr, seed=args.seed,
+                               optimizer=args.optimizer, clip_norm=args.clip_norm, patience=args.patience)
+    checkpoints = args.checkpoint_dir or f"{args.out.rstrip('/')}.checkpoint"
     clf = Classifier.train(args.data, args.vectors, data_config, model_config, train_config, split=args.split,
-                           progress=not args.quiet, log=lambda line: print(line, file=sys.stderr))
+                           progress=not args.quiet, log=lambda line: print(line, file=sys.stderr),
+                           checkpoint_dir=checkpoints, resume=args.resume)
     out = clf.save(args.out)
     print(f"saved {out}")
     return 0

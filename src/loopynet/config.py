@@ -52,6 +52,9 @@ class TrainConfig:
     """Training loop settings (book 8.2-8.3: RMSprop, binary cross-entropy, batch 32, 2 epochs).
 
     RMSprop constants are Keras' defaults: lr 1e-3, rho 0.9, epsilon 1e-7.
+    optimizer: "rmsprop" (book) or "adam". clip_norm: clip each batch's global gradient norm
+    (None = off, book). patience: stop after this many epochs without a lower val_loss (None = off,
+    book); restore_best then puts back the best epoch's weights (Keras' EarlyStopping).
     """
 
     batch_size: int = 32
@@ -60,6 +63,10 @@ class TrainConfig:
     rho: float = 0.9
     epsilon: float = 1e-7
     seed: int = 0
+    optimizer: str = "rmsprop"
+    clip_norm: float | None = None
+    patience: int | None = None
+    restore_best: bool = True
 
 
 def to_dict(config) -> dict:

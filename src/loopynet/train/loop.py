@@ -1,12 +1,18 @@
-"""The training loop: mini-batch BPTT with RMSprop and binary cross-entropy, like Keras' `fit`
-(NLP in Action 8.2-8.3): a progress bar per epoch with loss/accuracy, validation after each epoch.
+"""The training loop, like Keras' `fit` (NLP in Action 8.2-8.3): mini-batch BPTT, a progress bar
+per epoch with loss/accuracy, validation after each epoch; plus early stopping with best-weights
+restore, a checkpoint every epoch, and resuming a killed run with the same result.
+
+The loop knows a model only through a `Task`: how to batch documents, compute a batch's loss, and
+validate. `BinaryTask` is the chapter's classifier (one sigmoid output, binary cross-entropy).
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -16,91 +22,183 @@ from tqdm import tqdm
 from loopynet.config import TrainConfig
 from loopynet.data.batching import batches
 from loopynet.data.vocab import EncodedDocs
+from loopynet.train.checkpoint import load_checkpoint, save_checkpoint
 from loopynet.train.metrics import binary_metrics
+
+OPTIMIZERS = ("rmsprop", "adam")
 
 
 class TrainingError(RuntimeError):
     """Training cannot go on (e.g. the loss became NaN or infinite)."""
 
 
+class Task(Protocol):
+    """What the loop needs to know about a model and its data."""
+
+    def batches(self, docs, batch_size: int, order: np.ndarray) -> Iterator[tuple]:
+        """Yield batches of `docs` in `order`; each batch is passed to `loss`."""
+
+    def loss(self, model: torch.nn.Module, batch: tuple) -> tuple[torch.Tensor, int, int]:
+        """(mean loss of the batch, items predicted correctly, items)."""
+
+    def validate(self, model: torch.nn.Module, docs) -> dict:
+        """Validation metrics with Keras' names: at least val_loss and val_accuracy."""
+
+
+class BinaryTask:
+    """One sigmoid output per document, binary cross-entropy on its logit (the chapter's model)."""
+
+    def __init__(self, maxlen: int, eval_batch_size: int = 128):
+        self.maxlen = maxlen
+        self.eval_batch_size = eval_batch_size
+
+    def batches(self, docs: EncodedDocs, batch_size: int, order: np.ndarray):
+        return batches(docs, batch_size, self.maxlen, order)
+
+    def loss(self, model, batch):
+        ids, labels = batch
+        logits = model(torch.from_numpy(ids))
+        loss = F.binary_cross_entropy_with_logits(logits, torch.from_numpy(labels).float())
+        correct = int(((logits >= 0).long() == torch.from_numpy(labels)).sum())
+        return loss, correct, len(labels)
+
+    def validate(self, model, docs: EncodedDocs) -> dict:
+        metrics = binary_metrics(predict_proba(model, docs, self.maxlen, self.eval_batch_size), docs.labels)
+        return {"val_loss": metrics["loss"], "val_accuracy": metrics["accuracy"]}
+
+
 def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    """RMSprop with Keras' constants (lr 1e-3, rho 0.9, eps 1e-7; Tieleman & Hinton 2012, lecture 6.5).
+    """RMSprop with Keras' constants (lr 1e-3, rho 0.9, eps 1e-7; Tieleman & Hinton 2012, lecture 6.5),
+    or Adam (Kingma & Ba 2015) with the same lr and eps.
 
     `torch.optim.RMSprop` adds eps outside the square root, as Keras 2 (the book's) did.
+
+    Raises:
+        ValueError: unknown optimizer name.
     """
     trainable = [p for p in model.parameters() if p.requires_grad]
-    return torch.optim.RMSprop(trainable, lr=config.lr, alpha=config.rho, eps=config.epsilon)
+    if config.optimizer == "rmsprop":
+        return torch.optim.RMSprop(trainable, lr=config.lr, alpha=config.rho, eps=config.epsilon)
+    if config.optimizer == "adam":
+        return torch.optim.Adam(trainable, lr=config.lr, eps=config.epsilon)
+    raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {config.optimizer!r}")
 
 
 @torch.no_grad()
-def predict_proba(model: torch.nn.Module, docs: EncodedDocs, maxlen: int, batch_size: int = 256) -> np.ndarray:
+def predict_proba(model: torch.nn.Module, docs: EncodedDocs, maxlen: int, batch_size: int = 128) -> np.ndarray:
     """(N,) float64 P(positive) for every document, in document order, model in eval mode."""
     model.eval()
     out = [torch.sigmoid(model(torch.from_numpy(ids))).double().numpy() for ids, _ in batches(docs, batch_size, maxlen)]
     return np.concatenate(out) if out else np.zeros(0)
 
 
-def fit(model: torch.nn.Module, train: EncodedDocs, validation: EncodedDocs | None, config: TrainConfig,
-        maxlen: int, progress: bool = True, on_epoch_end: Callable[[dict], None] | None = None) -> list[dict]:
+class _State:
+    """Everything that makes a resumed run identical to an uninterrupted one."""
+
+    def __init__(self, model, optimizer, config):
+        self.model, self.optimizer, self.config = model, optimizer, config
+        self.rng = np.random.default_rng(config.seed)
+        self.history: list[dict] = []
+        self.best: dict | None = None  # {"val_loss", "epoch", "weights"}
+        torch.manual_seed(config.seed)
+
+    def to_dict(self) -> dict:
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "numpy_rng": self.rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
+                "history": self.history, "best": self.best}
+
+    def restore(self, saved: dict) -> None:
+        self.model.load_state_dict(saved["model"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.rng.bit_generator.state = saved["numpy_rng"]
+        torch.set_rng_state(saved["torch_rng"])
+        self.history, self.best = saved["history"], saved["best"]
+
+
+def fit(model: torch.nn.Module, train, validation, config: TrainConfig, task: Task | int, progress: bool = True,
+        on_epoch_end: Callable[[dict], None] | None = None, checkpoint_dir: str | Path | None = None,
+        resume: bool = False) -> list[dict]:
     """Train `model` for `config.epochs` epochs; returns the history, one dict per epoch.
 
     Each epoch visits the training documents in a fresh seeded order (Keras' shuffle=True), in
-    batches of `config.batch_size`; the gradient of each batch's mean loss is backpropagated
-    through all `maxlen` steps and applied once (the chapter's 8.1.2 rule). History keys follow
-    Keras: loss, accuracy, val_loss, val_accuracy; plus epoch, seconds, samples_per_second.
+    batches of `config.batch_size`; the gradient of each batch's mean loss is backpropagated through
+    all time steps and applied once (the chapter's 8.1.2 rule), after clipping its global norm to
+    `config.clip_norm` when set. History keys follow Keras: loss, accuracy, val_loss, val_accuracy;
+    plus epoch, seconds, samples_per_second.
+
+    `task` may be an int `maxlen`, meaning `BinaryTask(maxlen)`.
+    Early stopping (`config.patience` epochs without a lower val_loss) stops and, with
+    `config.restore_best`, puts back the weights of the best epoch. With `checkpoint_dir`, the whole
+    training state is saved there after every epoch; `resume=True` continues from it.
 
     Raises:
         TrainingError: the loss became NaN or infinite (the message names epoch and batch).
     """
-    torch.manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed)
-    optimizer = make_optimizer(model, config)
-    history = []
-    for epoch in range(1, config.epochs + 1):
+    task = BinaryTask(task) if isinstance(task, int) else task
+    state = _State(model, make_optimizer(model, config), config)
+    if resume and checkpoint_dir and (saved := load_checkpoint(checkpoint_dir)) is not None:
+        state.restore(saved)
+    while len(state.history) < config.epochs and not _should_stop(state):
+        epoch = len(state.history) + 1
         start = time.perf_counter()
-        loss, accuracy = _train_epoch(model, optimizer, train, config, maxlen, rng, epoch, progress)
+        loss, accuracy = _train_epoch(state, train, task, epoch, progress)
         seconds = time.perf_counter() - start
         record = {"epoch": epoch, "loss": loss, "accuracy": accuracy}
         if validation is not None and len(validation):
-            val = binary_metrics(predict_proba(model, validation, maxlen), validation.labels)
-            record.update(val_loss=val["loss"], val_accuracy=val["accuracy"])
-        record.update(seconds=seconds, samples_per_second=len(train) / seconds)
-        history.append(record)
+            record |= task.validate(model, validation)
+            _track_best(state, record)
+        record |= {"seconds": seconds, "samples_per_second": len(train) / seconds}
+        state.history.append(record)
+        if checkpoint_dir:
+            save_checkpoint(checkpoint_dir, state.to_dict())
         if progress:
             print(_epoch_line(record, config.epochs), flush=True)
         if on_epoch_end:
             on_epoch_end(record)
-    return history
+    if config.restore_best and config.patience is not None and state.best is not None:
+        model.load_state_dict(state.best["weights"])
+    return state.history
 
 
-def _train_epoch(model, optimizer, train, config, maxlen, rng, epoch, progress) -> tuple[float, float]:
+def _track_best(state: _State, record: dict) -> None:
+    if state.best is None or record["val_loss"] < state.best["val_loss"]:
+        weights = {k: v.detach().clone() for k, v in state.model.state_dict().items()}
+        state.best = {"val_loss": record["val_loss"], "epoch": record["epoch"], "weights": weights}
+
+
+def _should_stop(state: _State) -> bool:
+    patience = state.config.patience
+    return patience is not None and state.best is not None and len(state.history) - state.best["epoch"] >= patience
+
+
+def _train_epoch(state: _State, train, task: Task, epoch: int, progress: bool) -> tuple[float, float]:
+    model, optimizer, config = state.model, state.optimizer, state.config
     model.train()
-    order = rng.permutation(len(train))
-    total_loss, correct, seen = 0.0, 0, 0
-    bar = tqdm(total=len(train), desc=f"Epoch {epoch}/{config.epochs}", unit="sample", disable=not progress,
+    order = state.rng.permutation(len(train))
+    total_loss, correct, seen, docs = 0.0, 0, 0, 0
+    bar = tqdm(total=len(train), desc=f"Epoch {epoch}/{config.epochs}", unit="doc", disable=not progress,
                leave=False, dynamic_ncols=True)
-    for step, (ids, labels) in enumerate(batches(train, config.batch_size, maxlen, order)):
-        y = torch.from_numpy(labels).float()
-        logits = model(torch.from_numpy(ids))
-        loss = F.binary_cross_entropy_with_logits(logits, y)
+    for step, batch in enumerate(task.batches(train, config.batch_size, order)):
+        loss, batch_correct, items = task.loss(model, batch)
         if not math.isfinite(loss.item()):
-            raise TrainingError(f"loss became {loss.item()} at epoch {epoch}, batch {step + 1}; "
-                                "nothing was saved. Try a lower --lr or check the input vectors for NaN.")
+            raise TrainingError(f"loss became {loss.item()} at epoch {epoch}, batch {step + 1}; nothing was "
+                                "saved. Try a lower --lr or --clip-norm, or check the vectors for NaN.")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if config.clip_norm:
+            torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], config.clip_norm)
         optimizer.step()
-        total_loss += loss.item() * len(labels)
-        correct += int(((logits >= 0).long() == torch.from_numpy(labels)).sum())
-        seen += len(labels)
-        bar.update(len(labels))
-        bar.set_postfix(loss=f"{total_loss / seen:.4f}", accuracy=f"{correct / seen:.4f}", refresh=False)
+        batch_docs = len(batch[-1])
+        total_loss += loss.item() * batch_docs
+        correct, seen, docs = correct + batch_correct, seen + items, docs + batch_docs
+        bar.update(batch_docs)
+        bar.set_postfix(loss=f"{total_loss / docs:.4f}", accuracy=f"{correct / max(seen, 1):.4f}", refresh=False)
     bar.close()
-    return total_loss / max(seen, 1), correct / max(seen, 1)
+    return total_loss / max(docs, 1), correct / max(seen, 1)
 
 
 def _epoch_line(record: dict, epochs: int) -> str:
     parts = [f"Epoch {record['epoch']}/{epochs}", f"{record['seconds']:.0f}s",
              f"loss: {record['loss']:.4f}", f"accuracy: {record['accuracy']:.4f}"]
-    if "val_loss" in record:
-        parts += [f"val_loss: {record['val_loss']:.4f}", f"val_accuracy: {record['val_accuracy']:.4f}"]
+    parts += [f"{k}: {v:.4f}" for k, v in record.items() if k.startswith("val_")]
     return " - ".join(parts)

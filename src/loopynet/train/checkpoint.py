@@ -1,0 +1,38 @@
+"""Training checkpoints: the full training state after each epoch, written atomically.
+
+A checkpoint is internal state (model, optimizer, random generators, history), not a model
+folder; it lives in its own folder and is read back with `torch.load(weights_only=True)`.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+CHECKPOINT = "last.pt"
+
+
+def save_checkpoint(folder: str | Path, state: dict) -> Path:
+    """Write `state` to folder/last.pt (temp file + rename: a kill never leaves half a checkpoint)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".last.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(state, f)
+        os.replace(tmp, folder / CHECKPOINT)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return folder / CHECKPOINT
+
+
+def load_checkpoint(folder: str | Path) -> dict | None:
+    """The state saved in folder/last.pt, or None when there is none."""
+    path = Path(folder) / CHECKPOINT
+    if not path.is_file():
+        return None
+    return torch.load(path, weights_only=True)
