@@ -18,7 +18,8 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=int, default=None, help="use only N documents (a quick slice)")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(train_defaults: dict | None = None) -> argparse.ArgumentParser:
+    """The argument parser; `train_defaults` (a preset's values) replace `loopynet train`'s defaults."""
     parser = argparse.ArgumentParser(prog="loopynet", description="Recurrent neural networks over text.")
     parser.add_argument("--version", action="version", version=f"loopynet {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -52,6 +53,28 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", action="store_true", help="continue a killed run from its last checkpoint")
     train.add_argument("--seed", type=int, default=t.seed, help="shuffle, split, init and dropout seed (default 0)")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
+    from loopynet.presets import PRESETS
+
+    train.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                       help="a named recipe (see loopynet/presets.py, README); flags given explicitly override it")
+    train.add_argument("--cell", choices=["rnn", "gru", "lstm"], default=m.cell,
+                       help="rnn: Keras SimpleRNN (book); gru/lstm: torch.nn.GRU/LSTM (default rnn)")
+    train.add_argument("--layers", type=int, default=m.layers, help="stacked recurrent layers, --dropout between (default 1)")
+    train.add_argument("--bidirectional", action="store_true",
+                       help="add a backward direction (reversed within each review's length), outputs concatenated")
+    train.add_argument("--head", choices=["flatten", "last", "mean", "max"], default=m.head,
+                       help="flatten (book) or the padding-safe last/mean/max over real tokens (default flatten)")
+    train.add_argument("--stateful", action="store_true",
+                       help="run documents in chunks of --chunk-len tokens carrying the state (truncated BPTT)")
+    train.add_argument("--chunk-len", type=int, default=m.chunk_len, help="tokens per chunk with --stateful")
+    train.add_argument("--train-embeddings", action="store_true",
+                       help="fine-tune the word vectors (sparse SparseAdam updates of the rows a batch uses)")
+    train.add_argument("--ngram", type=int, default=m.ngram,
+                       help="add a naive-Bayes-weighted logistic model on 1..N-grams, mixed on validation (default 0: off)")
+    train.add_argument("--rnn-maxlen", type=int, default=m.rnn_maxlen,
+                       help="with --ngram: tokens the recurrent part reads (default: --maxlen)")
+    if train_defaults:
+        train.set_defaults(**train_defaults)
 
     ev = sub.add_parser("evaluate", help="metrics of a model folder on a labelled split (default: test)")
     ev.add_argument("model", help="model folder")
@@ -92,15 +115,78 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--save-best", action="store_true", help="retrain the best configuration into OUT/best-model")
     tune.add_argument("--quiet", action="store_true", help="only warnings from Optuna")
 
+    tag = sub.add_parser("tag", help="sequence tagger (CoNLL-2003 NER): train | evaluate | predict").add_subparsers(
+        dest="tag_command", required=True)
+    tt = tag.add_parser("train", help="train a (bi)RNN/GRU/LSTM tagger and save a model folder")
+    tt.add_argument("--data", required=True, help="CoNLL-2003 folder with train.txt and valid.txt")
+    tt.add_argument("--vectors", required=True, help="word vectors: word2vec .bin/.bin.gz or text/GloVe")
+    tt.add_argument("--out", required=True, help="model folder to write (replaced atomically)")
+    tt.add_argument("--cell", choices=["rnn", "gru", "lstm"], default="lstm", help="default: lstm")
+    tt.add_argument("--units", type=int, default=100, help="units per direction (default 100)")
+    tt.add_argument("--unidirectional", action="store_true", help="forward RNN only (default: bidirectional)")
+    tt.add_argument("--dropout", type=float, default=0.5, help="on step inputs and RNN outputs (default 0.5)")
+    tt.add_argument("--casing-dims", type=int, default=8, help="casing-class embedding size, 0 = off (default 8)")
+    tt.add_argument("--char-filters", type=int, default=50, help="character CNN filters, 0 = off (default 50)")
+    tt.add_argument("--char-dims", type=int, default=25, help="character embedding size (default 25)")
+    tt.add_argument("--no-crf", action="store_true", help="per-step softmax instead of a CRF layer")
+    tt.add_argument("--finetune", action="store_true", help="fine-tune the vectors of words seen in training")
+    tt.add_argument("--no-lowercase-fallback", action="store_true", help="look tokens up only as written")
+    tt.add_argument("--vector-scale", choices=["none", "unit", "standard"], default="standard",
+                    help="scale the vectors: as stored, unit rows, or table / std (default)")
+    tt.add_argument("--limit", type=int, default=None, help="use only the first N training sentences")
+    tt.add_argument("--validation-limit", type=int, default=None, help="use only the first N validation sentences")
+    tt.add_argument("--batch-size", type=int, default=32, help="default 32")
+    tt.add_argument("--epochs", type=int, default=8, help="default 8")
+    tt.add_argument("--lr", type=float, default=1e-3, help="default 1e-3")
+    tt.add_argument("--optimizer", choices=["rmsprop", "adam"], default="adam", help="default: adam")
+    tt.add_argument("--clip-norm", type=float, default=5.0, help="clip the gradient's global norm (default 5; 0 = off)")
+    tt.add_argument("--patience", type=int, default=3, help="early stopping on val_loss (default 3; 0 = off)")
+    tt.add_argument("--checkpoint-dir", default=None, help="training state after every epoch (default: OUT.checkpoint)")
+    tt.add_argument("--resume", action="store_true", help="continue a killed run from its last checkpoint")
+    tt.add_argument("--seed", type=int, default=t.seed, help="shuffle, init and dropout seed (default 0)")
+    tt.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's; 1 is faster on a busy machine)")
+    tt.add_argument("--quiet", action="store_true", help="no progress bars")
+    te = tag.add_parser("evaluate", help="entity P/R/F1 per type and token accuracy of a tagger on a split")
+    te.add_argument("model", help="model folder")
+    te.add_argument("--split", default="test", help="train | valid | test (default: test)")
+    te.add_argument("--data", default=None, help="CoNLL folder (default: the one stored in the model)")
+    te.add_argument("--limit", type=int, default=None, help="only the first N sentences")
+    te.add_argument("--json", action="store_true", help="print one JSON object")
+    tp = tag.add_parser("predict", help="tags and entity spans for texts (arguments, --file, or stdin)")
+    tp.add_argument("model", help="model folder")
+    tp.add_argument("texts", nargs="*", help="texts to tag")
+    tp.add_argument("--file", help="one text per line ('-' for stdin)")
+    tp.add_argument("--json", action="store_true", help="print a JSON list of {text, tokens, tags, entities}")
+
+    diagnose = sub.add_parser("diagnose", help="diagnostics").add_subparsers(dest="diagnose_command", required=True)
+    grads = diagnose.add_parser("gradients", help="‖∂loss/∂h_t‖ per time step on real reviews (vanishing gradients): "
+                                "writes OUT/gradients.png and OUT/gradients.json")
+    _add_data_args(grads)
+    grads.add_argument("--vectors", required=True, help="word vectors, as for train")
+    grads.add_argument("--out", default="docs", help="folder for gradients.png and gradients.json (default: docs)")
+    grads.add_argument("--cells", default="rnn,lstm", help="comma-separated cells among rnn,gru,lstm (default rnn,lstm)")
+    grads.add_argument("--maxlen", type=int, default=d.maxlen, help="time steps: reviews with at least this many tokens (default 400)")
+    grads.add_argument("--units", type=int, default=m.units, help="default 50 (the book)")
+    grads.add_argument("--batches", type=int, default=4, help="measured batches (default 4)")
+    grads.add_argument("--batch-size", type=int, default=32, help="default 32")
+    grads.add_argument("--train-steps", type=int, default=0,
+                       help="also measure after this many Adam steps on other long reviews (default 0: initialisation only)")
+    grads.add_argument("--seed", type=int, default=t.seed)
+
     data = sub.add_parser("data", help="datasets").add_subparsers(dest="data_command", required=True)
     fetch = data.add_parser("fetch", help="download a dataset archive into $LOOPYNET_HOME/data")
     fetch.add_argument("name", help="dataset name (imdb)")
     fetch.add_argument("--url", help="mirror URL of the same archive")
+    fetch.add_argument("--md5", help="expected MD5 when the mirror serves another build (default: the publisher's)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "preset", None):  # parse again with the preset's values as defaults
+        from loopynet.presets import PRESETS
+
+        args = build_parser(PRESETS[args.preset]["flags"]).parse_args(argv)
     from loopynet.errors import USER_ERRORS  # heavy imports only after parsing (fast --help)
 
     try:
@@ -118,7 +204,10 @@ def cmd_train(args) -> int:
                              strip_html=args.strip_html, split_periods=args.split_periods, map_quotes=args.map_quotes,
                              vector_norm=args.vector_norm)
     model_config = ModelConfig(units=args.units, dropout=args.dropout, maxlen=args.maxlen,
-                               embedding_dims=args.embedding_dims or ModelConfig.embedding_dims)
+                               embedding_dims=args.embedding_dims or ModelConfig.embedding_dims,
+                               cell=args.cell, layers=args.layers, bidirectional=args.bidirectional, head=args.head,
+                               stateful=args.stateful, chunk_len=args.chunk_len,
+                               train_embeddings=args.train_embeddings, ngram=args.ngram, rnn_maxlen=args.rnn_maxlen)
     train_config = TrainConfig(batch_size=args.batch_size, epochs=args.epochs, lr=args.lr, seed=args.seed,
                                optimizer=args.optimizer, clip_norm=args.clip_norm, patience=args.patience)
     checkpoints = args.checkpoint_dir or f"{args.out.rstrip('/')}.checkpoint"
@@ -205,10 +294,81 @@ def cmd_tune(args) -> int:
     return 0
 
 
+def cmd_diagnose(args) -> int:
+    from loopynet.inspect.gradients import diagnose
+
+    cells = [c.strip() for c in args.cells.split(",") if c.strip()]
+    unknown = sorted(set(cells) - {"rnn", "gru", "lstm"})
+    if unknown or not cells:
+        raise ValueError(f"--cells must name rnn, gru or lstm, got {args.cells!r}")
+    data_config = DataConfig(encoding_errors=args.encoding_errors or "strict", limit=args.limit)
+    diagnose(args.data, args.vectors, cells, args.out, maxlen=args.maxlen, units=args.units, batches=args.batches,
+             batch_size=args.batch_size, train_steps=args.train_steps, seed=args.seed, data_config=data_config,
+             log=lambda line: print(line, file=sys.stderr))
+    print(f"wrote {args.out.rstrip('/')}/gradients.png and gradients.json")
+    return 0
+
+
 def cmd_data(args) -> int:
     from loopynet.data.fetch import fetch
 
-    print(fetch(args.name, url=args.url))
+    print(fetch(args.name, url=args.url, md5=args.md5))
+    return 0
+
+
+def cmd_tag(args) -> int:
+    if args.tag_command == "train":
+        import torch
+
+        from loopynet.models.tagger import TaggerConfig
+        from loopynet.tagger import Tagger, TaggerDataConfig, tagger_train_config
+
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        data_config = TaggerDataConfig(lowercase_fallback=not args.no_lowercase_fallback, vector_scale=args.vector_scale,
+                                       finetune=args.finetune, limit=args.limit, validation_limit=args.validation_limit)
+        model_config = TaggerConfig(cell=args.cell, units=args.units, bidirectional=not args.unidirectional,
+                                    dropout=args.dropout, casing_dims=args.casing_dims, char_dims=args.char_dims,
+                                    char_filters=args.char_filters, crf=not args.no_crf)
+        train_config = tagger_train_config(batch_size=args.batch_size, epochs=args.epochs, lr=args.lr, seed=args.seed,
+                                           optimizer=args.optimizer, clip_norm=args.clip_norm or None,
+                                           patience=args.patience or None)
+        tagger = Tagger.train(args.data, args.vectors, data_config, model_config, train_config,
+                              progress=not args.quiet, log=lambda line: print(line, file=sys.stderr),
+                              checkpoint_dir=args.checkpoint_dir or f"{args.out.rstrip('/')}.checkpoint",
+                              resume=args.resume)
+        print(f"saved {tagger.save(args.out)}")
+        return 0
+    from loopynet.tagger import Tagger
+
+    tagger = Tagger.load(args.model)
+    if args.tag_command == "evaluate":
+        m = tagger.evaluate(args.split, args.data, args.limit)
+        if args.json:
+            print(json.dumps(m))
+            return 0
+        print(f"{m['split']} split: {m['sentences']:,} sentences, {m['tokens']:,} tokens, {m['entities']:,} entities")
+        print(f"{'type':>8} {'precision':>9} {'recall':>7} {'f1':>7} {'support':>7}")
+        for name, v in m["per_type"].items():
+            print(f"{name:>8} {v['precision']:9.4f} {v['recall']:7.4f} {v['f1']:7.4f} {v['support']:7d}")
+        print(f"{'overall':>8} {m['precision']:9.4f} {m['recall']:7.4f} {m['f1']:7.4f} {m['entities']:7d}")
+        print(f"token accuracy {m['token_accuracy']:.4f}, loss {m['loss']:.4f}, OOV {m['oov_rate']:.2%}")
+        return 0
+    texts = list(args.texts)
+    if args.file:
+        stream = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")
+        with stream:
+            texts += [line.rstrip("\n") for line in stream]
+    elif not texts:
+        texts = [line.rstrip("\n") for line in sys.stdin]
+    results = tagger.predict(texts)
+    if args.json:
+        print(json.dumps(results, ensure_ascii=False))
+        return 0
+    for r in results:
+        print(" ".join(f"{tok}/{tag}" for tok, tag in zip(r["tokens"], r["tags"])))
+        for e in r["entities"]:
+            print(f"  {e['type']}\t{e['text']}\t[{e['start']}, {e['end']})")
     return 0
 
 
@@ -219,7 +379,7 @@ def _version() -> str:
 
 
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "summary": cmd_summary, "tune": cmd_tune,
-            "data": cmd_data}
+            "data": cmd_data, "tag": cmd_tag, "diagnose": cmd_diagnose}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -194,3 +194,14 @@ def test_unreachable_server_raises_fetch_error(tmp_path):
     with pytest.raises(FetchError, match="Re-run the same command to retry"):
         fetch("imdb", home=tmp_path, url="http://127.0.0.1:1/", md5=MD5, progress=False, timeout=2.0)
     assert not _part(tmp_path).exists()
+
+
+def test_cli_fetch_prints_the_path_and_reports_errors(server, tmp_path, monkeypatch, capsys):
+    from loopynet.cli import main
+
+    monkeypatch.setenv("LOOPYNET_HOME", str(tmp_path))
+    assert main(["data", "fetch", "imdb", "--url", server.url, "--md5", MD5]) == 0
+    assert capsys.readouterr().out.strip() == str(_final(tmp_path))
+    _final(tmp_path).unlink()
+    assert main(["data", "fetch", "imdb", "--url", server.url]) == 2  # the publisher's MD5 does not match
+    assert "7c2ac02c03563afcf9b574c7e56c153a" in capsys.readouterr().err
