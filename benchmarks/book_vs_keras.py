@@ -1,0 +1,98 @@
+"""Accuracy oracle: the chapter's model trained by loopynet and by Keras on the same data.
+
+Both get the same token ids, the same 80/20 split and the same frozen embedding matrix from
+loopynet's pipeline; Keras builds the chapter's Sequential model (SimpleRNN(50, return_sequences)
+-> Dropout(0.2) -> Flatten -> Dense(1, sigmoid), RMSprop, binary cross-entropy, batch 32) on a
+frozen Embedding. Prints a table of val_accuracy per epoch and writes
+benchmarks/results/book_vs_keras.json.
+
+    .venv/bin/python benchmarks/book_vs_keras.py --seeds 0 1          # full book run, ~5 min per seed
+    .venv/bin/python benchmarks/book_vs_keras.py --limit 2000 --seeds 0   # quick
+
+Needs Keras 3 and a backend (`pip install -e '.[bench]'`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from loopynet.config import DataConfig, ModelConfig, TrainConfig
+from loopynet.data.batching import pad_trunc
+from loopynet.data.prepare import prepare_training_data
+from loopynet.data.vectors import load_vectors
+from loopynet.models.classifier import BookClassifier
+from loopynet.train.loop import fit
+
+DATA = Path(os.environ.get("LOOPYNET_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+RESULTS = Path(__file__).resolve().parent / "results" / "book_vs_keras.json"
+
+
+def run_loopynet(prepared, data_config, seed: int) -> dict:
+    config = TrainConfig(seed=seed)
+    model_config = ModelConfig(embedding_dims=prepared.embeddings.shape[1], maxlen=data_config.maxlen)
+    model = BookClassifier(model_config, torch.from_numpy(prepared.embeddings), seed=seed)
+    start = time.perf_counter()
+    history = fit(model, prepared.train, prepared.validation, config, data_config.maxlen, progress=False)
+    return {"val_accuracy": [h["val_accuracy"] for h in history], "loss": [h["loss"] for h in history],
+            "seconds": time.perf_counter() - start}
+
+
+def run_keras(prepared, data_config, seed: int) -> dict:
+    import keras
+
+    maxlen = data_config.maxlen
+    x_train = pad_trunc(prepared.train, np.arange(len(prepared.train)), maxlen)
+    x_val = pad_trunc(prepared.validation, np.arange(len(prepared.validation)), maxlen)
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential([
+        keras.Input((maxlen,), dtype="int32"),
+        keras.layers.Embedding(len(prepared.vocab), prepared.embeddings.shape[1], weights=[prepared.embeddings],
+                               trainable=False),
+        keras.layers.SimpleRNN(50, return_sequences=True),
+        keras.layers.Dropout(0.2),
+        keras.layers.Flatten(),
+        keras.layers.Dense(1, activation="sigmoid"),
+    ])
+    model.compile("rmsprop", "binary_crossentropy", metrics=["accuracy"])
+    start = time.perf_counter()
+    history = model.fit(x_train, prepared.train.labels, batch_size=32, epochs=2, verbose=0,
+                        validation_data=(x_val, prepared.validation.labels)).history
+    return {"val_accuracy": history["val_accuracy"], "loss": history["loss"], "seconds": time.perf_counter() - start,
+            "backend": keras.backend.backend()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--limit", type=int, default=None, help="documents of the training split (default: all 25,000)")
+    parser.add_argument("--vector-norm", choices=["none", "unit"], default="none")
+    args = parser.parse_args()
+    vectors = load_vectors(DATA / "en_vectors_300d.bin.gz")
+    rows = []
+    for seed in args.seeds:
+        data_config = DataConfig(limit=args.limit, vector_norm=args.vector_norm)
+        prepared = prepare_training_data(DATA / "aclImdb_v1_labeled.tar.gz", vectors, data_config, seed, log=lambda s: None)
+        for name, run in (("loopynet", run_loopynet), ("keras", run_keras)):
+            rows.append({"implementation": name, "seed": seed, **run(prepared, data_config, seed)})
+            print_row(rows[-1])
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps({"limit": args.limit, "vector_norm": args.vector_norm, "runs": rows}, indent=2) + "\n")
+    print(f"wrote {RESULTS}")
+
+
+def print_row(row: dict) -> None:
+    accuracies = " -> ".join(f"{a:.4f}" for a in row["val_accuracy"])
+    losses = " -> ".join(f"{a:.4f}" for a in row["loss"])
+    print(f"{row['implementation'] + ' ' + row.get('backend', ''):<22} seed {row['seed']}  val_accuracy {accuracies}  "
+          f"loss {losses}  {row['seconds']:.0f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,415 @@
+"""Run a hyperparameter search (random or TPE) with Optuna on an RDB storage, resumable and parallel.
+
+The objective is the validation accuracy, on the chapter's 80/20 split of the training data (never
+the test split), of the weights `loopynet train` with the same settings would save: the last epoch's
+(or the restored best epoch's, with early stopping). All trials of a study share `seed` and
+`limit`, so they see the same documents and the same validation set.
+
+A study lives in a database (default `sqlite:///OUT/study.db`; any SQLAlchemy URL, e.g. PostgreSQL).
+Running the same search again resumes it: finished trials (COMPLETE or PRUNED) count toward `trials`.
+Workers send heartbeats; a trial whose worker died is marked FAIL once its heartbeat is older than
+twice `heartbeat` seconds, and is retried once with the same parameters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import csv
+import dataclasses
+import json
+import multiprocessing
+import os
+import shlex
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import optuna
+import torch
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.study import MaxTrialsCallback
+from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy.engine import make_url
+
+from loopynet.classifier import Classifier
+from loopynet.config import from_dict, to_dict
+from loopynet.train.loop import TrainingError
+from loopynet.tune.space import CONFIGS, Space, tunable_options
+
+COUNTED = (TrialState.COMPLETE, TrialState.PRUNED)
+"""Trial states that count toward the requested number of trials."""
+SAMPLERS = ("random", "tpe")
+PRUNERS = ("median", "halving", "none")
+OBJECTIVE = "val_accuracy of the trained weights (last epoch, or restored best) on the 80/20 split of the training data"
+
+
+class TuneError(RuntimeError):
+    """A search that cannot finish: a worker process failed, or no trial completed."""
+
+
+@dataclass
+class TuneSettings:
+    """Everything one search needs; picklable, so worker processes get a copy.
+
+    data, vectors: as for `loopynet train`. out: results folder. space: what to search.
+    trials: finished trials (COMPLETE + PRUNED) wanted in the study, earlier runs included.
+    timeout: seconds after which a worker starts no new trial (None: no limit).
+    storage: SQLAlchemy URL (None: sqlite:///OUT/study.db). heartbeat: seconds between worker heartbeats.
+    limit, seed, encoding_errors: the same for every trial (same documents, same validation split).
+    """
+
+    data: str
+    vectors: str
+    out: Path
+    space: Space
+    sampler: str = "tpe"
+    pruner: str = "median"
+    trials: int = 20
+    timeout: float | None = None
+    study: str = "loopynet"
+    storage: str | None = None
+    workers: int = 1
+    limit: int | None = None
+    seed: int = 0
+    encoding_errors: str = "strict"
+    heartbeat: int = 30
+    save_best: bool = False
+    quiet: bool = False
+
+    @property
+    def url(self) -> str:
+        return self.storage or f"sqlite:///{Path(self.out).resolve() / 'study.db'}"
+
+
+def run_search(settings: TuneSettings, log: Callable[[str], None] = print) -> dict:
+    """Run or resume the search, write the results folder, and return the content of best.json.
+
+    Raises:
+        ValueError: bad settings.
+        TuneError: a worker process failed, or no trial completed.
+        CorpusError, VectorsError: unreadable data or vectors (with one worker; else TuneError).
+    """
+    _check_settings(settings)
+    Path(settings.out).mkdir(parents=True, exist_ok=True)
+    _set_verbosity(settings.quiet)
+    study = open_study(settings)
+    finished = sum(t.state in COUNTED for t in study.trials)
+    remaining = max(0, settings.trials - finished)
+    log(f"study {settings.study!r} in {redact(settings.url)}: {finished} finished trial(s), "
+        f"{remaining} to run on {settings.workers} worker(s)")
+    _run_workers(settings, shares(remaining, settings.workers), len(study.trials))
+    return write_results(study, settings, log)
+
+
+def _check_settings(settings: TuneSettings) -> None:
+    """Raises ValueError naming the first bad setting."""
+    if settings.sampler not in SAMPLERS or settings.pruner not in PRUNERS:
+        raise ValueError(f"sampler must be one of {SAMPLERS} and pruner one of {PRUNERS}")
+    for name in ("trials", "workers", "heartbeat"):
+        if getattr(settings, name) < 1:
+            raise ValueError(f"{name} must be >= 1, not {getattr(settings, name)}")
+
+
+def _set_verbosity(quiet: bool) -> None:
+    optuna.logging.set_verbosity(optuna.logging.WARNING if quiet else optuna.logging.INFO)
+
+
+def shares(remaining: int, workers: int) -> list[int]:
+    """Split `remaining` trials over `workers` as evenly as possible (the shares sum to `remaining`)."""
+    return [remaining // workers + (i < remaining % workers) for i in range(workers)]
+
+
+def open_storage(url: str, heartbeat: int) -> RDBStorage:
+    """An RDB storage with heartbeats every `heartbeat` s, a grace period of 2 x `heartbeat` s, and one
+    retry of each trial whose worker stopped beating. SQLite waits up to 60 s for a locked database."""
+    engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeats, retry callback
+        return RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat, grace_period=2 * heartbeat,
+                          heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1))
+
+
+def open_study(settings: TuneSettings, sampler: optuna.samplers.BaseSampler | None = None) -> optuna.Study:
+    """Create the study (direction: maximize) or load it when it exists."""
+    return optuna.create_study(storage=open_storage(settings.url, settings.heartbeat), sampler=sampler,
+                               pruner=make_pruner(settings.pruner), study_name=settings.study,
+                               direction="maximize", load_if_exists=True)
+
+
+def make_pruner(name: str) -> optuna.pruners.BasePruner:
+    """median: MedianPruner (prunes from the 6th trial on); halving: SuccessiveHalvingPruner; none."""
+    return {"median": optuna.pruners.MedianPruner, "halving": optuna.pruners.SuccessiveHalvingPruner,
+            "none": optuna.pruners.NopPruner}[name]()
+
+
+def startup_trials(trials: int) -> int:
+    """TPE's random start: a quarter of the budget, 2 to 10 trials (Optuna's default of 10 would make a
+    search of 10 trials or fewer purely random)."""
+    return max(2, min(10, trials // 4))
+
+
+def make_sampler(settings: TuneSettings, worker: int, n_existing: int) -> optuna.samplers.BaseSampler:
+    """The sampler of one worker, seeded from (seed, worker, trials already in the study): workers differ,
+    and a resumed search does not replay the suggestions of the run before."""
+    seed = int(np.random.SeedSequence([settings.seed, worker, n_existing]).generate_state(1)[0])
+    if settings.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # constant_liar
+        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup_trials(settings.trials),
+                                          constant_liar=settings.workers > 1)
+
+
+def _run_workers(settings: TuneSettings, worker_shares: list[int], n_existing: int) -> None:
+    """Run the shares in this process (one worker) or in spawned processes, one CPU thread share each.
+
+    Raises:
+        TuneError: a worker process exited with an error (its traceback is on stderr).
+    """
+    if settings.workers == 1:
+        run_worker(settings, 0, worker_shares[0], n_existing)
+        return
+    threads = max(1, (os.cpu_count() or 1) // settings.workers)
+    context = multiprocessing.get_context("spawn")
+    processes = [context.Process(target=_worker_process, args=(settings, i, share, n_existing, threads),
+                                 name=f"loopynet-tune-worker-{i}") for i, share in enumerate(worker_shares) if share]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join()
+    failed = [f"{p.name} (exit code {p.exitcode})" for p in processes if p.exitcode]
+    if failed:
+        raise TuneError(f"worker process(es) failed: {', '.join(failed)}; their errors are printed above")
+
+
+def _worker_process(settings: TuneSettings, worker: int, n_trials: int, n_existing: int, threads: int) -> None:
+    torch.set_num_threads(threads)
+    _set_verbosity(settings.quiet)
+    run_worker(settings, worker, n_trials, n_existing)
+
+
+def run_worker(settings: TuneSettings, worker: int, n_trials: int, n_existing: int) -> None:
+    """Run up to `n_trials` trials; stops early when the study has `settings.trials` finished trials or
+    after `settings.timeout` seconds. A trial whose loss becomes NaN is recorded as FAIL.
+
+    Raises:
+        CorpusError, VectorsError, ValueError: unreadable data or vectors, or settings training rejects.
+    """
+    if n_trials < 1:
+        return
+    study = open_study(settings, make_sampler(settings, worker, n_existing))
+    study.optimize(lambda trial: objective(trial, settings, worker), n_trials=n_trials, timeout=settings.timeout,
+                   catch=(TrainingError,), callbacks=[MaxTrialsCallback(settings.trials, states=COUNTED)])
+
+
+def objective(trial: optuna.Trial, settings: TuneSettings, worker: int = 0) -> float:
+    """Train one suggested configuration; returns the val_accuracy of the trained weights (see `score`).
+
+    Stores in the trial's user_attrs: config (data/model/train dicts), history (per-epoch records),
+    seconds (wall time of data loading and training), worker and torch_threads (CPU threads: another
+    count changes the order of float sums, so the same settings can end a point of accuracy apart).
+
+    Raises:
+        optuna.TrialPruned: the pruner stopped the trial after an epoch.
+        TrainingError: the loss became NaN.
+        CorpusError, VectorsError, ValueError: unreadable data or vectors, or bad settings.
+    """
+    configs = build_configs(settings.space.suggest(trial), settings)
+    history: list[dict] = []
+    trial.set_user_attr("worker", worker)
+    trial.set_user_attr("torch_threads", torch.get_num_threads())
+    start = time.perf_counter()
+    try:
+        Classifier.train(settings.data, settings.vectors, *configs, progress=False, log=lambda line: None,
+                         on_epoch_end=epoch_reporter(trial, history))
+    finally:
+        trial.set_user_attr("seconds", time.perf_counter() - start)
+        trial.set_user_attr("config", dict(zip(("data", "model", "train"), map(to_dict, configs))))
+    return score(history, trial.user_attrs["config"]["train"])
+
+
+def score(history: list[dict], train: dict) -> float:
+    """val_accuracy (0..1) of the weights training returns: the last epoch's, or with early stopping
+    (`patience`) and `restore_best` the first epoch with the lowest val_loss."""
+    if train.get("patience") is not None and train.get("restore_best"):
+        return min(history, key=lambda record: record["val_loss"])["val_accuracy"]
+    return history[-1]["val_accuracy"]
+
+
+def build_configs(values: dict, settings: TuneSettings) -> tuple:
+    """(DataConfig, ModelConfig, TrainConfig) of one trial: `values` plus the search's limit, seed and
+    encoding_errors; an option in several configs (maxlen) is set in each."""
+    merged = {"limit": settings.limit, "seed": settings.seed, "encoding_errors": settings.encoding_errors} | values
+    return tuple(cls(**{f.name: merged[f.name] for f in dataclasses.fields(cls) if f.name in merged})
+                 for cls in CONFIGS)
+
+
+def epoch_reporter(trial: optuna.Trial, history: list[dict]) -> Callable[[dict], None]:
+    """An `on_epoch_end` callback: appends the epoch record to `history` (also stored in the trial) and
+    reports its val_accuracy to the pruner at step = epoch.
+
+    The callback raises ValueError when the record has no val_accuracy (val_split 0), and
+    optuna.TrialPruned when the pruner stops the trial.
+    """
+    def report(record: dict) -> None:
+        if "val_accuracy" not in record:
+            raise ValueError("a search needs a validation split: val_split must be > 0")
+        history.append(record)
+        trial.set_user_attr("history", history)
+        trial.report(record["val_accuracy"], record["epoch"])
+        if trial.should_prune():
+            raise optuna.TrialPruned(f"pruned after epoch {record['epoch']} "
+                                     f"(val_accuracy {record['val_accuracy']:.4f})")
+    return report
+
+
+def write_results(study: optuna.Study, settings: TuneSettings, log: Callable[[str], None] = print) -> dict:
+    """Write trials.csv, the plots and best.json (optionally best-model/) in `settings.out`.
+
+    Returns best.json's content: value, number, params, config, history, torch_threads, command (the
+    `loopynet train` line that reproduces the best trial; shell_command adds OMP_NUM_THREADS, which
+    makes the result bit-exact), not_in_command, trials (count per state), plots, notes.
+
+    Raises:
+        TuneError: no trial completed.
+    """
+    out = Path(settings.out)
+    trials = study.trials
+    write_trials_csv(trials, out / "trials.csv")
+    plots, notes = write_plots(study, out, settings.seed)
+    counts = dict(collections.Counter(t.state.name for t in trials))
+    if not any(t.state == TrialState.COMPLETE for t in trials):
+        raise TuneError(f"no trial completed ({counts or 'no trials'}); see {out / 'trials.csv'}")
+    best = study.best_trial
+    config = best.user_attrs["config"]
+    command, not_in_command = reproduce_command(settings, config)
+    threads = best.user_attrs["torch_threads"]
+    result = {"study": settings.study, "storage": redact(settings.url), "sampler": settings.sampler,
+              "pruner": settings.pruner, "objective": OBJECTIVE, "value": best.value, "number": best.number,
+              "params": best.params, "config": config, "history": best.user_attrs.get("history", []),
+              "seconds": best.user_attrs.get("seconds"), "torch_threads": threads, "command": command,
+              "shell_command": f"OMP_NUM_THREADS={threads} {command}", "not_in_command": not_in_command,
+              "trials": counts, "plots": plots, "notes": notes}
+    if settings.save_best:
+        result |= save_best(settings, config, threads, out / "best-model", log)
+    (out / "best.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return result
+
+
+def write_trials_csv(trials: list[FrozenTrial], path: Path) -> None:
+    """One row per trial: number, state, value, seconds (wall time), then one params_<name> column per param."""
+    names = sorted({name for t in trials for name in t.params})
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["number", "state", "value", "seconds", *(f"params_{n}" for n in names)])
+        for t in trials:
+            writer.writerow([t.number, t.state.name, "" if t.value is None else t.value, _seconds(t),
+                             *(t.params.get(n, "") for n in names)])
+
+
+def _seconds(trial: FrozenTrial) -> float | str:
+    """The trial's wall time in seconds ("" when it never ran to an end)."""
+    if "seconds" in trial.user_attrs:
+        return trial.user_attrs["seconds"]
+    return trial.duration.total_seconds() if trial.duration else ""
+
+
+def write_plots(study: optuna.Study, out: Path, seed: int = 0) -> tuple[list[str], list[str]]:
+    """optimization_history.png, and param_importances.png (fANOVA, seeded with `seed`) when >= 2
+    completed trials vary a parameter.
+
+    Returns (file names written, notes on plots left out).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from optuna.visualization import matplotlib as plots
+
+    written, notes = ["optimization_history.png"], []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        _save(plots.plot_optimization_history(study, target_name="val_accuracy"), out / written[0])
+        if _params_vary(study.get_trials(states=(TrialState.COMPLETE,))):
+            evaluator = optuna.importance.FanovaImportanceEvaluator(seed=seed)
+            _save(plots.plot_param_importances(study, evaluator=evaluator, target_name="val_accuracy"),
+                  out / "param_importances.png")
+            written.append("param_importances.png")
+        else:
+            notes.append("no param_importances.png: it needs >= 2 completed trials whose parameters vary")
+    return written, notes
+
+
+def _params_vary(completed: list[FrozenTrial]) -> bool:
+    names = {name for t in completed for name in t.params}
+    return len(completed) >= 2 and any(len({repr(t.params.get(n)) for t in completed}) > 1 for n in names)
+
+
+def _save(ax, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    ax.figure.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(ax.figure)
+
+
+def reproduce_command(settings: TuneSettings, config: dict) -> tuple[str, list[str]]:
+    """The `loopynet train` line that trains `config` (a trial's data/model/train dicts) on the same slice
+    (options at their flag's default are left out), and the tunable options it cannot express:
+    `loopynet train` has no flag for them and the value differs from the default, or the flag does not
+    parse back to the value."""
+    from loopynet.cli import build_parser
+
+    parser = build_parser()
+    actions = _train_actions(parser)
+    options = {name: value for section in config.values() for name, value in section.items()
+               if name in tunable_options()}
+    argv = ["loopynet", "train", "--data", str(settings.data), "--vectors", str(settings.vectors),
+            "--out", str(Path(settings.out) / "best-model"), "--seed", str(settings.seed)]
+    if settings.limit is not None:
+        argv += ["--limit", str(settings.limit)]
+    if settings.encoding_errors != "strict":
+        argv += ["--encoding-errors", settings.encoding_errors]
+    for name, value in options.items():
+        if name in actions and value != actions[name].default:
+            argv += _flag(actions[name], value)
+    parsed = vars(parser.parse_args(argv[1:]))
+    defaults = {f.name: f.default for cls in CONFIGS for f in dataclasses.fields(cls)}
+    missing = [name for name, value in options.items()
+               if (name in actions and parsed[name] != value) or (name not in actions and value != defaults[name])]
+    return shlex.join(argv), missing
+
+
+def _train_actions(parser) -> dict:
+    """dest -> argparse action of the `train` subcommand's options."""
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return {a.dest: a for a in subparsers.choices["train"]._actions if a.option_strings}
+
+
+def _flag(action, value) -> list[str]:
+    """The argv words that set `action` to `value` (a switch such as store_true is given or left out)."""
+    if action.nargs == 0:
+        return [action.option_strings[0]] if value == action.const else []
+    return [action.option_strings[0], str(value)]
+
+
+def save_best(settings: TuneSettings, config: dict, threads: int, path: Path, log: Callable[[str], None]) -> dict:
+    """Retrain `config` on `threads` CPU threads (the trial's) and save the model folder to `path`;
+    returns {best_model, retrained_val_accuracy}."""
+    configs = [from_dict(cls, config[section]) for cls, section in zip(CONFIGS, ("data", "model", "train"))]
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        clf = Classifier.train(settings.data, settings.vectors, *configs, progress=not settings.quiet, log=log)
+    finally:
+        torch.set_num_threads(previous)
+    saved = clf.save(path)
+    log(f"saved the best configuration, retrained, to {saved}")
+    return {"best_model": str(saved), "retrained_val_accuracy": clf.history[-1].get("val_accuracy")}
+
+
+def redact(url: str) -> str:
+    """The storage URL with any password masked."""
+    return make_url(url).render_as_string(hide_password=True)

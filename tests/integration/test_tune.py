@@ -1,0 +1,190 @@
+"""`loopynet tune` end to end on a 200-review slice of the real IMDB archive with 50-d GloVe vectors:
+SQLite results, resuming, a stale trial of a killed worker, and two workers on a real PostgreSQL.
+
+The PostgreSQL server comes from $LOOPYNET_TEST_POSTGRES_URL, else from `scripts/postgres.sh start`
+(stopped at the end); when neither works the test fails with the reason, it never skips.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shlex
+import subprocess
+import time
+import uuid
+import warnings
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.storages import RetryHeartbeatStaleTrialCallback
+from optuna.trial import TrialState
+
+from loopynet.cli import build_parser, main
+from loopynet.tune.search import TuneSettings, epoch_reporter, open_study, score
+from loopynet.tune.space import load_space
+from tests.conftest import GLOVE_50D, IMDB
+
+pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = IMDB
+VECTORS = GLOVE_50D
+SPACE = """
+[maxlen]
+low = 20
+high = 60
+step = 20
+[units]
+low = 4
+high = 12
+[lr]
+low = 1e-3
+high = 1e-2
+log = true
+[batch_size]
+choices = [16, 32]
+[epochs]
+choices = [1, 2]
+"""
+
+
+@pytest.fixture(scope="module")
+def space_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("space") / "space.toml"
+    path.write_text(SPACE, encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def postgres_url():
+    """$LOOPYNET_TEST_POSTGRES_URL, or a server started (and stopped) with scripts/postgres.sh."""
+    if os.environ.get("LOOPYNET_TEST_POSTGRES_URL"):
+        yield os.environ["LOOPYNET_TEST_POSTGRES_URL"]
+        return
+    script = ROOT / "scripts" / "postgres.sh"
+    started = subprocess.run(["bash", str(script), "start"], capture_output=True, text=True, timeout=600)
+    if started.returncode:
+        pytest.fail(f"no PostgreSQL: LOOPYNET_TEST_POSTGRES_URL is unset and scripts/postgres.sh start "
+                    f"failed (exit {started.returncode}):\n{started.stderr[-3000:]}")
+    exports = dict(shlex.split(line)[1].split("=", 1) for line in started.stdout.splitlines() if line.startswith("export "))
+    try:
+        yield exports["LOOPYNET_TEST_POSTGRES_URL"]
+    finally:
+        subprocess.run(["bash", str(script), "stop", exports["LOOPYNET_TEST_POSTGRES_DIR"]], timeout=120)
+
+
+def tune(out: Path, space: Path, *extra: str) -> int:
+    return main(["tune", "--data", str(DATA), "--vectors", str(VECTORS), "--space", str(space), "--limit", "200",
+                 "--out", str(out), "--quiet", *extra])
+
+
+def trials_of(out: Path, study: str = "loopynet", storage: str | None = None) -> list:
+    return optuna.load_study(study_name=study, storage=storage or f"sqlite:///{out / 'study.db'}").trials
+
+
+def test_search_records_trials_and_writes_a_reproducible_best(tmp_path, space_file, capsys):
+    out = tmp_path / "run"
+    assert tune(out, space_file, "--sampler", "random", "--trials", "3", "--save-best") == 0
+    trials = trials_of(out)
+    assert [t.number for t in trials] == [0, 1, 2]
+    assert all(t.state == TrialState.COMPLETE for t in trials)
+    for t in trials:
+        assert {"config", "history", "seconds", "worker", "torch_threads"} <= set(t.user_attrs)
+        assert len(t.user_attrs["history"]) == t.params["epochs"] == t.user_attrs["config"]["train"]["epochs"]
+        assert t.value == t.user_attrs["history"][-1]["val_accuracy"]
+
+    best = json.loads((out / "best.json").read_text())
+    assert best["value"] == max(t.value for t in trials)
+    assert best["trials"] == {"COMPLETE": 3} and best["not_in_command"] == []
+    assert best["retrained_val_accuracy"] == best["value"]  # the same seed and slice reproduce the trial
+    assert (out / "best-model" / "config.json").is_file()
+    with open(out / "trials.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["number"] for r in rows] == ["0", "1", "2"] and {r["state"] for r in rows} == {"COMPLETE"}
+    assert {"value", "seconds", "params_units", "params_lr"} <= set(rows[0])
+    for plot in ("optimization_history.png", "param_importances.png"):
+        assert (out / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    assert f"reproduce: OMP_NUM_THREADS={best['torch_threads']} {best['command']}" in capsys.readouterr().out
+    args = build_parser().parse_args(shlex.split(best["command"])[1:])
+    assert (args.command, args.limit, args.seed, args.data) == ("train", 200, 0, str(DATA))
+    for name, value in best["params"].items():
+        assert getattr(args, name) == value
+
+
+def test_rerun_resumes_and_counts_finished_trials(tmp_path, space_file):
+    out = tmp_path / "run"
+    assert tune(out, space_file, "--trials", "2") == 0
+    first = [t.params for t in trials_of(out)]
+    assert tune(out, space_file, "--trials", "4") == 0
+    assert tune(out, space_file, "--trials", "4") == 0  # nothing left to run
+    trials = trials_of(out)
+    assert [t.number for t in trials] == [0, 1, 2, 3]
+    assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
+    assert [t.params for t in trials[:2]] == first
+    assert all(t.params not in first for t in trials[2:])  # a resumed sampler does not replay the first run
+
+
+def test_trial_of_a_dead_worker_is_failed_and_retried(tmp_path, space_file):
+    out = tmp_path / "run"
+    out.mkdir()
+    settings = TuneSettings(str(DATA), str(VECTORS), out, load_space(space_file), heartbeat=1)
+    study = open_study(settings)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "heartbeat is supposed to be used with Study.optimize"
+        dead = study.ask()
+    settings.space.suggest(dead)
+    study._storage.record_heartbeat(dead._trial_id)  # then the worker "dies": no more heartbeats
+    time.sleep(2.5)  # older than the grace period of 2 x --heartbeat
+
+    assert tune(out, space_file, "--trials", "2", "--heartbeat", "1") == 0
+    trials = trials_of(out)
+    states = [t.state for t in trials]
+    assert states[0] == TrialState.FAIL
+    assert TrialState.RUNNING not in states and TrialState.WAITING not in states
+    assert sum(s in (TrialState.COMPLETE, TrialState.PRUNED) for s in states) == 2
+    retries = [t for t in trials if RetryHeartbeatStaleTrialCallback.retried_trial_number(t) == 0]
+    assert len(retries) == 1 and retries[0].params == trials[0].params
+
+
+def test_two_workers_share_a_postgres_study(tmp_path, space_file, postgres_url):
+    study = f"two-workers-{uuid.uuid4().hex[:8]}"
+    out = tmp_path / "run"
+    assert tune(out, space_file, "--trials", "4", "--workers", "2", "--storage", postgres_url, "--study", study) == 0
+    trials = trials_of(out, study, postgres_url)
+    assert sorted(t.number for t in trials) == [0, 1, 2, 3]
+    assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
+    assert {t.user_attrs["worker"] for t in trials} == {0, 1}
+    assert not (out / "study.db").exists()
+    assert json.loads((out / "best.json").read_text())["storage"].startswith("postgresql+psycopg2://")
+
+
+def test_epoch_reporter_prunes_through_on_epoch_end():
+    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.ThresholdPruner(lower=0.9))
+    trial, history = study.ask(), []
+    report = epoch_reporter(trial, history)
+    with pytest.raises(optuna.TrialPruned, match="pruned after epoch 1"):
+        report({"epoch": 1, "loss": 0.7, "val_accuracy": 0.5})
+    assert history == [{"epoch": 1, "loss": 0.7, "val_accuracy": 0.5}]
+    assert study.trials[0].intermediate_values == {1: 0.5}
+    with pytest.raises(ValueError, match="val_split must be > 0"):
+        report({"epoch": 2, "loss": 0.7})
+
+
+def test_score_is_the_accuracy_of_the_returned_weights():
+    history = [{"val_loss": 0.6, "val_accuracy": 0.70}, {"val_loss": 0.5, "val_accuracy": 0.72},
+               {"val_loss": 0.5, "val_accuracy": 0.74}, {"val_loss": 0.9, "val_accuracy": 0.60}]
+    assert score(history, {"patience": None, "restore_best": True}) == 0.60  # the book: the last epoch
+    assert score(history, {"patience": 2, "restore_best": False}) == 0.60
+    assert score(history, {"patience": 2, "restore_best": True}) == 0.72  # the first lowest val_loss
+
+
+def test_bad_space_is_one_error_line(tmp_path, capsys):
+    space = tmp_path / "space.toml"
+    space.write_text("[neurons]\nlow = 1\nhigh = 2\n", encoding="utf-8")
+    assert tune(tmp_path / "run", space, "--trials", "1") == 2
+    err = capsys.readouterr().err
+    assert "loopynet tune: error:" in err and "unknown option 'neurons'" in err and "units" in err
