@@ -10,12 +10,25 @@ import torch.nn.functional as F
 from numpy.testing import assert_allclose
 
 from loopynet.config import ModelConfig
+from loopynet.models import fast_kernel
 from loopynet.models import reference as ref
 from loopynet.models.classifier import BookClassifier
 from loopynet.models.simple_rnn import SimpleRNN
 
 B, T, E, H, V = 3, 7, 5, 4, 11
 TOL = dict(atol=1e-7, rtol=1e-7)
+
+
+@pytest.fixture(params=["compiled", "torch"])
+def kernel_path(request, monkeypatch):
+    """Run a test on the compiled C kernels and again on the pure-PyTorch path (LOOPYNET_KERNEL=torch)."""
+    if request.param == "torch":
+        monkeypatch.setenv(fast_kernel.ENV, "torch")
+    else:
+        monkeypatch.delenv(fast_kernel.ENV, raising=False)
+        if fast_kernel.kernels() is None:
+            pytest.skip("compiled kernels unavailable (no C compiler?)")
+    return request.param
 
 
 def _rng(seed=0):
@@ -111,6 +124,7 @@ def _torch_rnn(p):
     return rnn
 
 
+@pytest.mark.usefixtures("kernel_path")
 @pytest.mark.parametrize("with_h0", [False, True])
 def test_simple_rnn_forward_matches_reference(with_h0):
     rng = _rng(4)
@@ -123,6 +137,7 @@ def test_simple_rnn_forward_matches_reference(with_h0):
     assert_allclose(last.detach().numpy(), hs[:, -1], **TOL)
 
 
+@pytest.mark.usefixtures("kernel_path")
 @pytest.mark.parametrize("with_h0", [False, True])
 @pytest.mark.parametrize("loss_kind", ["last_step", "every_step", "random_dh", "last_state_output"])
 def test_simple_rnn_gradients_match_reference_bptt(loss_kind, with_h0):
@@ -212,6 +227,7 @@ TORCH_NAME = {
 }
 
 
+@pytest.mark.usefixtures("kernel_path")
 def test_book_classifier_loss_and_gradients_match_reference():
     model, ids, y = _classifier_case()
     model.train()  # dropout=0: train mode must be the identity too
@@ -228,6 +244,7 @@ def test_book_classifier_loss_and_gradients_match_reference():
         assert_allclose(named[TORCH_NAME[name]].grad.numpy(), g, atol=1e-7, rtol=1e-7, err_msg=name)
 
 
+@pytest.mark.usefixtures("kernel_path")
 def test_weights_change_once_per_batch_sgd_matches_torch():
     model, ids, y = _classifier_case(seed=7)
     lr = 0.5
@@ -248,6 +265,7 @@ def test_weights_change_once_per_batch_sgd_matches_torch():
     assert ref.sgd_step({"a": np.ones(2), "b": np.ones(2)}, {"a": np.ones(2)}, 0.5)["b"].tolist() == [1.0, 1.0]
 
 
+@pytest.mark.usefixtures("kernel_path")
 def test_summed_correction_equals_sum_of_per_step_contributions_every_step_loss():
     """8.1.2.2: backprop each step's error to t=0 on its own, sum all those corrections: same gradient."""
     loss_fn, x, y, params = _case("every", seed=8)

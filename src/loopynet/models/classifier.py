@@ -2,6 +2,11 @@
 frozen word vectors -> SimpleRNN(units, return_sequences) -> Dropout -> Flatten -> Dense(1, sigmoid).
 
 Symbols: B batch, T time (= maxlen), E embedding dims, H units, V vocabulary size.
+
+The Dropout -> Flatten -> Dense(1) head is one step, `dropout_dense`, on the RNN's time-major (T, B, H)
+states: `logits[b] = bias + sum_{t,j} keep[t,b,j] / (1 - p) * h[t,b,j] * kernel[t*H + j]`, the Keras
+(B, T*H) flatten order without building the flattened copy. With the compiled kernels it is one C pass
+forward and one backward (`DropoutDense`); otherwise plain PyTorch ops.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ import torch
 from torch import nn
 
 from loopynet.config import ModelConfig
+from loopynet.models import fast_kernel
 from loopynet.models.simple_rnn import SimpleRNN, glorot_uniform_
 
 
@@ -21,6 +27,12 @@ class BookClassifier(nn.Module):
 
     forward(ids (B, T) int64) -> logits (B,): the sigmoid of a logit is P(positive class).
     Trainable parameters: E*H + H*H + H + T*H + 1 (37,551 for the book's E=300, H=50, T=400).
+
+    Equivalent plain PyTorch (the same values; the fast path differs only in how it computes them)::
+
+        h, _ = self.rnn(self.embeddings[ids])                       # (B, T, H)
+        flat = nn.functional.dropout(h, p, self.training).reshape(B, T * H)
+        logits = (flat @ self.dense_kernel + self.dense_bias)[:, 0]  # (B,)
     """
 
     def __init__(self, config: ModelConfig, embeddings: torch.Tensor, seed: int = 0):
@@ -34,15 +46,99 @@ class BookClassifier(nn.Module):
         self.config = config
         self.register_buffer("embeddings", embeddings.float(), persistent=True)
         self.rnn = SimpleRNN(config.embedding_dims, config.units, generator)
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = nn.Dropout(config.dropout)  # holds p; applied inside dropout_dense
         self.dense_kernel = nn.Parameter(glorot_uniform_(torch.empty(config.maxlen * config.units, 1), generator))
         self.dense_bias = nn.Parameter(torch.zeros(1))
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        x = self.embeddings[ids]  # (B, T, E)
-        h, _ = self.rnn(x)  # (B, T, H)
-        flat = self.dropout(h).reshape(ids.shape[0], -1)  # (B, T*H), Keras Flatten order
-        return torch.addmm(self.dense_bias, flat, self.dense_kernel).squeeze(1)  # (B,)
+        """ids (B, T) int64 with T = config.maxlen -> logits (B,).
+
+        Raises:
+            ValueError: T differs from the maxlen the dense head was built for.
+        """
+        out, _ = self.rnn.forward_ids(ids, self.embeddings)  # (B, T, H) view of time-major storage
+        p = self.dropout.p if self.training else 0.0
+        return dropout_dense(out.transpose(0, 1), self.dense_kernel, self.dense_bias, p)  # (B,)
+
+
+def dropout_dense(h: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor, p: float,
+                  mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Dense(1)(Flatten(Dropout(p)(h))) for time-major states, as logits.
+
+    Dropout keeps each element with probability 1 - p and scales kept ones by 1 / (1 - p), like
+    `nn.Dropout` (p = 1 drops all). The random mask comes from torch's default generator (so
+    `torch.manual_seed` reproduces it), drawn by `dropout_mask`.
+
+    Args:
+        h: (T, B, H) states, contiguous time-major.
+        kernel: (T*H, 1) dense kernel, Keras flatten order (index t*H + j).
+        bias: (1,) dense bias.
+        p: drop probability in [0, 1]; 0 (or eval mode, decided by the caller) means no dropout.
+        mask: optional (T, B, H) uint8 keep-mask (1 = kept) to use instead of drawing one (tests).
+
+    Returns:
+        (B,) logits.
+
+    Raises:
+        ValueError: p outside [0, 1], kernel without T*H rows, or a mask not shaped like h.
+    """
+    T, _, H = h.shape
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout p must be in [0, 1], got {p}")
+    if kernel.shape != (T * H, 1):
+        raise ValueError(f"dense kernel is {tuple(kernel.shape)} but the input has T={T} steps of H={H} units: "
+                         f"expected ({T * H}, 1); pad or truncate ids to the model's maxlen")
+    if mask is not None and mask.shape != h.shape:
+        raise ValueError(f"dropout mask is {tuple(mask.shape)}, states are {tuple(h.shape)}")
+    kernels = fast_kernel.kernels() if fast_kernel.Kernels.supports(h) and h.dtype == kernel.dtype else None
+    if mask is None and p > 0.0:
+        mask = dropout_mask(h.shape, p, kernels)
+    scale = 1.0 if mask is None else (0.0 if p >= 1.0 else 1.0 / (1.0 - p))
+    if kernels is None:
+        if mask is not None:
+            h = h * (mask.to(h.dtype) * scale)
+        return torch.einsum("tbj,tj->b", h, kernel.reshape(T, H)) + bias
+    mask = None if mask is None else mask.to(torch.uint8).contiguous()
+    return DropoutDense.apply(h.contiguous(), kernel, bias, mask, scale, kernels)
+
+
+def dropout_mask(shape: torch.Size, p: float, kernels: fast_kernel.Kernels | None = None) -> torch.Tensor:
+    """A uint8 keep-mask of `shape`: 1 with probability 1 - p, independently per element.
+
+    With the compiled kernels, a counter-based hash seeded by one 63-bit draw from torch's default
+    generator (models/kernel.c `dropout_mask`); otherwise `torch.rand(shape) >= p`.
+    """
+    if p >= 1.0:
+        return torch.zeros(shape, dtype=torch.uint8)
+    if kernels is None:
+        return (torch.rand(shape) >= p).to(torch.uint8)
+    mask = fast_kernel.buffers.empty(shape, torch.uint8)
+    kernels.dropout_mask(mask, int(torch.randint(0, 2**63 - 1, ())), 1.0 - p)
+    return mask
+
+
+class DropoutDense(torch.autograd.Function):
+    """`dropout_dense` in compiled C: forward and backward are one pass each over h (T, B, H).
+
+    Gradients: dh[t,b,j] = dz[b] * scale * mask * kernel[t*H+j]; dkernel[t*H+j] = scale * sum_b dz[b] *
+    mask * h[t,b,j]; dbias = sum_b dz[b]. The mask (uint8) is saved, not a float copy of the output.
+    """
+
+    @staticmethod
+    def forward(ctx, h, kernel, bias, mask, scale: float, kernels):
+        kernel = kernel.contiguous()
+        z = h.new_empty(h.shape[1])  # (B,)
+        kernels.head_forward(h, mask, kernel, scale, float(bias), z)
+        ctx.scale, ctx.kernels = scale, kernels
+        ctx.save_for_backward(h, kernel, mask)
+        return z
+
+    @staticmethod
+    def backward(ctx, dz):
+        h, kernel, mask = ctx.saved_tensors
+        dh, dkernel = fast_kernel.buffers.empty(h.shape, h.dtype), torch.empty_like(kernel)  # (T, B, H), (T*H, 1)
+        ctx.kernels.head_backward(dz.contiguous(), h, mask, kernel, ctx.scale, dh, dkernel)
+        return dh, dkernel, dz.sum().reshape(1), None, None, None
 
 
 def count_trainable(model: nn.Module) -> int:

@@ -1,0 +1,328 @@
+"""Build, cache and load loopynet's compiled kernels (models/kernel.c) and call them on torch tensors.
+
+The C source ships in the package. At first use it is compiled with the system C compiler (`$CC`, else
+`cc`, `gcc` or `clang`) into `$LOOPYNET_HOME/cache/kernels/<hash>.so`, where the hash covers the
+source, the flags, the compiler's version and the CPU (the build uses -march=native). The build writes
+to a temporary folder and publishes with `os.replace`, so two processes racing on a cold cache both
+succeed and one of two identical files wins. Loading is through ctypes; no torch headers are needed.
+
+`kernels()` returns None (and callers use their pure-PyTorch path) when `LOOPYNET_KERNEL=torch` is set,
+or when no compiler is found or the build or load fails; the latter warns once, saying why.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import warnings
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from loopynet.home import cache_dir
+
+ENV = "LOOPYNET_KERNEL"  # "torch": never use the compiled kernels
+SOURCE = Path(__file__).with_name("kernel.c")
+FLAGS = ("-O3", "-march=native", "-fPIC", "-std=gnu99", "-pthread")
+ROWS = 8  # kernel.c's ROWS: rows per register tile, so the smallest useful share of a thread
+_SUFFIX = {torch.float32: "_f32", torch.float64: "_f64"}
+
+_loaded: Kernels | None = None
+_failure: str | None = None
+
+
+class KernelBuildError(RuntimeError):
+    """The C kernels could not be compiled or loaded (the message says why)."""
+
+
+def _ptr(x: torch.Tensor | None) -> int | None:
+    return None if x is None else x.data_ptr()
+
+
+class Kernels:
+    """Typed calls into the compiled library. Every tensor argument must be contiguous, on the CPU and
+    float32 or float64 (uint8 for masks); the caller allocates outputs. Shapes as in kernel.c:
+    T time, B batch, H units; (T, B, H) arrays are time-major.
+    """
+
+    def __init__(self, lib: ctypes.CDLL, path: Path):
+        self.path = path
+        self._lib = lib
+        P, I, L = ctypes.c_void_p, ctypes.c_int, ctypes.c_int64
+        for suffix, real in (("_f32", ctypes.c_float), ("_f64", ctypes.c_double)):
+            self._sig("rnn_forward" + suffix, [P, P, P, P, I, I, I, I], I)
+            self._sig("rnn_backward" + suffix, [P, P, P, P, P, I, I, I, I], I)
+            self._sig("project_rows" + suffix, [P, P, L, I, I, P, P, P, I, I], I)
+            self._sig("accumulate_xt_d" + suffix, [P, P, L, I, I, P, I, P, I], I)
+            self._sig("scatter_add_rows" + suffix, [P, P, L, I, P], None)
+            self._sig("head_forward" + suffix, [P, P, P, real, real, P, I, I, I], I)
+            self._sig("head_backward" + suffix, [P, P, P, P, real, P, P, I, I, I], None)
+        self._sig("dropout_mask", [P, L, ctypes.c_uint64, ctypes.c_uint32], None)
+        self._sig("unique_ids", [P, L, L, P, P, P], L)
+
+    def _sig(self, name: str, argtypes: list, restype) -> None:
+        fn = getattr(self._lib, name)
+        fn.argtypes, fn.restype = argtypes, restype
+
+    def _fn(self, name: str, like: torch.Tensor):
+        return getattr(self._lib, name + _SUFFIX[like.dtype])
+
+    @staticmethod
+    def supports(x: torch.Tensor) -> bool:
+        """True for CPU float32/float64 tensors, the dtypes kernel.c is built for."""
+        return x.device.type == "cpu" and x.dtype in _SUFFIX
+
+    @staticmethod
+    def _threads(rows: int) -> int:
+        """Threads for work split by rows: torch's thread count, at most one per ROWS rows."""
+        return max(1, min(torch.get_num_threads(), -(-rows // ROWS)))
+
+    def rnn_forward(self, a: torch.Tensor, W: torch.Tensor, h0: torch.Tensor, h: torch.Tensor) -> None:
+        """h (T, B, H) <- the recurrence `h[t] = tanh(a[t] + h[t-1] @ W)` from h0 (B, H).
+
+        Raises:
+            MemoryError: the kernel could not allocate its small work buffers.
+        """
+        T, B, H = a.shape
+        if self._fn("rnn_forward", a)(_ptr(a), _ptr(W), _ptr(h0), _ptr(h), T, B, H, self._threads(B)):
+            raise MemoryError("loopynet kernel rnn_forward: out of memory")
+
+    def rnn_backward(self, dh: torch.Tensor, h: torch.Tensor, W: torch.Tensor, da: torch.Tensor,
+                     dh0: torch.Tensor) -> None:
+        """da (T, B, H), dh0 (B, H) <- BPTT through the recurrence from dh (T, B, H) and h (T, B, H).
+
+        Raises:
+            MemoryError: the kernel could not allocate its small work buffers.
+        """
+        T, B, H = h.shape
+        if self._fn("rnn_backward", h)(_ptr(dh), _ptr(h), _ptr(W), _ptr(da), _ptr(dh0), T, B, H, self._threads(B)):
+            raise MemoryError("loopynet kernel rnn_backward: out of memory")
+
+    def project_rows(self, x: torch.Tensor, idx: torch.Tensor | None, W: torch.Tensor, bias: torch.Tensor,
+                     out: torch.Tensor) -> None:
+        """out (n, H) <- bias (H,) + X @ W (n_in, H), X row i = x[idx[i]] (idx int64 (n,)) or x[i] (idx None).
+
+        x is (rows, n_in). Raises:
+            MemoryError: the kernel could not allocate its padded copy of W.
+        """
+        n, H = out.shape
+        if self._fn("project_rows", x)(_ptr(x), _ptr(idx), x.shape[1], n, x.shape[1], _ptr(W), _ptr(bias),
+                                       _ptr(out), H, self._threads(n)):
+            raise MemoryError("loopynet kernel project_rows: out of memory")
+
+    def accumulate_xt_d(self, x: torch.Tensor, idx: torch.Tensor | None, d: torch.Tensor, out: torch.Tensor) -> None:
+        """out (n_in, H) += sum_i X_i^T d_i over the n rows of d (n, H); X row i = x[idx[i]] or x[i], x (rows, n_in).
+
+        Raises:
+            MemoryError: the kernel could not allocate its padded copy of out.
+        """
+        n, H = d.shape
+        n_in = x.shape[1]
+        if self._fn("accumulate_xt_d", x)(_ptr(x), _ptr(idx), n_in, n, n_in, _ptr(d), H, _ptr(out),
+                                          self._threads(n_in)):
+            raise MemoryError("loopynet kernel accumulate_xt_d: out of memory")
+
+    def scatter_add_rows(self, d: torch.Tensor, where: torch.Tensor, out: torch.Tensor) -> None:
+        """out (U, H) += d (n, H) row by row into rows where (n,) int64 (each in [0, U), unchecked)."""
+        n, H = d.shape
+        self._fn("scatter_add_rows", d)(_ptr(d), _ptr(where), n, H, _ptr(out))
+
+    def unique_ids(self, ids: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(tokens (U,), where (n,)) for contiguous int64 ids (n,) in [0, size): the distinct ids in order of
+        first appearance, and each position's index into tokens (so tokens[where] == ids).
+
+        Raises:
+            IndexError: an id is negative or >= size.
+            ValueError: 2**31 ids or more (the slot array holds int32).
+        """
+        n = ids.numel()
+        if n >= 2**31:
+            raise ValueError(f"unique_ids handles fewer than 2**31 ids, got {n}")
+        tokens, where = torch.empty(n, dtype=torch.int64), torch.empty(n, dtype=torch.int64)
+        slot = torch.empty(size, dtype=torch.int32)
+        U = self._lib.unique_ids(_ptr(ids), n, size, _ptr(slot), _ptr(tokens), _ptr(where))
+        if U < 0:
+            raise IndexError(f"token id out of range [0, {size}): min {int(ids.min())}, max {int(ids.max())}")
+        return tokens[:U], where
+
+    def head_forward(self, h: torch.Tensor, mask: torch.Tensor | None, w: torch.Tensor, scale: float,
+                     bias: float, z: torch.Tensor) -> None:
+        """z (B,) <- bias + scale * sum over t, j of mask * h (T, B, H) * w (T, H); mask None: all kept.
+
+        Raises:
+            MemoryError: the kernel could not allocate its (B, H) work buffer.
+        """
+        T, B, H = h.shape
+        if self._fn("head_forward", h)(_ptr(h), _ptr(mask), _ptr(w), scale, bias, _ptr(z), T, B, H):
+            raise MemoryError("loopynet kernel head_forward: out of memory")
+
+    def head_backward(self, dz: torch.Tensor, h: torch.Tensor, mask: torch.Tensor | None, w: torch.Tensor,
+                      scale: float, dh: torch.Tensor, dw: torch.Tensor) -> None:
+        """dh (T, B, H) and dw (T, H) <- the head's gradients from dz (B,)."""
+        T, B, H = h.shape
+        self._fn("head_backward", h)(_ptr(dz), _ptr(h), _ptr(mask), _ptr(w), scale, _ptr(dh), _ptr(dw), T, B, H)
+
+    def dropout_mask(self, mask: torch.Tensor, seed: int, keep: float) -> None:
+        """mask (uint8, any shape, < 2**32 elements) <- 1 with probability `keep`, else 0, from a 64-bit seed.
+
+        Raises:
+            ValueError: keep outside (0, 1], or the mask has 2**32 elements or more.
+        """
+        if not 0.0 < keep <= 1.0 or mask.numel() >= 2**32:
+            raise ValueError(f"dropout_mask needs 0 < keep <= 1 and < 2**32 elements; got keep={keep}, "
+                             f"{mask.numel()} elements")
+        threshold = min(round(keep * 2**32), 2**32 - 1)
+        self._lib.dropout_mask(_ptr(mask), mask.numel(), seed, threshold)
+
+
+class BufferPool:
+    """Reusable CPU tensors for the large per-step arrays of the compiled path ((T, B, H) states, their
+    gradients, dropout masks).
+
+    Freshly allocated multi-megabyte tensors cost page faults every step (the C allocator returns the
+    memory to the OS and faults it in again: ~300 minor faults, ~1 ms of a ~6 ms step on the book's
+    configuration). A pooled buffer is a NumPy array wrapped by `torch.from_numpy`, whose storage holds a
+    reference to the array until the last tensor viewing it (autograd's saved tensors included) is gone;
+    so a buffer is handed out again only when nothing uses it. At most `per_shape` buffers per
+    (shape, dtype) and `shapes` shapes are kept (least recently used shapes are dropped); beyond that,
+    `empty` returns a plain new tensor. Safe to share between threads.
+    """
+
+    def __init__(self, per_shape: int = 4, shapes: int = 16):
+        self.per_shape, self.shapes = per_shape, shapes
+        self._free: OrderedDict[tuple, list[np.ndarray]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def empty(self, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+        """An uninitialised contiguous CPU tensor of `shape` and `dtype` (a NumPy-representable dtype)."""
+        with self._lock:
+            return self._take(tuple(shape), dtype)
+
+    def _take(self, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+        key = (shape, dtype)
+        arrays = self._free.setdefault(key, [])
+        self._free.move_to_end(key)
+        if len(self._free) > self.shapes:
+            self._free.popitem(last=False)
+        for array in arrays:
+            if sys.getrefcount(array) == _UNUSED:  # no tensor holds it
+                return torch.from_numpy(array)
+        if len(arrays) >= self.per_shape:
+            return torch.empty(shape, dtype=dtype)
+        arrays.append(np.empty(shape, dtype=torch.empty(0, dtype=dtype).numpy().dtype))
+        return torch.from_numpy(arrays[-1])
+
+
+def _unused_refcount() -> int:
+    """sys.getrefcount of an array referenced only by a list and a loop variable, as in BufferPool._take
+    (measured, not assumed: the count differs between Python versions)."""
+    for array in [np.empty(0)]:
+        return sys.getrefcount(array)
+
+
+_UNUSED = _unused_refcount()
+buffers = BufferPool()
+
+
+def kernels() -> Kernels | None:
+    """The compiled kernels, built on first use; None when `LOOPYNET_KERNEL=torch` or they are unavailable.
+
+    A failed build or load warns once (RuntimeWarning, with the reason) and is not retried in this process.
+    The kernels use up to `torch.get_num_threads()` threads.
+    """
+    global _loaded, _failure
+    if os.environ.get(ENV, "").strip().lower() == "torch":
+        return None
+    if _loaded is None and _failure is None:
+        try:
+            _loaded = load()
+        except (KernelBuildError, OSError, AttributeError) as error:  # AttributeError: a symbol is missing
+            _failure = str(error)
+            warnings.warn(f"loopynet: compiled kernels unavailable, using the slower pure-PyTorch path "
+                          f"({_failure})", RuntimeWarning, stacklevel=2)
+    return _loaded
+
+
+def load() -> Kernels:
+    """Load the cached library for this source, compiler and CPU, building it first when missing.
+
+    Raises:
+        KernelBuildError: no C compiler, or the build failed (the compiler's output is in the message).
+        OSError: the built library could not be loaded.
+    """
+    compiler = find_compiler()
+    path = cache_dir() / "kernels" / f"{build_key(compiler, FLAGS)}.so"
+    if not path.exists():
+        build(compiler, FLAGS, path)
+    return Kernels(ctypes.CDLL(str(path)), path)
+
+
+def find_compiler() -> str:
+    """Path of the C compiler: `$CC`, else the first of cc, gcc, clang on PATH.
+
+    Raises:
+        KernelBuildError: none found.
+    """
+    for name in (os.environ.get("CC"), "cc", "gcc", "clang"):
+        found = name and shutil.which(name)
+        if found:
+            return found
+    raise KernelBuildError("no C compiler found (install gcc or clang, or set CC)")
+
+
+def build_key(compiler: str, flags: tuple[str, ...]) -> str:
+    """Hex digest naming the cached library: source, flags, compiler version, machine and CPU flags."""
+    digest = hashlib.sha256(SOURCE.read_bytes())
+    for part in (" ".join(flags), _compiler_version(compiler), platform.machine(), _cpu_flags()):
+        digest.update(b"\0" + part.encode())
+    return digest.hexdigest()[:24]
+
+
+def _compiler_version(compiler: str) -> str:
+    try:
+        run = subprocess.run([compiler, "--version"], capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.SubprocessError) as error:
+        raise KernelBuildError(f"C compiler {compiler} does not run: {error}") from error
+    return compiler + "\n" + run.stdout
+
+
+def _cpu_flags() -> str:
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return platform.processor()
+    return next((line for line in lines if line.startswith(("flags", "Features"))), "")
+
+
+def build(compiler: str, flags: tuple[str, ...], path: Path) -> None:
+    """Compile kernel.c (float and double passes) and link `path`, atomically.
+
+    Raises:
+        KernelBuildError: a compiler step failed or timed out (its output is in the message).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".build-") as tmp:
+        objects = [str(Path(tmp) / f"{real}.o") for real in ("f32", "f64")]
+        for real, obj in zip(("F32", "F64"), objects):
+            _compile([compiler, *flags, f"-DLN_REAL_{real}", "-c", str(SOURCE), "-o", obj])
+        library = str(Path(tmp) / "kernel.so")
+        _compile([compiler, *flags, "-shared", *objects, "-o", library, "-lm", "-lpthread"])
+        os.replace(library, path)
+
+
+def _compile(command: list[str]) -> None:
+    try:
+        run = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    except (OSError, subprocess.SubprocessError) as error:
+        raise KernelBuildError(f"{' '.join(command)}: {error}") from error
+    if run.returncode:
+        raise KernelBuildError(f"{' '.join(command)} exited {run.returncode}: {run.stderr.strip()[-2000:]}")

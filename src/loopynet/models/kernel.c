@@ -1,0 +1,475 @@
+/*
+ * loopynet's compiled kernels, for contiguous row-major arrays: the sequential SimpleRNN recurrence
+ * (forward and BPTT), the input projection with rows gathered by token id, the "sum of outer products"
+ * behind dW_xh and dW_hh, the book's dropout + Flatten + Dense(1) head, dropout masks and distinct ids.
+ *
+ * Plain C99 with GCC/Clang vector extensions; no Python or torch headers. fast_kernel.py compiles
+ * this file twice into one shared library, with -DLN_REAL_F32 (symbols *_f32, float) and with
+ * -DLN_REAL_F64 (symbols *_f64, double), and calls it through ctypes.
+ *
+ * Symbols: T time steps, B batch rows, H units. Layouts (all time-major):
+ *   a, h, dh, da : (T, B, H)      W : (H, H), Keras layout, h_new = h_prev @ W
+ *   h0, dh0      : (B, H)         mask : (T, B, H) uint8, 1 = kept    w_dense : (T, H)
+ *
+ * Batch rows are independent in both directions, so each thread (pthreads) runs all T steps for its own
+ * contiguous block of rows: no synchronisation inside the time loop.
+ */
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(LN_REAL_F32)
+typedef float real;
+#define LN(name) name##_f32
+#elif defined(LN_REAL_F64)
+typedef double real;
+#define LN(name) name##_f64
+#else
+#error "compile with -DLN_REAL_F32 or -DLN_REAL_F64"
+#endif
+
+#define VBYTES 64                          /* one vector: 16 floats or 8 doubles (two registers without AVX-512) */
+#define VL ((int)(VBYTES / sizeof(real)))  /* lanes per vector */
+#define ROWS 8                             /* rows of a register tile, by 2 vectors of columns (fastest measured) */
+typedef real vreal __attribute__((vector_size(VBYTES)));
+
+static inline vreal vload(const real *p) { vreal v; memcpy(&v, p, sizeof v); return v; }
+static inline void vstore(real *p, vreal v) { memcpy(p, &v, sizeof v); }
+
+/* tanh. float: the rational [13/6] minimax approximation used by Eigen and XLA (clamped at +-7.905,
+ * where tanh rounds to +-1; max error a few float ulps; NaN in, NaN out). double: libm. */
+static inline real tanh_real(real x) {
+#if defined(LN_REAL_F32)
+    const float c = 7.90531110763549805f;
+    float y = x > c ? c : x;
+    y = y < -c ? -c : y;
+    const float y2 = y * y;
+    float p = -2.76076847742355e-16f;
+    p = p * y2 + 2.00018790482477e-13f;
+    p = p * y2 + -8.60467152213735e-11f;
+    p = p * y2 + 5.12229709037114e-08f;
+    p = p * y2 + 1.48572235717979e-05f;
+    p = p * y2 + 6.37261928875436e-04f;
+    p = p * y2 + 4.89352455891786e-03f;
+    float q = 1.19825839466702e-06f;
+    q = q * y2 + 1.18534705686654e-04f;
+    q = q * y2 + 2.26843463243900e-03f;
+    q = q * y2 + 4.89352518554385e-03f;
+    const float r = y * p / q;
+    return fabsf(x) < 0.0004f ? x : r;
+#else
+    return tanh(x);
+#endif
+}
+
+/* Keep a vector in a register: GCC would otherwise re-load it as a memory operand of every FMA that uses
+ * it (load-bound; measured 10-25% slower). Only where one vector is one register (AVX-512). */
+#if defined(__AVX512F__)
+#define PIN(v) __asm__("" : "+v"(v))
+#else
+#define PIN(v) ((void)0)
+#endif
+
+/* Columns [c, c + NC*VL) of y (R, Hp) += X @ Wp, NC <= 2: R x NC accumulators in registers. */
+static inline __attribute__((always_inline)) void tile_matmul(
+    const real *const *xr, const real *Wp, int n_in, int Hp, int c, real *y, const int R, const int NC) {
+    vreal acc[ROWS][2];
+    for (int r = 0; r < R; r++)
+        for (int q = 0; q < NC; q++) acc[r][q] = vload(y + r * Hp + c + q * VL);
+    for (int k = 0; k < n_in; k++) {
+        vreal w[2];
+        for (int q = 0; q < NC; q++) { w[q] = vload(Wp + (size_t)k * Hp + c + q * VL); PIN(w[q]); }
+        for (int r = 0; r < R; r++) {
+            vreal x = (vreal){0} + xr[r][k];
+            if (NC > 1) PIN(x);
+            for (int q = 0; q < NC; q++) acc[r][q] += x * w[q];
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int q = 0; q < NC; q++) vstore(y + r * Hp + c + q * VL, acc[r][q]);
+}
+
+/* y (R, Hp) += X @ Wp: X is R rows xr[r] of n_in values, Wp (n_in, Hp) with zero padding columns, Hp the
+ * output width H rounded up to VL. R is a compile-time constant at each call site (ROWS or 1). */
+static inline __attribute__((always_inline)) void rows_matmul(
+    const real *const *xr, const real *Wp, int n_in, int Hp, real *y, const int R) {
+    int c = 0;
+    for (; c + 2 * VL <= Hp; c += 2 * VL) tile_matmul(xr, Wp, n_in, Hp, c, y, R, 2);
+    if (c < Hp) tile_matmul(xr, Wp, n_in, Hp, c, y, R, 1);
+}
+
+#define KB 4 /* rows of `out` updated together in rows_outer (by 2 vectors of columns) */
+
+/* outp rows [k0, k1), columns [c, c + NC*VL) += sum_{r<R} xr[r][k] * dp[r]: R rank-1 updates, NC <= 2. */
+static inline __attribute__((always_inline)) void tile_outer(
+    const real *const *xr, const real *dp, int k0, int k1, int Hp, int c, real *outp, const int R, const int NC) {
+    vreal d[ROWS][2];
+    for (int r = 0; r < R; r++)
+        for (int q = 0; q < NC; q++) d[r][q] = vload(dp + r * Hp + c + q * VL);
+    int k = k0;
+    for (; k + KB <= k1; k += KB) {
+        vreal acc[KB][2];
+        for (int i = 0; i < KB; i++)
+            for (int q = 0; q < NC; q++) acc[i][q] = vload(outp + (size_t)(k + i) * Hp + c + q * VL);
+        for (int r = 0; r < R; r++)
+            for (int i = 0; i < KB; i++) {
+                vreal x = (vreal){0} + xr[r][k + i];
+                if (NC > 1) PIN(x);
+                for (int q = 0; q < NC; q++) acc[i][q] += x * d[r][q];
+            }
+        for (int i = 0; i < KB; i++)
+            for (int q = 0; q < NC; q++) vstore(outp + (size_t)(k + i) * Hp + c + q * VL, acc[i][q]);
+    }
+    for (; k < k1; k++)
+        for (int q = 0; q < NC; q++) {
+            vreal acc = vload(outp + (size_t)k * Hp + c + q * VL);
+            for (int r = 0; r < R; r++) acc += xr[r][k] * d[r][q];
+            vstore(outp + (size_t)k * Hp + c + q * VL, acc);
+        }
+}
+
+/* outp[k] (Hp) += sum_{r<R} xr[r][k] * dp[r] (Hp) for k in [k0, k1): R rank-1 updates of (n_in, Hp) outp. */
+static inline __attribute__((always_inline)) void rows_outer(
+    const real *const *xr, const real *dp, int k0, int k1, int Hp, real *outp, const int R) {
+    int c = 0;
+    for (; c + 2 * VL <= Hp; c += 2 * VL) tile_outer(xr, dp, k0, k1, Hp, c, outp, R, 2);
+    if (c < Hp) tile_outer(xr, dp, k0, k1, Hp, c, outp, R, 1);
+}
+
+/* Copy W (n_in, H), or the transpose of W (H, n_in), into a zero-padded (n_in, Hp) buffer; NULL: no memory. */
+static real *padded(const real *W, int n_in, int H, int Hp, int transpose) {
+    real *Wp = calloc((size_t)n_in * Hp, sizeof(real));
+    if (!Wp) return NULL;
+    for (int k = 0; k < n_in; k++)
+        for (int j = 0; j < H; j++) Wp[(size_t)k * Hp + j] = transpose ? W[(size_t)j * n_in + k] : W[(size_t)k * H + j];
+    return Wp;
+}
+
+/* Rows [lo, hi) of thread `id` of `n` when [0, total) is shared in whole units of `unit` rows. */
+static void share(int total, int unit, int id, int n, int *lo, int *hi) {
+    const long units = (total + unit - 1) / unit;
+    *lo = (int)(units * id / n) * unit;
+    *hi = (int)(units * (id + 1) / n) * unit;
+    if (*hi > total) *hi = total;
+    if (*lo > total) *lo = total;
+}
+
+#define MAX_THREADS 64
+
+typedef void (*work_fn)(const void *job, int id, int n);
+typedef struct { work_fn fn; const void *job; int id, n; } task;
+
+static void *run_task(void *p) {
+    const task *t = p;
+    t->fn(t->job, t->id, t->n);
+    return NULL;
+}
+
+/* fn(job, id, n) for id in [0, n) on n threads, the caller being thread 0; a thread that cannot be started
+ * has its share run by the caller. Plain pthreads: waiting threads sleep in join instead of spinning, so a
+ * busy machine costs no more than its share of the CPU. */
+static void parallel(work_fn fn, const void *job, int n) {
+    pthread_t ids[MAX_THREADS];
+    task tasks[MAX_THREADS];
+    int started[MAX_THREADS] = {0};
+    n = n < 1 ? 1 : (n > MAX_THREADS ? MAX_THREADS : n);
+    for (int i = 1; i < n; i++) {
+        tasks[i] = (task){fn, job, i, n};
+        started[i] = pthread_create(&ids[i], NULL, run_task, &tasks[i]) == 0;
+    }
+    fn(job, 0, n);
+    for (int i = 1; i < n; i++) {
+        if (started[i]) pthread_join(ids[i], NULL);
+        else fn(job, i, n);
+    }
+}
+
+/* Forward for rows [b, b+R) at step t: h[t] = tanh(a[t] + h_prev @ W). */
+static inline __attribute__((always_inline)) void forward_rows(
+    const real *a, const real *Wp, const real *h_prev, real *h, int B, int H, int Hp, int t, int b,
+    real *y, const int R) {
+    const size_t row = ((size_t)t * B + b) * H;
+    const real *xr[ROWS];
+    for (int r = 0; r < R; r++) {
+        xr[r] = h_prev + (size_t)(b + r) * H;
+        memcpy(y + r * Hp, a + row + (size_t)r * H, H * sizeof(real));
+        memset(y + r * Hp + H, 0, (Hp - H) * sizeof(real));
+    }
+    rows_matmul(xr, Wp, H, Hp, y, R);
+    for (int r = 0; r < R; r++)
+        for (int j = 0; j < H; j++) h[row + (size_t)r * H + j] = tanh_real(y[r * Hp + j]);
+}
+
+/* Backward for rows [b, b+R) at step t: da[t] = (dh[t] + dh_next) * (1 - h[t]^2); dh_next = da[t] @ W^T.
+ * dh_next (rows of the (B, H) running state) is read, then overwritten. */
+static inline __attribute__((always_inline)) void backward_rows(
+    const real *dh, const real *h, const real *WTp, real *da, real *dh_next, int B, int H, int Hp, int t,
+    int b, real *y, const int R) {
+    const size_t row = ((size_t)t * B + b) * H;
+    const real *xr[ROWS];
+    for (int r = 0; r < R; r++) {
+        const size_t o = row + (size_t)r * H;
+        real *dn = dh_next + (size_t)(b + r) * H;
+        for (int j = 0; j < H; j++) da[o + j] = (dh[o + j] + dn[j]) * (1 - h[o + j] * h[o + j]);
+        memset(y + r * Hp, 0, Hp * sizeof(real));
+        xr[r] = da + o;
+    }
+    rows_matmul(xr, WTp, H, Hp, y, R);
+    for (int r = 0; r < R; r++) memcpy(dh_next + (size_t)(b + r) * H, y + r * Hp, H * sizeof(real));
+}
+
+/* The recurrence's arrays; Wp is W (forward) or W^T (backward), zero-padded to (H, Hp); y has ROWS x Hp
+ * scratch values per thread. */
+typedef struct {
+    const real *a, *dh, *h0, *Wp;
+    real *h, *da, *dh0, *y;
+    int T, B, H, Hp;
+} rnn_job;
+
+static void forward_share(const void *p, int id, int n) {
+    const rnn_job *j = p;
+    int lo, hi;
+    share(j->B, ROWS, id, n, &lo, &hi);
+    real *y = j->y + (size_t)id * ROWS * j->Hp;
+    for (int t = 0; t < j->T; t++) {
+        const real *prev = t ? j->h + (size_t)(t - 1) * j->B * j->H : j->h0;
+        int b = lo;
+        for (; b + ROWS <= hi; b += ROWS) forward_rows(j->a, j->Wp, prev, j->h, j->B, j->H, j->Hp, t, b, y, ROWS);
+        for (; b < hi; b++) forward_rows(j->a, j->Wp, prev, j->h, j->B, j->H, j->Hp, t, b, y, 1);
+    }
+}
+
+static void backward_share(const void *p, int id, int n) {
+    const rnn_job *j = p;
+    int lo, hi;
+    share(j->B, ROWS, id, n, &lo, &hi);
+    real *y = j->y + (size_t)id * ROWS * j->Hp;
+    for (int t = j->T - 1; t >= 0; t--) {
+        int b = lo;
+        for (; b + ROWS <= hi; b += ROWS) backward_rows(j->dh, j->h, j->Wp, j->da, j->dh0, j->B, j->H, j->Hp, t, b, y, ROWS);
+        for (; b < hi; b++) backward_rows(j->dh, j->h, j->Wp, j->da, j->dh0, j->B, j->H, j->Hp, t, b, y, 1);
+    }
+}
+
+/* Run the forward (transpose 0) or backward (1) recurrence on `threads` threads, each owning whole batch rows
+ * for all T steps. Returns 0, or -1 when out of memory. */
+static int recurrence(rnn_job *j, const real *W, int transpose, int threads) {
+    j->Hp = (j->H + VL - 1) / VL * VL;
+    real *Wp = padded(W, j->H, j->H, j->Hp, transpose);
+    real *y = malloc((size_t)threads * ROWS * j->Hp * sizeof(real));
+    if (Wp && y) {
+        j->Wp = Wp;
+        j->y = y;
+        parallel(transpose ? backward_share : forward_share, j, threads);
+    }
+    free(Wp);
+    free(y);
+    return Wp && y ? 0 : -1;
+}
+
+/* h (T, B, H) = the recurrence over a (T, B, H) from h0 (B, H), on up to `threads` threads.
+ * Returns 0, or -1 when out of memory. */
+int LN(rnn_forward)(const real *a, const real *W, const real *h0, real *h, int T, int B, int H, int threads) {
+    rnn_job j = {.a = a, .h0 = h0, .h = h, .T = T, .B = B, .H = H};
+    return recurrence(&j, W, 0, threads);
+}
+
+/* BPTT: da (T, B, H) and dh0 (B, H) from dh (T, B, H) = dloss/dh[t] arriving from outside the recurrence
+ * and h (T, B, H) from the forward. dW_hh is `accumulate_xt_d` over (h[t-1], da[t]) pairs. Returns 0, or
+ * -1 when out of memory. */
+int LN(rnn_backward)(const real *dh, const real *h, const real *W, real *da, real *dh0, int T, int B, int H,
+                     int threads) {
+    rnn_job j = {.dh = dh, .h = (real *)h, .da = da, .dh0 = dh0, .T = T, .B = B, .H = H};
+    memset(dh0, 0, (size_t)B * H * sizeof(real));
+    return recurrence(&j, W, 1, threads);
+}
+
+/* Row i of X: x + (idx ? idx[i] : i) * ldx. */
+static inline const real *x_row(const real *x, const int64_t *idx, int64_t ldx, int64_t i) {
+    return x + (idx ? idx[i] : i) * ldx;
+}
+
+/* The arrays of project_rows and accumulate_xt_d; Wp is W or out zero-padded to (n_in, Hp); y has ROWS x Hp
+ * scratch values per thread. */
+typedef struct {
+    const real *x, *d, *bias;
+    const int64_t *idx;
+    int64_t ldx;
+    real *Wp, *out, *y;
+    int n, n_in, H, Hp;
+} rows_job;
+
+/* One block of project_rows: out rows [i, i+R) = bias + X rows @ W. */
+static inline __attribute__((always_inline)) void project_block(const rows_job *j, int i, real *y, const int R) {
+    const real *xr[ROWS];
+    for (int r = 0; r < R; r++) {
+        xr[r] = x_row(j->x, j->idx, j->ldx, i + r);
+        memcpy(y + r * j->Hp, j->bias, j->H * sizeof(real));
+        memset(y + r * j->Hp + j->H, 0, (j->Hp - j->H) * sizeof(real));
+    }
+    rows_matmul(xr, j->Wp, j->n_in, j->Hp, y, R);
+    for (int r = 0; r < R; r++) memcpy(j->out + (size_t)(i + r) * j->H, y + r * j->Hp, j->H * sizeof(real));
+}
+
+static void project_share(const void *p, int id, int n) {
+    const rows_job *j = p;
+    int lo, hi;
+    share(j->n, ROWS, id, n, &lo, &hi);
+    real *y = j->y + (size_t)id * ROWS * j->Hp;
+    int i = lo;
+    for (; i + ROWS <= hi; i += ROWS) project_block(j, i, y, ROWS);
+    for (; i < hi; i++) project_block(j, i, y, 1);
+}
+
+/* One block of accumulate_xt_d: rows [i, i+R) into out rows [k0, k1). */
+static inline __attribute__((always_inline)) void xt_d_block(const rows_job *j, int i, int k0, int k1, real *dp,
+                                                             const int R) {
+    const real *xr[ROWS];
+    for (int r = 0; r < R; r++) {
+        xr[r] = x_row(j->x, j->idx, j->ldx, i + r);
+        memcpy(dp + r * j->Hp, j->d + (size_t)(i + r) * j->H, j->H * sizeof(real));
+        memset(dp + r * j->Hp + j->H, 0, (j->Hp - j->H) * sizeof(real));
+    }
+    rows_outer(xr, dp, k0, k1, j->Hp, j->Wp, R);
+}
+
+static void xt_d_share(const void *p, int id, int n) {
+    const rows_job *j = p;
+    int k0, k1;
+    share(j->n_in, KB, id, n, &k0, &k1);
+    real *dp = j->y + (size_t)id * ROWS * j->Hp;
+    int i = 0;
+    for (; k0 < k1 && i + ROWS <= j->n; i += ROWS) xt_d_block(j, i, k0, k1, dp, ROWS);
+    for (; k0 < k1 && i < j->n; i++) xt_d_block(j, i, k0, k1, dp, 1);
+}
+
+/* Pad W (n_in, H) into j->Wp, give each thread scratch, run fn. Returns 0, or -1 when out of memory. */
+static int rows_parallel(rows_job *j, const real *W, work_fn fn, int threads) {
+    j->Hp = (j->H + VL - 1) / VL * VL;
+    j->Wp = padded(W, j->n_in, j->H, j->Hp, 0);
+    j->y = malloc((size_t)threads * ROWS * j->Hp * sizeof(real));
+    const int ok = j->Wp && j->y;
+    if (ok) parallel(fn, j, threads);
+    free(j->y);
+    return ok ? 0 : -1;
+}
+
+/* out (n, H) = bias (H) + X @ W, X row i = x_row(x, idx, ldx, i) of n_in values, W (n_in, H): the input
+ * projection, gathering token rows of the embedding table on the fly when idx is given.
+ * Returns 0, or -1 when out of memory. */
+int LN(project_rows)(const real *x, const int64_t *idx, int64_t ldx, int n, int n_in, const real *W,
+                     const real *bias, real *out, int H, int threads) {
+    rows_job j = {.x = x, .idx = idx, .ldx = ldx, .bias = bias, .out = out, .n = n, .n_in = n_in, .H = H};
+    const int status = rows_parallel(&j, W, project_share, threads);
+    free(j.Wp);
+    return status;
+}
+
+/* out (n_in, H) += sum_i X_i^T D_i over rows i < n: X row i = x_row(x, idx, ldx, i) (n_in values), D (n, H).
+ * The weight gradient of project_rows (dW = X^T dOut) and of the recurrence (dW_hh = sum h[t-1]^T da[t]).
+ * Threads split the n_in rows of out. Returns 0, or -1 when out of memory. */
+int LN(accumulate_xt_d)(const real *x, const int64_t *idx, int64_t ldx, int n, int n_in, const real *d, int H,
+                        real *out, int threads) {
+    rows_job j = {.x = x, .idx = idx, .ldx = ldx, .d = d, .n = n, .n_in = n_in, .H = H};
+    const int status = rows_parallel(&j, out, xt_d_share, threads);  /* accumulates into padded out (j.Wp) */
+    for (int k = 0; status == 0 && k < n_in; k++) memcpy(out + (size_t)k * H, j.Wp + (size_t)k * j.Hp, H * sizeof(real));
+    free(j.Wp);
+    return status;
+}
+
+/* out (U, H) += rows of d (n, H) summed by target row: out[where[i]] += d[i]. The gradient of a row gather. */
+void LN(scatter_add_rows)(const real *d, const int64_t *where, int64_t n, int H, real *out) {
+    for (int64_t i = 0; i < n; i++) {
+        real *o = out + where[i] * H;
+        const real *di = d + i * H;
+        for (int j = 0; j < H; j++) o[j] += di[j];
+    }
+}
+
+/* Head forward: z[b] = bias + scale * sum_{t,j} mask[t,b,j] * h[t,b,j] * w[t,j]  (mask NULL: all kept).
+ * That is Dense(1) over Flatten(Dropout(h)) with Keras' (B, T*H) flatten order. Partial sums are kept per
+ * (b, j) so the j loop vectorises; the (B, H) work array comes from malloc. Returns 0, or -1 (no memory). */
+int LN(head_forward)(const real *h, const uint8_t *mask, const real *w, real scale, real bias, real *z, int T,
+                     int B, int H) {
+    real *acc = calloc((size_t)B * H, sizeof(real));
+    if (!acc) return -1;
+    for (int t = 0; t < T; t++)
+        for (int b = 0; b < B; b++) {
+            const size_t o = ((size_t)t * B + b) * H;
+            const real *wt = w + (size_t)t * H;
+            real *ab = acc + (size_t)b * H;
+            if (mask) /* multiply by the 0/1 mask rather than branch: the loop vectorises */
+                for (int j = 0; j < H; j++) ab[j] += (real)mask[o + j] * h[o + j] * wt[j];
+            else
+                for (int j = 0; j < H; j++) ab[j] += h[o + j] * wt[j];
+        }
+    for (int b = 0; b < B; b++) {
+        real s = 0;
+        for (int j = 0; j < H; j++) s += acc[(size_t)b * H + j];
+        z[b] = bias + scale * s;
+    }
+    free(acc);
+    return 0;
+}
+
+/* Head backward from dz (B,): dh[t,b,j] = dz[b] * scale * mask * w[t,j];  dw[t,j] = scale * sum_b dz[b] * mask * h. */
+void LN(head_backward)(const real *dz, const real *h, const uint8_t *mask, const real *w, real scale, real *dh,
+                       real *dw, int T, int B, int H) {
+    for (int t = 0; t < T; t++) {
+        real *dwt = dw + (size_t)t * H;
+        const real *wt = w + (size_t)t * H;
+        for (int j = 0; j < H; j++) dwt[j] = 0;
+        for (int b = 0; b < B; b++) {
+            const size_t o = ((size_t)t * B + b) * H;
+            const real g = dz[b] * scale;
+            if (mask)
+                for (int j = 0; j < H; j++) {
+                    const real m = (real)mask[o + j] * g;
+                    dh[o + j] = m * wt[j];
+                    dwt[j] += m * h[o + j];
+                }
+            else
+                for (int j = 0; j < H; j++) {
+                    dh[o + j] = g * wt[j];
+                    dwt[j] += g * h[o + j];
+                }
+        }
+    }
+}
+
+#if defined(LN_REAL_F32) /* type-independent functions: built once */
+/* tokens (U,) = the distinct values of ids (n,) in order of first appearance, where (n,) = each id's index
+ * in tokens; slot is a (V,) int32 work array. Returns U, or -1 when an id is outside [0, V). */
+int64_t unique_ids(const int64_t *ids, int64_t n, int64_t V, int32_t *slot, int64_t *tokens, int64_t *where) {
+    int64_t U = 0;
+    memset(slot, 0xff, (size_t)V * sizeof(int32_t));
+    for (int64_t i = 0; i < n; i++) {
+        const int64_t id = ids[i];
+        if (id < 0 || id >= V) return -1;
+        if (slot[id] < 0) {
+            slot[id] = (int32_t)U;
+            tokens[U++] = id;
+        }
+        where[i] = slot[id];
+    }
+    return U;
+}
+
+/* 32-bit integer mixer (murmur3's finaliser). */
+static inline uint32_t mix32(uint32_t x) {
+    x ^= x >> 16; x *= 0x85ebca6bu;
+    x ^= x >> 13; x *= 0xc2b2ae35u;
+    x ^= x >> 16;
+    return x;
+}
+
+/* Dropout mask: mask[i] = 1 with probability keep / 2^32, else 0, i in [0, n), n < 2^32. Counter-based:
+ * element i depends only on (seed, i), so the mask is reproducible from the seed and the same for any
+ * thread count. Two rounds of mix32 keyed by the two halves of the 64-bit seed. */
+void dropout_mask(uint8_t *mask, int64_t n, uint64_t seed, uint32_t keep) {
+    const uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
+    for (int64_t i = 0; i < n; i++) mask[i] = mix32(mix32((uint32_t)i ^ k0) + k1) < keep;
+}
+#endif
