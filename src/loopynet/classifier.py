@@ -27,7 +27,7 @@ from loopynet.data.vectors import load_vectors
 from loopynet.data.vocab import Vocabulary, encode, encode_texts
 from loopynet.home import cache_dir
 from loopynet.io.artifact import ArtifactError, check_tensors, read_folder, save_folder
-from loopynet.models.classifier import BookClassifier
+from loopynet.models.factory import build_classifier
 from loopynet.train.loop import fit, predict_proba
 from loopynet.train.metrics import binary_metrics
 
@@ -36,7 +36,7 @@ from loopynet.train.metrics import binary_metrics
 class Classifier:
     """A trained model with everything needed to use it: vocabulary, class names, configs, history."""
 
-    model: BookClassifier
+    model: torch.nn.Module  # BookClassifier for the book's settings, else see loopynet.models.factory
     vocab: Vocabulary
     class_names: list[str]
     data_config: DataConfig
@@ -54,7 +54,7 @@ class Classifier:
               model_config: ModelConfig | None = None, train_config: TrainConfig | None = None,
               split: str = "train", progress: bool = True, log: Callable[[str], None] = print,
               on_epoch_end: Callable[[dict], None] | None = None, checkpoint_dir: str | os.PathLike | None = None,
-              resume: bool = False) -> "Classifier":
+              resume: bool = False, init_from: str | os.PathLike | None = None) -> "Classifier":
         """Read `split` of `data`, shuffle (seeded), hold out `val_split`, and train the book's model.
 
         `on_epoch_end(record)` is called with each epoch's history record (loss, accuracy, val_loss,
@@ -77,10 +77,18 @@ class Classifier:
         model_config = replace(model_config, maxlen=data_config.maxlen)
         vectors_seconds = time.perf_counter() - start
         prepared = prepare_training_data(data, word_vectors, data_config, train_config.seed, split, log)
-        model = BookClassifier(model_config, torch.from_numpy(prepared.embeddings), seed=train_config.seed)
+        model = build_classifier(model_config, torch.from_numpy(prepared.embeddings), seed=train_config.seed)
+        if init_from is not None:  # start from a saved model's weights (see loopynet.models.factory.init_from)
+            from loopynet.models.factory import init_from as _init_from
+
+            _init_from(model, cls.load(init_from), prepared.vocab.words, log)
         start = time.perf_counter()
+        if hasattr(model, "before_fit"):  # e.g. the n-gram part of NgramEnsemble (loopynet.models.ngram)
+            model.before_fit(prepared.train, prepared.validation, log)
         history = fit(model, prepared.train, prepared.validation, train_config, data_config.maxlen, progress,
                       on_epoch_end, checkpoint_dir, resume)
+        if hasattr(model, "after_fit"):
+            model.after_fit(prepared.validation, log)
         seconds = prepared.seconds | {"vectors": vectors_seconds, "train": time.perf_counter() - start}
         report = {part: r.to_dict() for part, r in prepared.reports.items()} | {"seconds": seconds}
         return cls(model, prepared.vocab, prepared.class_names, data_config, train_config, word_vectors.fingerprint,
@@ -120,7 +128,9 @@ class Classifier:
             raise ArtifactError(f"model folder {path}: vocab.json has {len(words)} words but the embeddings have "
                                 f"{tensors['embeddings'].shape[0]} rows")
         embeddings = torch.zeros(len(words), model_config.embedding_dims)
-        model = BookClassifier(model_config, embeddings)
+        model = build_classifier(model_config, embeddings)
+        if hasattr(model, "resize_for"):  # buffers whose size is data-dependent (n-gram table)
+            model.resize_for(tensors)
         check_tensors(Path(path), model.state_dict(), tensors)
         model.load_state_dict(tensors)
         history = _read_json(Path(path) / "history.json")
@@ -151,15 +161,19 @@ class Classifier:
         Raises:
             CorpusError: unreadable data. ValueError: the data's class names differ from the model's.
         """
+        start = time.perf_counter()
         corpus = load_tokenized(data, split, encoding_errors or self.data_config.encoding_errors, cache_dir(),
                                 tokenizer_options(self.data_config))
+        read_seconds = time.perf_counter() - start
         if corpus.class_names != self.class_names:
             raise ValueError(f"{data} split {split!r} has classes {corpus.class_names}; the model was trained on {self.class_names}")
         if limit:  # a seeded random slice: the split is sorted by class
             corpus = corpus.subset(np.random.default_rng(0).permutation(len(corpus))[:limit])
         docs, oov = encode(corpus, self.vocab)
+        start = time.perf_counter()
         metrics = binary_metrics(predict_proba(self.model, docs, self.maxlen), docs.labels, threshold)
         metrics["split"] = split
+        metrics["seconds"] = {"read_and_tokenize": read_seconds, "predict": time.perf_counter() - start}
         metrics["data_report"] = make_report(split, docs, oov, self.maxlen, self.class_names).to_dict()
         return metrics
 

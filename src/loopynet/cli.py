@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from loopynet.config import DataConfig, ModelConfig, TrainConfig
@@ -73,6 +74,9 @@ def build_parser(train_defaults: dict | None = None) -> argparse.ArgumentParser:
                        help="add a naive-Bayes-weighted logistic model on 1..N-grams, mixed on validation (default 0: off)")
     train.add_argument("--rnn-maxlen", type=int, default=m.rnn_maxlen,
                        help="with --ngram: tokens the recurrent part reads (default: --maxlen)")
+    train.add_argument("--init-from", default=None, help="start from a saved model folder's weights (same data "
+                       "options: same vocabulary); with --ngram its recurrent part, e.g. with --epochs 0 to only "
+                       "fit the n-gram model and the mix")
     if train_defaults:
         train.set_defaults(**train_defaults)
 
@@ -119,12 +123,14 @@ def build_parser(train_defaults: dict | None = None) -> argparse.ArgumentParser:
         dest="tag_command", required=True)
     tt = tag.add_parser("train", help="train a (bi)RNN/GRU/LSTM tagger and save a model folder")
     tt.add_argument("--data", required=True, help="CoNLL-2003 folder with train.txt and valid.txt")
-    tt.add_argument("--vectors", required=True, help="word vectors: word2vec .bin/.bin.gz or text/GloVe")
+    tt.add_argument("--vectors", required=True, nargs="+",
+                    help="word vectors: word2vec .bin/.bin.gz or text/GloVe; several files are concatenated per word")
     tt.add_argument("--out", required=True, help="model folder to write (replaced atomically)")
     tt.add_argument("--cell", choices=["rnn", "gru", "lstm"], default="lstm", help="default: lstm")
     tt.add_argument("--units", type=int, default=100, help="units per direction (default 100)")
     tt.add_argument("--unidirectional", action="store_true", help="forward RNN only (default: bidirectional)")
     tt.add_argument("--dropout", type=float, default=0.5, help="on step inputs and RNN outputs (default 0.5)")
+    tt.add_argument("--word-dropout", type=float, default=0.0, help="replace word ids by <unk> in training with this probability (default 0)")
     tt.add_argument("--casing-dims", type=int, default=8, help="casing-class embedding size, 0 = off (default 8)")
     tt.add_argument("--char-filters", type=int, default=50, help="character CNN filters, 0 = off (default 50)")
     tt.add_argument("--char-dims", type=int, default=25, help="character embedding size (default 25)")
@@ -152,6 +158,7 @@ def build_parser(train_defaults: dict | None = None) -> argparse.ArgumentParser:
     te.add_argument("--data", default=None, help="CoNLL folder (default: the one stored in the model)")
     te.add_argument("--limit", type=int, default=None, help="only the first N sentences")
     te.add_argument("--json", action="store_true", help="print one JSON object")
+    te.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     tp = tag.add_parser("predict", help="tags and entity spans for texts (arguments, --file, or stdin)")
     tp.add_argument("model", help="model folder")
     tp.add_argument("texts", nargs="*", help="texts to tag")
@@ -171,6 +178,8 @@ def build_parser(train_defaults: dict | None = None) -> argparse.ArgumentParser:
     grads.add_argument("--batch-size", type=int, default=32, help="default 32")
     grads.add_argument("--train-steps", type=int, default=0,
                        help="also measure after this many Adam steps on other long reviews (default 0: initialisation only)")
+    grads.add_argument("--vector-norm", choices=["none", "unit"], default=d.vector_norm,
+                       help="scale word vectors to unit L2 norm (default: none; the shared vectors' norms are ~48)")
     grads.add_argument("--seed", type=int, default=t.seed)
 
     data = sub.add_parser("data", help="datasets").add_subparsers(dest="data_command", required=True)
@@ -187,6 +196,10 @@ def main(argv: list[str] | None = None) -> int:
         from loopynet.presets import PRESETS
 
         args = build_parser(PRESETS[args.preset]["flags"]).parse_args(argv)
+
+    # Idle OpenMP threads sleep instead of spinning: with other jobs on a small machine, spinning
+    # waits made training steps ~10x slower (measured, benchmarks/README.md). Set before torch loads.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from loopynet.errors import USER_ERRORS  # heavy imports only after parsing (fast --help)
 
     try:
@@ -213,7 +226,7 @@ def cmd_train(args) -> int:
     checkpoints = args.checkpoint_dir or f"{args.out.rstrip('/')}.checkpoint"
     clf = Classifier.train(args.data, args.vectors, data_config, model_config, train_config, split=args.split,
                            progress=not args.quiet, log=lambda line: print(line, file=sys.stderr),
-                           checkpoint_dir=checkpoints, resume=args.resume)
+                           checkpoint_dir=checkpoints, resume=args.resume, init_from=args.init_from)
     out = clf.save(args.out)
     print(f"saved {out}")
     return 0
@@ -260,6 +273,13 @@ def cmd_summary(args) -> int:
         from loopynet.classifier import Classifier
 
         clf = Classifier.load(args.model)
+        from loopynet.models.factory import is_book
+
+        if not is_book(clf.model.config):  # GRU/LSTM, bidirectional, other heads, n-grams
+            from loopynet.models.recurrent_classifier import describe
+
+            print(describe(clf.model))
+            return 0
         print(summary(clf.model.config, len(clf.vocab)))
     else:
         print(summary(ModelConfig(units=args.units, maxlen=args.maxlen, embedding_dims=args.embedding_dims)))
@@ -286,7 +306,7 @@ def cmd_tune(args) -> int:
         return EXIT_ERROR
     print(f"best trial {best['number']}: val_accuracy {best['value']:.4f} {json.dumps(best['params'])}")
     print(f"trials: {best['trials']}; results in {args.out}")
-    print(f"reproduce: {best['command']}")
+    print(f"reproduce: {best['shell_command']}")
     for note in best["notes"]:
         print(f"note: {note}")
     if best["not_in_command"]:
@@ -301,7 +321,8 @@ def cmd_diagnose(args) -> int:
     unknown = sorted(set(cells) - {"rnn", "gru", "lstm"})
     if unknown or not cells:
         raise ValueError(f"--cells must name rnn, gru or lstm, got {args.cells!r}")
-    data_config = DataConfig(encoding_errors=args.encoding_errors or "strict", limit=args.limit)
+    data_config = DataConfig(encoding_errors=args.encoding_errors or "strict", limit=args.limit,
+                             vector_norm=args.vector_norm)
     diagnose(args.data, args.vectors, cells, args.out, maxlen=args.maxlen, units=args.units, batches=args.batches,
              batch_size=args.batch_size, train_steps=args.train_steps, seed=args.seed, data_config=data_config,
              log=lambda line: print(line, file=sys.stderr))
@@ -328,7 +349,7 @@ def cmd_tag(args) -> int:
         data_config = TaggerDataConfig(lowercase_fallback=not args.no_lowercase_fallback, vector_scale=args.vector_scale,
                                        finetune=args.finetune, limit=args.limit, validation_limit=args.validation_limit)
         model_config = TaggerConfig(cell=args.cell, units=args.units, bidirectional=not args.unidirectional,
-                                    dropout=args.dropout, casing_dims=args.casing_dims, char_dims=args.char_dims,
+                                    dropout=args.dropout, word_dropout=args.word_dropout, casing_dims=args.casing_dims, char_dims=args.char_dims,
                                     char_filters=args.char_filters, crf=not args.no_crf)
         train_config = tagger_train_config(batch_size=args.batch_size, epochs=args.epochs, lr=args.lr, seed=args.seed,
                                            optimizer=args.optimizer, clip_norm=args.clip_norm or None,
@@ -341,6 +362,10 @@ def cmd_tag(args) -> int:
         return 0
     from loopynet.tagger import Tagger
 
+    if getattr(args, "threads", None):
+        import torch
+
+        torch.set_num_threads(args.threads)
     tagger = Tagger.load(args.model)
     if args.tag_command == "evaluate":
         m = tagger.evaluate(args.split, args.data, args.limit)

@@ -45,6 +45,22 @@ class ModelConfig:
     dropout: float = 0.2
     embedding_dims: int = 300
     maxlen: int = 400
+    # Beyond the book (loopynet.models.recurrent_classifier); the defaults are the book's model.
+    # cell: "rnn" (Keras SimpleRNN, one bias) | "gru" | "lstm" (torch.nn.GRU/LSTM, two biases);
+    # layers: stacked cells, `dropout` between them; bidirectional: forward and backward outputs
+    # concatenated, the backward direction reversed within each review's length; head: "flatten"
+    # (book) | "last" | "mean" | "max" (padding-safe); stateful: run documents in chunks of
+    # chunk_len tokens carrying the state (truncated BPTT); train_embeddings: fine-tune the vectors;
+    # ngram: 0 = off, n = add a naive-Bayes-weighted 1..n-gram logistic model (loopynet.models.ngram).
+    cell: str = "rnn"
+    layers: int = 1
+    bidirectional: bool = False
+    head: str = "flatten"
+    stateful: bool = False
+    chunk_len: int | None = None
+    train_embeddings: bool = False
+    ngram: int = 0
+    rnn_maxlen: int | None = None  # with ngram: tokens the recurrent part reads (None = maxlen)
 
 
 @dataclass

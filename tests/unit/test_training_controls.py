@@ -34,7 +34,7 @@ def model() -> BookClassifier:
 
 
 def strip_time(history):
-    return [{k: v for k, v in h.items() if k not in ("seconds", "samples_per_second")} for h in history]
+    return [{k: v for k, v in h.items() if k not in ("seconds", "samples_per_second", "val_seconds")} for h in history]
 
 
 class Killed(Exception):

@@ -1,0 +1,321 @@
+"""Recurrent classifiers beyond the book's SimpleRNN: GRU/LSTM cells, stacking, bidirectional,
+padding-safe heads, stateful chunked long documents and fine-tuned word vectors.
+
+Symbols: B batch, T time, E embedding dims, H units, D = H * directions, L layers.
+
+Padding: documents are post-padded with id 0 (the zero vector), so a document's length is the number
+of non-zero ids (`lengths`). The forward direction never sees padding before a real token. The
+backward direction runs on each review reversed *within its length* (`reverse_within_length`: the
+real tokens are reversed, the padding stays at the end) and its outputs are reversed back, so both
+directions' outputs at real positions do not depend on how much padding follows (this is what
+`pack_padded_sequence` gives, without its cost).
+
+Heads (on the (B, T, D) outputs after dropout):
+- "flatten": the book's Flatten -> Dense(1) over all T*D values (needs T == maxlen; padding positions
+  count, as in the book);
+- "last": the output at the last real token (bidirectional: forward at length-1 concatenated with
+  backward at position 0, i.e. each direction's final state, Keras' default merge "concat");
+- "mean" / "max": over the real positions only.
+For last/mean/max a review's prediction is identical whether it is padded to 400 or to its own length.
+
+Parameter conventions: cell "rnn" is loopynet's Keras SimpleRNN (one bias: E*H + H*H + H per direction
+and layer); "gru" and "lstm" are `torch.nn.GRU` / `torch.nn.LSTM` (PyTorch/cuDNN conventions: two bias
+vectors b_ih and b_hh, so GRU has 3*(E*H + H*H + 2H) and LSTM 4*(E*H + H*H + 2H) per direction and
+layer; Keras' GRU(reset_after=True) matches GRU's count, Keras' LSTM has 4H fewer).
+The second and later layers take E = D of the layer below. `dropout` is applied between layers and
+after the last one (before the head).
+
+Stateful (book 8.5.1): with `stateful=True` and `chunk_len=K` each batch of documents is run K tokens
+at a time; the state at the end of a chunk is the initial state of the next chunk of the same
+documents (detached while training: truncated BPTT at chunk borders) and every batch starts from
+zeros (reset between documents). Any batch size works (no fixed batch, no `reset_states`). The head
+sees the outputs of all chunks ("last": the state after the document's last token, in its last chunk),
+so stateful inference equals one pass over the whole document. Stateful runs are unidirectional and
+need a last/mean/max head.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from loopynet.config import ModelConfig
+from loopynet.models.simple_rnn import SimpleRNN, glorot_uniform_
+
+CELLS = ("rnn", "gru", "lstm")
+HEADS = ("flatten", "last", "mean", "max")
+
+
+def check_config(config: ModelConfig) -> None:
+    """Raise ValueError naming the first invalid or unsupported combination of settings."""
+    if config.cell not in CELLS:
+        raise ValueError(f"cell must be one of {CELLS}, got {config.cell!r}")
+    if config.head not in HEADS:
+        raise ValueError(f"head must be one of {HEADS}, got {config.head!r}")
+    if config.layers < 1:
+        raise ValueError(f"layers must be >= 1, got {config.layers}")
+    if config.units < 1:
+        raise ValueError(f"units must be >= 1, got {config.units}")
+    if not 0.0 <= config.dropout < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {config.dropout}")
+    if config.stateful:
+        if not config.chunk_len or config.chunk_len < 1:
+            raise ValueError("--stateful needs --chunk-len K >= 1 (tokens per chunk)")
+        if config.bidirectional:
+            raise ValueError("--stateful runs documents left to right in chunks; it cannot be --bidirectional")
+        if config.head == "flatten":
+            raise ValueError("--stateful needs --head last, mean or max (flatten needs the whole padded sequence)")
+    elif config.chunk_len is not None:
+        raise ValueError("--chunk-len applies only with --stateful")
+
+
+def lengths_of(ids: torch.Tensor) -> torch.Tensor:
+    """(B,) number of real (non-zero) ids of each post-padded row."""
+    return (ids != 0).sum(1)
+
+
+def reverse_within_length(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """x (B, T, ...) with each row's first lengths[b] steps reversed and its padding left in place.
+
+    Its own inverse. Equivalent loop: `y[b, :n] = x[b, :n].flip(0); y[b, n:] = x[b, n:]`, n = lengths[b].
+    """
+    B, T = x.shape[:2]
+    t = torch.arange(T, device=x.device).expand(B, T)
+    n = lengths.view(B, 1)
+    index = torch.where(t < n, n - 1 - t, t)
+    if x.dim() > 2:
+        index = index.view(B, T, *([1] * (x.dim() - 2))).expand_as(x)
+    return x.gather(1, index)
+
+
+class Direction(nn.Module):
+    """One direction of one layer: a SimpleRNN (Keras, one bias) or a torch.nn.GRU/LSTM.
+
+    run(x (B, T, I), state) -> (out (B, T, H), state); state is None (zeros), h (B, H) for rnn,
+    h (1, B, H) for gru, (h, c) for lstm.
+    """
+
+    def __init__(self, cell: str, input_dims: int, units: int, generator: torch.Generator):
+        super().__init__()
+        self.cell = cell
+        if cell == "rnn":
+            self.rnn = SimpleRNN(input_dims, units, generator)
+        else:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(int(torch.randint(0, 2**31 - 1, (), generator=generator)))
+                self.rnn = (nn.GRU if cell == "gru" else nn.LSTM)(input_dims, units, batch_first=True)
+
+    def run(self, x: torch.Tensor, state=None):
+        return self.rnn(x, state)
+
+    def run_ids(self, ids: torch.Tensor, table: torch.Tensor, state=None):
+        """`run(table[ids], state)`; the SimpleRNN projects each distinct token once."""
+        if self.cell == "rnn":
+            return self.rnn.forward_ids(ids, table, state)
+        return self.rnn(F.embedding(ids, table), state)
+
+
+def detach_state(state):
+    if state is None:
+        return None
+    if isinstance(state, tuple):
+        return tuple(s.detach() for s in state)
+    return state.detach()
+
+
+class RecurrentClassifier(nn.Module):
+    """Word vectors -> L recurrent layers (optionally bidirectional) -> dropout -> head -> Dense(1) logit.
+
+    forward(ids (B, T) int64, post-padded with 0) -> logits (B,). T must be config.maxlen only for the
+    flatten head. With `train_embeddings` the (V, E) table `embeddings` is a Parameter whose gradient
+    is sparse (only the rows a batch uses; row 0, padding, stays zero): `sparse_parameters()` lists it
+    for `torch.optim.SparseAdam` (see `loopynet.train.loop.make_optimizer`). Otherwise it is a frozen
+    buffer, as in the book.
+    """
+
+    def __init__(self, config: ModelConfig, embeddings: torch.Tensor, seed: int = 0):
+        super().__init__()
+        check_config(config)
+        if embeddings.shape[1] != config.embedding_dims:
+            raise ValueError(f"embedding matrix has {embeddings.shape[1]} dims, config says embedding_dims="
+                             f"{config.embedding_dims}")
+        self.config = config
+        generator = torch.Generator().manual_seed(seed)
+        if config.train_embeddings:
+            self.embeddings = nn.Parameter(embeddings.float().clone())
+        else:
+            self.register_buffer("embeddings", embeddings.float(), persistent=True)
+        directions = 2 if config.bidirectional else 1
+        self.layers = nn.ModuleList()
+        input_dims = config.embedding_dims
+        for _ in range(config.layers):
+            self.layers.append(nn.ModuleList(Direction(config.cell, input_dims, config.units, generator)
+                                             for _ in range(directions)))
+            input_dims = config.units * directions
+        self.dropout = nn.Dropout(config.dropout)
+        features = input_dims * (config.maxlen if config.head == "flatten" else 1)
+        self.dense_kernel = nn.Parameter(glorot_uniform_(torch.empty(features, 1), generator))
+        self.dense_bias = nn.Parameter(torch.zeros(1))
+
+    @property
+    def padding_safe(self) -> bool:
+        """Whether trailing padding leaves the logits unchanged (heads last/mean/max)."""
+        return self.config.head != "flatten"
+
+    def make_task(self, maxlen: int):
+        """The training `Task` for `fit`: length-bucketed, trimmed batches when padding-safe."""
+        if self.padding_safe:
+            return BucketedTask(maxlen)
+        from loopynet.train.loop import BinaryTask
+
+        return BinaryTask(maxlen)
+
+    def sparse_parameters(self) -> list[nn.Parameter]:
+        """Parameters whose gradients are sparse (the fine-tuned embedding table), else []."""
+        return [self.embeddings] if self.config.train_embeddings else []
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        """ids (B, T) -> logits (B,)."""
+        out, lengths = self.encode(ids)
+        return self.head(self.dropout(out), lengths)
+
+    def encode(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """ids (B, T) -> (outputs (B, T, D) of the top layer before dropout, lengths (B,))."""
+        ids = ids.long()
+        lengths = lengths_of(ids)
+        if self.config.stateful:
+            return self._stateful(ids), lengths
+        x = None
+        for depth, layer in enumerate(self.layers):
+            if depth:
+                x = self.dropout(x)
+            outs = []
+            for direction, cell in enumerate(layer):
+                if direction == 0:
+                    out, _ = self._run(cell, depth, ids, x, None)
+                else:
+                    rev_ids = reverse_within_length(ids, lengths) if depth == 0 else None
+                    rev_x = reverse_within_length(x, lengths) if depth else None
+                    out, _ = self._run(cell, depth, rev_ids, rev_x, None)
+                    out = reverse_within_length(out, lengths)
+                outs.append(out)
+            x = outs[0] if len(outs) == 1 else torch.cat(outs, dim=2)
+        return x, lengths
+
+    def _run(self, cell: Direction, depth: int, ids, x, state):
+        if depth == 0:
+            if self.config.train_embeddings:
+                return cell.run(F.embedding(ids, self.embeddings, padding_idx=0, sparse=True), state)
+            return cell.run_ids(ids, self.embeddings, state)
+        return cell.run(x, state)
+
+    def _stateful(self, ids: torch.Tensor) -> torch.Tensor:
+        """Run the stack chunk by chunk, carrying each layer's state; returns (B, T, H)."""
+        K = self.config.chunk_len
+        states = [None] * len(self.layers)
+        chunks = []
+        for start in range(0, ids.shape[1], K):
+            x = None
+            for depth, layer in enumerate(self.layers):
+                if depth:
+                    x = self.dropout(x)
+                state = detach_state(states[depth]) if self.training else states[depth]
+                x, states[depth] = self._run(layer[0], depth, ids[:, start:start + K], x, state)
+            chunks.append(x)
+        if not chunks:  # T == 0
+            return ids.new_zeros(ids.shape[0], 0, self.config.units, dtype=self.embeddings.dtype)
+        return torch.cat(chunks, dim=1)
+
+    def head(self, out: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """out (B, T, D) -> logits (B,) with the configured head."""
+        B, T, D = out.shape
+        kind = self.config.head
+        if kind == "flatten":
+            if T * D != self.dense_kernel.shape[0]:
+                raise ValueError(f"the flatten head was built for maxlen={self.config.maxlen} steps but the "
+                                 f"input has {T}; pad or truncate ids to the model's maxlen")
+            features = out.reshape(B, T * D)
+        elif kind == "last":
+            index = (lengths - 1).clamp(min=0).view(B, 1, 1).expand(B, 1, D)
+            features = out.gather(1, index)[:, 0] if T else out.new_zeros(B, D)
+            if self.config.bidirectional and T:
+                H = D // 2  # backward direction: its final state is at position 0
+                features = torch.cat([features[:, :H], out[:, 0, H:]], dim=1)
+            features = features * (lengths > 0).view(B, 1).to(out.dtype)
+        else:
+            mask = (torch.arange(T, device=out.device).view(1, T) < lengths.view(B, 1)).unsqueeze(2)  # (B, T, 1)
+            if kind == "mean":
+                features = (out * mask).sum(1) / lengths.clamp(min=1).view(B, 1).to(out.dtype)
+            else:
+                features = out.masked_fill(~mask, float("-inf")).amax(1) if T else out.new_zeros(B, D)
+                features = torch.where(lengths.view(B, 1) > 0, features, torch.zeros_like(features))
+        return (features @ self.dense_kernel + self.dense_bias)[:, 0]
+
+
+def parameter_count(config: ModelConfig) -> int:
+    """Trainable weights of `RecurrentClassifier(config)` without building it (embedding table excluded)."""
+    E, H, D = config.embedding_dims, config.units, config.units * (2 if config.bidirectional else 1)
+    total = 0
+    for depth in range(config.layers):
+        inputs = E if depth == 0 else D
+        per = {"rnn": inputs * H + H * H + H, "gru": 3 * (inputs * H + H * H + 2 * H),
+               "lstm": 4 * (inputs * H + H * H + 2 * H)}[config.cell]
+        total += per * (2 if config.bidirectional else 1)
+    return total + D * (config.maxlen if config.head == "flatten" else 1) + 1
+
+
+class BucketedTask:
+    """`BinaryTask` with length buckets: each epoch's shuffled order is cut into pools of `pool` batches,
+    each pool sorted by length and cut into batches, the batches visited in a seeded order, and each
+    batch trimmed to its longest review. Only for padding-safe heads (last/mean/max), where trailing
+    padding changes nothing: IMDB reviews average ~230 tokens, so this does ~40% less work than
+    batches padded to 400. Deterministic given the order (resume stays exact).
+    """
+
+    def __init__(self, maxlen: int, pool: int = 50, eval_batch_size: int = 128):
+        from loopynet.train.loop import BinaryTask
+
+        self.maxlen, self.pool = maxlen, pool
+        self._binary = BinaryTask(maxlen, eval_batch_size)
+
+    def batches(self, docs, batch_size: int, order):
+        import numpy as np
+
+        from loopynet.data.batching import pad_trunc
+
+        lengths = np.minimum(docs.lengths, self.maxlen)
+        groups = []
+        for start in range(0, len(order), batch_size * self.pool):
+            pool = order[start : start + batch_size * self.pool]
+            pool = pool[np.argsort(-lengths[pool], kind="stable")]
+            groups += [pool[i : i + batch_size] for i in range(0, len(pool), batch_size)]
+        seed = int(np.asarray(order[:8], dtype=np.int64).sum()) + len(order)
+        for g in np.random.default_rng(seed).permutation(len(groups)):
+            index = groups[g]
+            ids = pad_trunc(docs, index, self.maxlen)[:, : max(1, int(lengths[index].max()))]
+            yield ids, docs.labels[index]
+
+    def loss(self, model, batch):
+        return self._binary.loss(model, batch)
+
+    def validate(self, model, docs) -> dict:
+        return self._binary.validate(model, docs)
+
+
+
+def describe(model: nn.Module) -> str:
+    """A parameter table of a (non-book) classifier: each tensor's shape and trainable count."""
+    config = model.config
+    header = (f"cell={config.cell} layers={config.layers} bidirectional={config.bidirectional} head={config.head} "
+              f"units={config.units} stateful={config.stateful} chunk_len={config.chunk_len} "
+              f"train_embeddings={config.train_embeddings} ngram={config.ngram}")
+    lines = [header, "-" * 65]
+    trainable = frozen = 0
+    for name, tensor in list(model.named_parameters()) + list(model.named_buffers()):
+        is_param = isinstance(tensor, nn.Parameter) and tensor.requires_grad
+        lines.append(f"{name:<40}{tuple(tensor.shape)!s:<16}{tensor.numel() if is_param else 0:>9,}")
+        trainable += tensor.numel() if is_param else 0
+        frozen += 0 if is_param else tensor.numel()
+    lines += ["-" * 65, f"Trainable params: {trainable:,}", f"Non-trainable values (buffers): {frozen:,}"]
+    return "\n".join(lines)

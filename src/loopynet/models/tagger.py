@@ -1,0 +1,199 @@
+"""A recurrent sequence tagger: a label at every time step (NLP in Action 8.1.2.2).
+
+    word vectors (+ casing embedding) (+ character CNN)  ->  (bi)directional RNN/GRU/LSTM, return_sequences
+    ->  Dropout -> Dense(num_tags) at every step (Keras' TimeDistributed(Dense))  ->  softmax or a CRF
+
+Axes: B batch, T time (tokens), L characters per token, E word-vector dims, H units per direction,
+K tags. Padding is at the end of each sentence; `lengths` (B,) says how many steps are real. Padded
+steps never reach a real step's output (the backward direction reverses each sentence inside its
+length) and are masked out of the loss, so padding changes neither loss nor predictions.
+
+The loss is summed over all real tokens and divided by the number of sentences B: each step's error
+is backpropagated through all earlier steps, the corrections are summed, and the optimizer applies
+the sum once per batch (the chapter's rule; with the `rnn` cell this equals
+`loopynet.models.reference.every_step_loss_and_grads` generalised to softmax).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from loopynet.models.simple_rnn import SimpleRNN
+
+CELLS = ("rnn", "gru", "lstm")
+
+
+@dataclass
+class TaggerConfig:
+    """The tagger network.
+
+    cell: "rnn" (loopynet's Keras SimpleRNN), "gru" or "lstm" (torch's, cuDNN-style gates).
+    units: per direction. bidirectional: a second RNN reads each sentence backwards; the two outputs
+        are concatenated per step (2*units features).
+    dropout: on the step inputs and on the RNN outputs (Lample et al. 2016: 0.5).
+    word_dropout: in training, each word id is replaced by <unk> with this probability (Lample et al.
+        2016 do this for singletons), so the unknown-word row, casing and characters learn to carry
+        the words the test set has and training did not.
+    casing_dims: 0 = off, else an embedding of the token's casing class (lower, UPPER, Title, digits, ...).
+    char_dims / char_filters / char_width: a character CNN (Ma & Hovy 2016): char embedding ->
+        Conv1d(char_filters, char_width) -> max over characters; char_filters 0 = off.
+    crf: a linear-chain CRF (pytorch-crf) on the per-step scores instead of a per-step softmax.
+    finetune_words: 0 = the word vectors stay frozen; N > 0 = N rows (the words seen in training) get a
+        trained correction added to their frozen vector (`delta`, zero at the start; row map in the
+        buffer `delta_rows`). Only words seen in training get gradients anyway, so this is fine-tuning
+        the table with Adam state for N rows instead of the whole vocabulary.
+    vocab_size, embedding_dims, num_chars, num_tags: set from the data and the vectors.
+    """
+
+    cell: str = "lstm"
+    units: int = 100
+    bidirectional: bool = True
+    dropout: float = 0.5
+    word_dropout: float = 0.0
+    casing_dims: int = 8
+    char_dims: int = 25
+    char_filters: int = 50
+    char_width: int = 3
+    crf: bool = True
+    finetune_words: int = 0
+    vocab_size: int = 2
+    embedding_dims: int = 300
+    num_chars: int = 2
+    num_tags: int = 9
+
+
+CASINGS = ("<pad>", "lower", "upper", "title", "mixed", "numeric", "mainly_numeric", "has_digit", "punct", "other")
+
+
+def casing(token: str) -> int:
+    """Index into CASINGS of a token's casing class (0 is padding)."""
+    digits = sum(c.isdigit() for c in token)
+    if token.isdigit():
+        return 5
+    if digits / max(len(token), 1) > 0.5:
+        return 6
+    if token.islower():
+        return 1
+    if token.isupper():
+        return 2
+    if token[:1].isupper():
+        return 3
+    if digits:
+        return 7
+    if not any(c.isalnum() for c in token):
+        return 8
+    if any(c.isalpha() for c in token):
+        return 4
+    return 9
+
+
+def reverse_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """x (B, T, ...) with each row's first lengths[b] steps reversed and the padding left in place."""
+    B, T = x.shape[:2]
+    steps = torch.arange(T).unsqueeze(0).expand(B, T)
+    idx = torch.where(steps < lengths.unsqueeze(1), lengths.unsqueeze(1) - 1 - steps, steps)
+    idx = idx.view(B, T, *([1] * (x.dim() - 2))).expand_as(x)
+    return x.gather(1, idx)
+
+
+class SequenceTagger(nn.Module):
+    """Emission scores (B, T, K) for every step; `loss` and `decode` on top (softmax or CRF)."""
+
+    def __init__(self, config: TaggerConfig, embeddings: torch.Tensor | None = None, seed: int = 0):
+        super().__init__()
+        if config.cell not in CELLS:
+            raise ValueError(f"cell must be one of {CELLS}, got {config.cell!r}")
+        self.config = config
+        torch.manual_seed(seed)  # torch's RNN, Conv1d and Linear modules take no generator
+        gen = torch.Generator().manual_seed(seed)
+        table = embeddings if embeddings is not None else torch.zeros(config.vocab_size, config.embedding_dims)
+        self.embedding = nn.Embedding.from_pretrained(table.clone(), freeze=True, padding_idx=0)
+        if config.finetune_words:
+            self.register_buffer("delta_rows", torch.zeros(config.vocab_size, dtype=torch.int64))
+            self.delta = nn.Embedding(config.finetune_words + 1, config.embedding_dims, padding_idx=0)
+            nn.init.zeros_(self.delta.weight)
+        features = config.embedding_dims
+        if config.casing_dims:
+            self.casing = nn.Embedding(len(CASINGS), config.casing_dims, padding_idx=0)
+            nn.init.uniform_(self.casing.weight, -0.5, 0.5, generator=gen)
+            with torch.no_grad():
+                self.casing.weight[0].zero_()
+            features += config.casing_dims
+        if config.char_filters:
+            self.char_embedding = nn.Embedding(config.num_chars, config.char_dims, padding_idx=0)
+            nn.init.uniform_(self.char_embedding.weight, -0.5, 0.5, generator=gen)
+            with torch.no_grad():
+                self.char_embedding.weight[0].zero_()
+            self.char_cnn = nn.Conv1d(config.char_dims, config.char_filters, config.char_width,
+                                      padding=config.char_width // 2)
+            features += config.char_filters
+        H = config.units
+        if config.cell == "rnn":
+            self.rnn = SimpleRNN(features, H, gen)
+            self.rnn_backward = SimpleRNN(features, H, gen) if config.bidirectional else None
+        else:
+            cls = nn.LSTM if config.cell == "lstm" else nn.GRU
+            self.rnn = cls(features, H, batch_first=True, bidirectional=config.bidirectional)
+        self.dropout = nn.Dropout(config.dropout)
+        self.dense = nn.Linear(H * (2 if config.bidirectional else 1), config.num_tags)
+        if config.crf:
+            from torchcrf import CRF
+
+            self.crf = CRF(config.num_tags, batch_first=True)
+
+    def step_inputs(self, words, cases, chars) -> torch.Tensor:
+        """(B, T, features): word vector ++ casing embedding ++ char-CNN features."""
+        parts = [self.embedding(words)]
+        if self.config.finetune_words:
+            parts[0] = parts[0] + self.delta(self.delta_rows[words])
+        if self.config.casing_dims:
+            parts.append(self.casing(cases))
+        if self.config.char_filters:
+            B, T, L = chars.shape
+            c = self.char_embedding(chars.view(B * T, L)).transpose(1, 2)  # (B*T, C, L)
+            c = self.char_cnn(c)  # (B*T, F, L)
+            c = c.masked_fill((chars.view(B * T, 1, L) == 0), float("-inf")).amax(dim=2)
+            c = torch.where(torch.isinf(c), torch.zeros_like(c), c)  # padding tokens: no characters
+            parts.append(c.view(B, T, -1))
+        return torch.cat(parts, dim=-1)
+
+    def forward(self, words, cases, chars, lengths) -> torch.Tensor:
+        """words, cases (B, T) int64, chars (B, T, L) int64, lengths (B,) int64 -> emissions (B, T, K)."""
+        if self.training and self.config.word_dropout > 0:
+            drop = (torch.rand(words.shape) < self.config.word_dropout) & (words > 1)
+            words = torch.where(drop, torch.ones_like(words), words)  # 1 = <unk>
+        x = self.dropout(self.step_inputs(words, cases, chars))
+        T = x.shape[1]
+        if self.config.cell == "rnn":
+            out, _ = self.rnn(x)
+            if self.rnn_backward is not None:
+                back, _ = self.rnn_backward(reverse_padded(x, lengths))
+                out = torch.cat([out, reverse_padded(back, lengths)], dim=-1)
+        else:
+            packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+            out, _ = pad_packed_sequence(self.rnn(packed)[0], batch_first=True, total_length=T)
+        return self.dense(self.dropout(out))
+
+    @staticmethod
+    def mask(lengths: torch.Tensor, T: int) -> torch.Tensor:
+        return torch.arange(T).unsqueeze(0) < lengths.unsqueeze(1)
+
+    def loss_from_emissions(self, emissions, tags, lengths) -> torch.Tensor:
+        """Loss summed over the real tokens (CRF: the sentences' negative log-likelihoods), / B."""
+        mask = self.mask(lengths, emissions.shape[1])
+        if self.config.crf:
+            return -self.crf(emissions, tags, mask=mask, reduction="sum") / emissions.shape[0]
+        return F.cross_entropy(emissions[mask], tags[mask], reduction="sum") / emissions.shape[0]
+
+    @torch.no_grad()
+    def decode_emissions(self, emissions, lengths) -> list[list[int]]:
+        """Best tag ids per sentence (CRF: Viterbi; else argmax per step), each of its real length."""
+        if self.config.crf:
+            return self.crf.decode(emissions, mask=self.mask(lengths, emissions.shape[1]))
+        best = emissions.argmax(-1)
+        return [best[b, : int(n)].tolist() for b, n in enumerate(lengths)]

@@ -1,0 +1,295 @@
+"""The public tagger API: train, save, load, evaluate, predict (CoNLL-2003 NER).
+
+    tagger = Tagger.train("../shared/data/conll2003", "../shared/data/en_vectors_300d.bin.gz")
+    tagger.save("runs/ner")
+    Tagger.load("runs/ner").evaluate("test")["f1"]
+    Tagger.load("runs/ner").predict(["Angela Merkel visited Paris ."])
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from loopynet import __version__
+from loopynet.config import TrainConfig, from_dict, to_dict
+from loopynet.data.conll import TAGS, counts, read_split
+from loopynet.data.vectors import WordVectors, load_vectors
+from loopynet.io.artifact import ArtifactError, check_tensors, read_folder, save_folder
+from loopynet.models.tagger import SequenceTagger, TaggerConfig
+from loopynet.train.loop import fit
+from loopynet.train.tagging import (
+    CharIndex,
+    TaggedDocs,
+    TaggingTask,
+    WordIndex,
+    encode_sentences,
+    tag_metrics,
+)
+
+VECTOR_SCALES = ("none", "unit", "standard")
+
+
+@dataclass
+class TaggerDataConfig:
+    """How CoNLL sentences become ids.
+
+    data: the CoNLL folder the model was trained on (used by `evaluate` unless overridden).
+    lowercase_fallback: look a token up as written, else lowercased (raises coverage of the
+        case-sensitive 300-d vectors from 85.97% to 89.09% of CoNLL train tokens).
+    vector_scale: "none" (as stored), "unit" (each row L2 norm 1), "standard" (the whole table divided
+        by the std of its entries: per-dimension scale ~1, relative norms kept).
+    finetune: fine-tune the word vectors of the words seen in training (see TaggerConfig.finetune_words).
+    train_words_min_count: with finetune, training words seen this often that have no vector get
+        their own (trained, zero-started) row; 0 = never.
+    max_word_len: characters per token given to the char CNN.
+    limit: use only the first N training sentences (a quick slice); validation_limit likewise.
+    """
+
+    data: str = ""
+    lowercase_fallback: bool = True
+    vector_scale: str = "standard"
+    finetune: bool = False
+    train_words_min_count: int = 2
+    max_word_len: int = 20
+    limit: int | None = None
+    validation_limit: int | None = None
+
+
+def tagger_train_config(**overrides) -> TrainConfig:
+    """TrainConfig defaults for the tagger: Adam, lr 1e-3, batch 32, clip 5, 8 epochs, patience 3."""
+    return replace(TrainConfig(batch_size=32, epochs=8, optimizer="adam", clip_norm=5.0, patience=3), **overrides)
+
+
+@dataclass
+class Tagger:
+    """A trained tagger with its word index, characters, tag names, configs and history."""
+
+    model: SequenceTagger
+    words: WordIndex
+    chars: CharIndex
+    tag_names: list[str]
+    data_config: TaggerDataConfig
+    train_config: TrainConfig
+    vectors_fingerprint: dict
+    history: list[dict] = field(default_factory=list)
+    data_report: dict = field(default_factory=dict)
+
+    @classmethod
+    def train(cls, data: str | os.PathLike, vectors: str | os.PathLike | list, data_config: TaggerDataConfig | None = None,
+              model_config: TaggerConfig | None = None, train_config: TrainConfig | None = None,
+              progress: bool = True, log: Callable[[str], None] = print,
+              on_epoch_end: Callable[[dict], None] | None = None, checkpoint_dir: str | os.PathLike | None = None,
+              resume: bool = False) -> Tagger:
+        """Train on `data`/train.txt, validate (early stopping, val_f1) on `data`/valid.txt.
+
+        `vectors` is one vector file or a list of them; several are concatenated per word (see
+        `concatenate_vectors`).
+
+        Raises:
+            ConllError, VectorsError: unreadable data or vectors. ValueError: bad settings.
+            TrainingError: the loss became NaN.
+        """
+        data_config = replace(data_config or TaggerDataConfig(), data=str(data))
+        if data_config.vector_scale not in VECTOR_SCALES:
+            raise ValueError(f"vector_scale must be one of {VECTOR_SCALES}, got {data_config.vector_scale!r}")
+        model_config = model_config or TaggerConfig()
+        train_config = train_config or tagger_train_config()
+        seconds = {}
+        start = time.perf_counter()
+        train_sents = read_split(data, "train")[: data_config.limit]
+        valid_sents = read_split(data, "valid")[: data_config.validation_limit]
+        seconds["read"] = time.perf_counter() - start
+        start = time.perf_counter()
+        paths = [vectors] if isinstance(vectors, (str, os.PathLike)) else list(vectors)
+        wvs = [load_vectors(p) for p in paths]
+        wv = wvs[0] if len(wvs) == 1 else concatenate_vectors(wvs, data_config)
+        seconds["vectors"] = time.perf_counter() - start
+        words, table, delta_rows = _embedding_table(wv, train_sents, data_config)
+        chars = CharIndex.from_sentences(train_sents)
+        tag_names = list(TAGS)
+        extra = sorted({t for s in train_sents for t in s.tags} - set(tag_names))
+        tag_names += extra
+        model_config = replace(model_config, vocab_size=len(words), embedding_dims=table.shape[1],
+                               num_chars=len(chars.chars), num_tags=len(tag_names),
+                               finetune_words=int(delta_rows.max()) if delta_rows is not None else 0)
+        train_docs = encode_sentences(train_sents, words, chars, tag_names, data_config.max_word_len)
+        valid_docs = encode_sentences(valid_sents, words, chars, tag_names, data_config.max_word_len)
+        log(f"train {len(train_docs):,} sentences, validation {len(valid_docs):,}; vocabulary {len(words):,} rows; "
+            f"OOV tokens: train {train_docs.oov / max(sum(map(len, train_docs.words)), 1):.2%}, "
+            f"validation {valid_docs.oov / max(sum(map(len, valid_docs.words)), 1):.2%}")
+        model = SequenceTagger(model_config, torch.from_numpy(table), seed=train_config.seed)
+        if delta_rows is not None:
+            model.delta_rows.copy_(torch.from_numpy(delta_rows))
+        start = time.perf_counter()
+        history = fit(model, train_docs, valid_docs, train_config, TaggingTask(tag_names), progress, on_epoch_end,
+                      checkpoint_dir, resume)
+        seconds["train"] = time.perf_counter() - start
+        report = {"train": _report(train_sents, train_docs), "validation": _report(valid_sents, valid_docs),
+                  "seconds": seconds}
+        return cls(model, words, chars, tag_names, data_config, train_config, wv.fingerprint, history, report)
+
+    def save(self, out: str | os.PathLike) -> Path:
+        """Write the model folder atomically (`loopynet.io.artifact`, config kind "tagger")."""
+        config = {
+            "loopynet_version": __version__,
+            "torch_version": torch.__version__,
+            "kind": "tagger",
+            "model": to_dict(self.model.config),
+            "data": to_dict(self.data_config),
+            "train": to_dict(self.train_config),
+            "vectors": self.vectors_fingerprint,
+            "tag_names": self.tag_names,
+            "chars": self.chars.chars,
+            "vocabulary_size": len(self.words),
+        }
+        return save_folder(out, config, self.model.state_dict(), self.words.words, self.history, self.data_report)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Tagger:
+        """Load a model folder written by `save`.
+
+        Raises:
+            ArtifactError: missing/incomplete folder, not a tagger, or tensors that do not match config.json.
+        """
+        config, tensors, words = read_folder(path)
+        if config.get("kind") != "tagger":
+            raise ArtifactError(f"model folder {path} holds a {config.get('kind')!r}, not a tagger")
+        try:
+            model_config = from_dict(TaggerConfig, config["model"])
+            data_config = from_dict(TaggerDataConfig, config["data"])
+            train_config = from_dict(TrainConfig, config["train"])
+            tag_names, chars = config["tag_names"], config["chars"]
+        except (KeyError, TypeError, ValueError) as err:
+            raise ArtifactError(f"model folder {path}: config.json is not a loopynet tagger config ({err})") from None
+        model = SequenceTagger(model_config)
+        check_tensors(Path(path), model.state_dict(), tensors)
+        model.load_state_dict(tensors)
+        model.eval()
+        history = json.loads((Path(path) / "history.json").read_text(encoding="utf-8"))
+        report = json.loads((Path(path) / "data_report.json").read_text(encoding="utf-8"))
+        return cls(model, WordIndex(words, data_config.lowercase_fallback), CharIndex(chars), tag_names, data_config,
+                   train_config, config.get("vectors", {}), history, report)
+
+    def _encode(self, sentences) -> TaggedDocs:
+        return encode_sentences(sentences, self.words, self.chars, self.tag_names, self.data_config.max_word_len)
+
+    def evaluate(self, split: str = "test", data: str | os.PathLike | None = None, limit: int | None = None) -> dict:
+        """Entity precision/recall/F1 overall and per type (seqeval, conlleval convention), token accuracy,
+        loss (per sentence), OOV rate, on `split` of `data` (default: the folder trained on).
+
+        Raises:
+            ConllError: the data cannot be found or read (pass `data`).
+        """
+        data = data or self.data_config.data
+        if not data:
+            raise ValueError("no data folder stored in the model; pass data (--data)")
+        sentences = read_split(data, split)[:limit]
+        docs = self._encode(sentences)
+        start = time.perf_counter()
+        predictions, loss = TaggingTask(self.tag_names).predict(self.model, docs)
+        metrics = tag_metrics([list(t) for t in docs.tags], predictions, self.tag_names)
+        metrics |= {"loss": loss, "split": split, "data": str(data), "seconds": time.perf_counter() - start,
+                    "oov_rate": docs.oov / max(metrics["tokens"], 1)}
+        return metrics
+
+    def tag(self, sentences: list[list[str]]) -> list[list[str]]:
+        """Tag names for pre-tokenised sentences (empty sentences give empty lists)."""
+        keep = [i for i, s in enumerate(sentences) if len(s)]
+        out: list[list[str]] = [[] for _ in sentences]
+        if keep:
+            predictions, _ = TaggingTask(self.tag_names).predict(self.model, self._encode([sentences[i] for i in keep]))
+            for i, p in zip(keep, predictions):
+                out[i] = [self.tag_names[t] for t in p]
+        return out
+
+    def predict(self, texts: list[str] | list[list[str]]) -> list[dict]:
+        """[{"text", "tokens", "tags", "entities": [{"type", "text", "start", "end"}]}] per text.
+
+        A text is a string (tokenised like CoNLL: NLTK's Treebank tokenizer) or a list of tokens.
+        Entity start/end are token indices, end exclusive.
+        """
+        tokenized = [tokenize(t) if isinstance(t, str) else list(t) for t in texts]
+        results = []
+        for text, tokens, tags in zip(texts, tokenized, self.tag(tokenized)):
+            results.append({"text": text if isinstance(text, str) else " ".join(text), "tokens": tokens,
+                            "tags": tags, "entities": entities(tokens, tags)})
+        return results
+
+
+def tokenize(text: str) -> list[str]:
+    """CoNLL-like tokens: NLTK's Treebank word tokenizer (no downloads), with `` and '' mapped to \"."""
+    from nltk.tokenize import TreebankWordTokenizer
+
+    return [{"``": '"', "''": '"'}.get(t, t) for t in TreebankWordTokenizer().tokenize(text)]
+
+
+def entities(tokens: list[str], tags: list[str]) -> list[dict]:
+    """Entity spans of IOB2 tags, conlleval convention (seqeval's get_entities)."""
+    from seqeval.metrics.sequence_labeling import get_entities
+
+    return [{"type": kind, "text": " ".join(tokens[s: e + 1]), "start": s, "end": e + 1}
+            for kind, s, e in get_entities(list(tags))]
+
+
+def concatenate_vectors(wvs: list, data_config: TaggerDataConfig) -> WordVectors:
+    """One table from several vector files: the union of their words, each row the concatenation of
+    every file's vector for that word (looked up as written, else lowercased with lowercase_fallback,
+    else zeros). Each file is scaled by `vector_scale` first, so files with different norms mix evenly
+    (e.g. the case-sensitive 300-d spaCy vectors with the lowercase 50-d GloVe ones)."""
+    words = list(dict.fromkeys(w for wv in wvs for w in sorted(wv.index, key=wv.index.get)))
+    parts = []
+    for wv in wvs:
+        table = _scaled(np.asarray(wv.vectors, dtype=np.float32), data_config.vector_scale)
+        rows = np.array([wv.index.get(w, wv.index.get(w.lower(), -1) if data_config.lowercase_fallback else -1)
+                         for w in words])
+        part = np.zeros((len(words), table.shape[1]), dtype=np.float32)
+        part[rows >= 0] = table[rows[rows >= 0]]
+        parts.append(part)
+    return WordVectors({w: i for i, w in enumerate(words)}, np.concatenate(parts, axis=1),
+                       {"concatenated": [wv.fingerprint for wv in wvs]})
+
+
+def _scaled(vectors: np.ndarray, scale: str) -> np.ndarray:
+    if scale == "unit":
+        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    if scale == "standard":
+        return vectors / max(float(vectors.std()), 1e-12)
+    return vectors
+
+
+def _embedding_table(wv, train_sents, data_config: TaggerDataConfig) -> tuple[WordIndex, np.ndarray, np.ndarray | None]:
+    """Rows: <pad>, <unk>, every vector word, then (finetune only) frequent training words without a
+    vector (zero vectors: their trained correction is their vector). With finetune also the (V,) map
+    row -> correction row (1..N for the rows that training tokens look up, <unk> included; 0 = none)."""
+    vectors = _scaled(np.asarray(wv.vectors, dtype=np.float32), data_config.vector_scale)
+    words = ["<pad>", "<unk>"] + sorted(wv.index, key=wv.index.get)
+    rows = [np.zeros((2, vectors.shape[1]), dtype=np.float32), vectors]
+    if not data_config.finetune:
+        return WordIndex(words, data_config.lowercase_fallback), np.concatenate(rows), None
+    index = WordIndex(words, data_config.lowercase_fallback)
+    counts_ = Counter(t for s in train_sents for t in s.tokens)
+    if data_config.train_words_min_count:
+        new = sorted(w for w, n in counts_.items() if n >= data_config.train_words_min_count and index.lookup(w) == 1)
+        rows.append(np.zeros((len(new), vectors.shape[1]), dtype=np.float32))
+        words += new
+        index = WordIndex(words, data_config.lowercase_fallback)
+    seen = sorted({index.lookup(t) for t in counts_})
+    delta_rows = np.zeros(len(words), dtype=np.int64)
+    delta_rows[seen] = np.arange(1, len(seen) + 1)
+    return index, np.concatenate(rows), delta_rows
+
+
+def _report(sentences, docs: TaggedDocs) -> dict:
+    c = counts(sentences)
+    c["oov_tokens"] = docs.oov
+    c["oov_rate"] = docs.oov / max(c["tokens"], 1)
+    return c

@@ -1,0 +1,38 @@
+"""The recipes (`--preset imdb-rnn`, `--preset imdb-best`) on a slice of the real data, and (marked slow)
+at full size against the measured test accuracies in docs/recipes.md."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from loopynet import Classifier
+from loopynet.cli import main
+from loopynet.models.ngram import NgramEnsemble
+from loopynet.models.recurrent_classifier import RecurrentClassifier
+
+QUICK = ["--limit", "600", "--epochs", "1", "--units", "8", "--quiet"]
+
+
+@pytest.mark.parametrize("preset,kind", [("imdb-rnn", RecurrentClassifier), ("imdb-best", NgramEnsemble)])
+def test_preset_on_a_slice_trains_and_evaluates(preset, kind, real_data, tmp_path, capsys):
+    out = tmp_path / preset
+    assert main(["train", "--preset", preset, "--data", str(real_data["imdb"]), "--vectors", str(real_data["vectors"]),
+                 "--out", str(out), *QUICK]) == 0
+    clf = Classifier.load(out)
+    assert isinstance(clf.model, kind) and clf.model.config.units == 8  # explicit flags override the preset
+    assert clf.data_config.split_periods and clf.model.config.train_embeddings
+    capsys.readouterr()
+    assert main(["evaluate", str(out), "--data", str(real_data["imdb"]), "--limit", "400", "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["support"] == 400 and metrics["accuracy"] > 0.6
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset,at_least", [("imdb-rnn", 0.85), ("imdb-best", 0.88)])
+def test_full_recipe_reaches_its_measured_accuracy(preset, at_least, real_data, tmp_path):
+    out = tmp_path / preset
+    assert main(["train", "--preset", preset, "--data", str(real_data["imdb"]), "--vectors", str(real_data["vectors"]),
+                 "--out", str(out), "--quiet"]) == 0
+    assert Classifier.load(out).evaluate(real_data["imdb"], "test")["accuracy"] >= at_least

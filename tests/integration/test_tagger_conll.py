@@ -1,0 +1,46 @@
+"""The tagger on real CoNLL-2003 data with the real 50-d GloVe vectors: a small slice learns more than
+the majority tag; the full run (slow, ~1 h on a busy 2-core CPU) is the issue's goal."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import GLOVE_50D, SHARED_DATA
+
+from loopynet.config import TrainConfig
+from loopynet.models.tagger import TaggerConfig
+from loopynet.tagger import Tagger, TaggerDataConfig, tagger_train_config
+from loopynet.train.tagging import majority_accuracy
+
+CONLL = SHARED_DATA / "conll2003"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_small_real_slice_beats_the_majority_tag():
+    assert CONLL.is_dir() and GLOVE_50D.is_file(), "shared CoNLL data or GloVe vectors missing"
+    tagger = Tagger.train(CONLL, GLOVE_50D, TaggerDataConfig(limit=500, validation_limit=150),
+                          TaggerConfig(units=32, dropout=0.1, char_filters=0, crf=False),
+                          TrainConfig(epochs=3, optimizer="adam", lr=1e-2, batch_size=32, clip_norm=5.0, seed=0),
+                          progress=False, log=lambda s: None)
+    metrics = tagger.evaluate("test", limit=300)
+    docs = tagger._encode(__import__("loopynet.data.conll", fromlist=["read_split"]).read_split(CONLL, "test")[:300])
+    baseline = majority_accuracy(docs)  # always "O": entity F1 0
+    assert 0.7 < baseline < 0.9
+    assert metrics["token_accuracy"] > baseline + 0.05, (metrics["token_accuracy"], baseline, metrics["f1"])
+    assert metrics["f1"] > 0.3, metrics
+    assert tagger.history[-1]["val_f1"] > tagger.history[0]["val_f1"]
+
+
+@pytest.mark.slow
+def test_full_run_reaches_the_goal(tmp_path):
+    """The issue's goal: test entity F1 >= 0.89 (the measured runs are in docs/tagger.md)."""
+    tagger = Tagger.train(CONLL, GLOVE_50D, TaggerDataConfig(finetune=True), TaggerConfig(),
+                          tagger_train_config(epochs=25, patience=4), progress=False)
+    assert tagger.evaluate("test")["f1"] >= 0.89

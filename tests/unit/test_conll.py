@@ -1,0 +1,89 @@
+"""The CoNLL-2003 column reader: format edge cases, clear errors, and the real files' counts."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import SHARED_DATA
+
+from loopynet.data.conll import ConllError, counts, read_conll, read_split, split_path
+
+CONLL = SHARED_DATA / "conll2003"
+
+GOOD = """-DOCSTART- -X- -X- O
+
+EU NNP B-NP B-ORG
+rejects VBZ B-VP O
+German JJ B-NP B-MISC
+call NN I-NP O
+. . O O
+
+Peter NNP B-NP B-PER
+Blackburn NNP I-NP I-PER
+
+
+-DOCSTART- -X- -X- O
+
+BRUSSELS NNP B-NP B-LOC
+"""
+
+
+def write(tmp_path, text: str, name="x.txt", mode="w"):
+    path = tmp_path / name
+    if mode == "wb":
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8", newline="")
+    return path
+
+
+def test_sentences_docstart_repeated_blanks_and_no_final_blank(tmp_path):
+    sents = read_conll(write(tmp_path, GOOD))
+    assert [s.tokens for s in sents] == [["EU", "rejects", "German", "call", "."], ["Peter", "Blackburn"], ["BRUSSELS"]]
+    assert sents[0].tags == ["B-ORG", "O", "B-MISC", "O", "O"]
+    assert sents[0].pos[0] == "NNP" and sents[1].chunks == ["B-NP", "I-NP"]
+    assert counts(sents)["entities"] == {"LOC": 1, "MISC": 1, "ORG": 1, "PER": 1}
+
+
+def test_crlf_tabs_and_docstart_without_blank_line(tmp_path):
+    text = "-DOCSTART- -X- -X- O\r\nA\tDT\tB-NP\tO\r\nParis NNP B-NP B-LOC\r\n-DOCSTART- -X- -X- O\r\nB NNP B-NP B-PER\r\n"
+    sents = read_conll(write(tmp_path, text))
+    assert [s.tokens for s in sents] == [["A", "Paris"], ["B"]]
+    assert sents[0].tags == ["O", "B-LOC"]
+
+
+def test_empty_file_has_no_sentences(tmp_path):
+    assert read_conll(write(tmp_path, "")) == []
+    assert read_conll(write(tmp_path, "-DOCSTART- -X- -X- O\n\n\n", "y.txt")) == []
+
+
+@pytest.mark.parametrize("line, what", [("EU NNP B-ORG", "expected 4 columns"), ("EU NNP B-NP B-ORG extra", "found 5"),
+                                        ("EU NNP B-NP ORG", "NER tag 'ORG'"), ("EU NNP B-NP B-", "NER tag 'B-'")])
+def test_malformed_line_names_file_and_line(tmp_path, line, what):
+    path = write(tmp_path, f"A DT B-NP O\n\nB DT B-NP O\n{line}\n")
+    with pytest.raises(ConllError) as err:
+        read_conll(path)
+    assert f"{path}:4:" in str(err.value) and what in str(err.value)
+
+
+def test_not_utf8_and_missing_file(tmp_path):
+    path = write(tmp_path, b"A DT B-NP O\n\xff\xfe DT B-NP O\n", mode="wb")
+    with pytest.raises(ConllError, match=r"x.txt:2: not UTF-8"):
+        read_conll(path)
+    with pytest.raises(ConllError, match="no such file"):
+        read_conll(tmp_path / "missing.txt")
+    with pytest.raises(ConllError, match="no such folder"):
+        read_split(tmp_path / "nowhere", "train")
+    with pytest.raises(ConllError, match="no test.txt"):
+        read_split(tmp_path, "test")
+    with pytest.raises(ConllError, match="unknown split"):
+        split_path(tmp_path, "bogus")
+
+
+@pytest.mark.parametrize("split, sentences, tokens, entities", [
+    ("train", 14041, 203621, {"LOC": 7140, "MISC": 3438, "ORG": 6321, "PER": 6600}),
+    ("valid", 3250, 51362, {"LOC": 1837, "MISC": 922, "ORG": 1341, "PER": 1842}),
+    ("test", 3453, 46435, {"LOC": 1668, "MISC": 702, "ORG": 1661, "PER": 1617}),
+])
+def test_real_files_match_the_published_counts(split, sentences, tokens, entities):
+    c = counts(read_split(CONLL, split))
+    assert (c["sentences"], c["tokens"], c["entities"]) == (sentences, tokens, entities)

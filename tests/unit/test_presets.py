@@ -1,0 +1,41 @@
+"""Named recipes: --preset sets defaults, explicit flags override them."""
+
+from __future__ import annotations
+
+import pytest
+
+from loopynet.cli import build_parser, main
+from loopynet.config import ModelConfig
+from loopynet.presets import PRESETS, preset_command
+
+BASE = ["train", "--data", "d", "--vectors", "v", "--out", "o"]
+
+
+def parse(argv):
+    args = build_parser().parse_args(argv)
+    return build_parser(PRESETS[args.preset]["flags"]).parse_args(argv) if args.preset else args
+
+
+def test_every_preset_names_only_train_flags_and_valid_model_settings():
+    dests = {a.dest for a in build_parser()._subparsers._group_actions[0].choices["train"]._actions}
+    for name, preset in PRESETS.items():
+        assert preset["description"]
+        assert set(preset["flags"]) <= dests, (name, set(preset["flags"]) - dests)
+        args = parse([*BASE, "--preset", name])
+        ModelConfig(cell=args.cell, head=args.head, layers=args.layers)  # valid names
+        assert args.cell in ("rnn", "gru", "lstm") and args.head in ("flatten", "last", "mean", "max")
+        assert preset_command(name).startswith(f"loopynet train --preset {name}")
+
+
+def test_preset_values_become_defaults_and_explicit_flags_win():
+    args = parse([*BASE, "--preset", "imdb-rnn", "--units", "8", "--epochs", "1"])
+    assert args.units == 8 and args.epochs == 1
+    assert args.cell == PRESETS["imdb-rnn"]["flags"]["cell"] and args.split_periods and args.train_embeddings
+    book = parse(BASE)
+    assert book.cell == "rnn" and book.head == "flatten" and not book.split_periods and not book.train_embeddings
+
+
+def test_unknown_preset_is_an_argparse_error(capsys):
+    with pytest.raises(SystemExit):
+        main([*BASE, "--preset", "nope"])
+    assert "invalid choice" in capsys.readouterr().err

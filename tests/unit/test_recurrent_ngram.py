@@ -1,0 +1,64 @@
+"""The NB-weighted n-gram model and its ensemble with a recurrent classifier."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from loopynet import Classifier, DataConfig, ModelConfig, TrainConfig
+from loopynet.models.ngram import NgramEnsemble, _bag_sums, doc_ngrams
+
+
+def test_doc_ngrams_are_the_distinct_ngrams_of_the_real_tokens():
+    ids = np.array([[3, 4, 3, 4, 0, 0], [5, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0]])
+    V, n = 10, 3
+    rows, keys = doc_ngrams(ids, n, V)
+
+    def key(gram):
+        code = 0
+        for i in gram:
+            code = code * V + i
+        return code + (len(gram) - 1) * V**n
+
+    expected = {(0, key(g)) for g in [(3,), (4,), (3, 4), (4, 3), (3, 4, 3), (4, 3, 4)]} | {(1, key((5,)))}
+    assert set(zip(rows.tolist(), keys.tolist())) == expected and len(rows) == len(expected)
+
+
+def test_bag_sums_sum_each_documents_weights():
+    weights = torch.tensor([1.0, 10.0, 100.0])
+    index = torch.tensor([0, 1, 2, 2, 1])
+    offsets = torch.tensor([0, 2, 2, 5])
+    assert _bag_sums(weights, index, offsets, torch.tensor([2, 0, 1])).tolist() == [210.0, 11.0, 0.0]
+
+
+def test_ensemble_trains_saves_loads_and_ignores_padding(tiny_imdb, tiny_vectors, tmp_path):
+    clf = Classifier.train(tiny_imdb, tiny_vectors, DataConfig(maxlen=16),
+                           ModelConfig(units=4, cell="gru", head="mean", ngram=2, rnn_maxlen=8),
+                           TrainConfig(epochs=2, batch_size=8, optimizer="adam", lr=1e-2), progress=False, log=lambda s: None)
+    assert isinstance(clf.model, NgramEnsemble) and len(clf.model.ngram_keys) > 0
+    assert clf.model.mix[1] != 0
+    assert clf.evaluate(tiny_imdb)["accuracy"] >= 0.9
+    loaded = Classifier.load(clf.save(tmp_path / "ens"))
+    texts = ["great wonderful film", "the plot was awful and boring", ""]
+    assert np.allclose(loaded.predict_proba(texts), clf.predict_proba(texts))
+    model = loaded.model.eval()
+    ids = torch.tensor([[3, 5, 7, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]])
+    with torch.no_grad():
+        assert torch.allclose(model(ids), model(ids[:, :4]), atol=1e-6)
+
+
+def test_ensemble_initialised_from_a_saved_rnn_fits_only_the_ngram_part(tiny_imdb, tiny_vectors, tmp_path):
+    rnn_config = ModelConfig(units=4, cell="lstm", head="max", bidirectional=True)
+    rnn = Classifier.train(tiny_imdb, tiny_vectors, DataConfig(maxlen=8), rnn_config,
+                           TrainConfig(epochs=1, batch_size=8, optimizer="adam"), progress=False, log=lambda s: None)
+    folder = rnn.save(tmp_path / "rnn")
+    ensemble = Classifier.train(tiny_imdb, tiny_vectors, DataConfig(maxlen=16),
+                                ModelConfig(units=4, cell="lstm", head="max", bidirectional=True, ngram=2, rnn_maxlen=8),
+                                TrainConfig(epochs=0), progress=False, log=lambda s: None, init_from=folder)
+    assert ensemble.history == []
+    assert all(torch.equal(a, b) for a, b in zip(ensemble.model.rnn.state_dict().values(), rnn.model.state_dict().values()))
+    with pytest.raises(ValueError, match="vocabulary"):
+        Classifier.train(tiny_imdb, tiny_vectors, DataConfig(maxlen=16, oov="unk"),
+                         ModelConfig(units=4, cell="lstm", head="max", bidirectional=True, ngram=2),
+                         TrainConfig(epochs=0), progress=False, log=lambda s: None, init_from=folder)

@@ -1,0 +1,126 @@
+"""The Tagger API and `loopynet tag` CLI on a small real CoNLL slice with tiny vectors: save -> load ->
+identical tags, the model-folder format, evaluate/predict output, and clear errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from conftest import SHARED_DATA, write_word2vec
+
+from loopynet.cli import main
+from loopynet.config import TrainConfig
+from loopynet.data.conll import read_split
+from loopynet.io.artifact import ArtifactError
+from loopynet.models.tagger import TaggerConfig
+from loopynet.tagger import Tagger, TaggerDataConfig, entities
+
+CONLL = SHARED_DATA / "conll2003"
+SMALL = {"data_config": TaggerDataConfig(limit=60, validation_limit=30, finetune=True),
+         "model_config": TaggerConfig(units=8, char_dims=4, char_filters=6, casing_dims=3),
+         "train_config": TrainConfig(epochs=2, optimizer="adam", lr=0.01, batch_size=16, seed=0)}
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One torch thread: on a busy 2-core machine two threads are several times slower for these tiny nets."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+
+@pytest.fixture(scope="module")
+def vectors(tmp_path_factory):
+    words = sorted({t.lower() for s in read_split(CONLL, "train")[:60] for t in s.tokens})
+    vecs = np.random.default_rng(0).normal(0, 1, (len(words), 6))
+    return write_word2vec(tmp_path_factory.mktemp("vec") / "conll6.bin", words, vecs)
+
+
+@pytest.fixture(scope="module")
+def trained(vectors, tmp_path_factory):
+    tagger = Tagger.train(CONLL, vectors, progress=False, log=lambda s: None, **SMALL)
+    return tagger, tagger.save(tmp_path_factory.mktemp("tagger") / "m")
+
+
+def test_save_load_gives_identical_tags(trained):
+    tagger, folder = trained
+    loaded = Tagger.load(folder)
+    sentences = [s.tokens for s in read_split(CONLL, "test")[:40]]
+    assert loaded.tag(sentences) == tagger.tag(sentences)
+    texts = ["EU rejects German call to boycott British lamb .", ""]
+    assert loaded.predict(texts) == tagger.predict(texts)
+    a, b = loaded.evaluate("valid", limit=30), tagger.evaluate("valid", limit=30)
+    assert (a["f1"], a["token_accuracy"], a["loss"]) == pytest.approx((b["f1"], b["token_accuracy"], b["loss"]))
+
+
+def test_model_folder_format(trained):
+    _, folder = trained
+    config = json.loads((folder / "config.json").read_text())
+    assert config["kind"] == "tagger" and config["format"] == "loopynet-model"
+    assert config["data"]["data"] == str(CONLL) and config["tag_names"][0] == "O"
+    assert config["model"]["finetune_words"] > 0
+    history = json.loads((folder / "history.json").read_text())
+    assert len(history) == 2 and {"loss", "val_loss", "val_accuracy", "val_f1"} <= set(history[0])
+    report = json.loads((folder / "data_report.json").read_text())
+    assert report["train"]["sentences"] == 60 and report["validation"]["sentences"] == 30
+
+
+def test_load_refuses_a_classifier_folder_and_bad_tensors(trained, tmp_path):
+    import shutil
+
+    _, folder = trained
+    copy = tmp_path / "c"
+    shutil.copytree(folder, copy)
+    config = json.loads((copy / "config.json").read_text())
+    (copy / "config.json").write_text(json.dumps(config | {"kind": "classifier"}))
+    with pytest.raises(ArtifactError, match="not a tagger"):
+        Tagger.load(copy)
+    config["model"]["units"] = 9
+    (copy / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ArtifactError, match="does not match"):
+        Tagger.load(copy)
+
+
+def test_predict_output_and_entity_spans(trained):
+    [r] = trained[0].predict([["Peter", "Blackburn", "visited", "Paris"]])
+    assert r["tokens"] == ["Peter", "Blackburn", "visited", "Paris"] and len(r["tags"]) == 4
+    assert entities(["Peter", "Blackburn", "in", "New", "York"], ["B-PER", "I-PER", "O", "B-LOC", "I-LOC"]) == [
+        {"type": "PER", "text": "Peter Blackburn", "start": 0, "end": 2},
+        {"type": "LOC", "text": "New York", "start": 3, "end": 5}]
+
+
+def test_cli_train_evaluate_predict(vectors, tmp_path, capsys):
+    out = tmp_path / "cli"
+    assert main(["tag", "train", "--data", str(CONLL), "--vectors", str(vectors), "--out", str(out), "--limit", "40",
+                 "--validation-limit", "20", "--epochs", "1", "--units", "6", "--char-filters", "0", "--no-crf",
+                 "--quiet", "--threads", "1"]) == 0
+    assert "saved" in capsys.readouterr().out
+    assert (tmp_path / "cli.checkpoint" / "last.pt").is_file()
+    assert main(["tag", "evaluate", str(out), "--split", "test", "--limit", "25", "--json"]) == 0
+    m = json.loads(capsys.readouterr().out)
+    assert m["sentences"] == 25 and {"PER", "ORG", "LOC", "MISC"} >= set(m["per_type"]) and 0 <= m["f1"] <= 1
+    assert main(["tag", "evaluate", str(out), "--data", str(CONLL), "--split", "valid", "--limit", "10"]) == 0
+    text = capsys.readouterr().out
+    assert "overall" in text and "token accuracy" in text
+    assert main(["tag", "predict", str(out), "Germany beat England 2-1 .", "", "--json"]) == 0
+    results = json.loads(capsys.readouterr().out)
+    assert [r["tokens"] for r in results] == [["Germany", "beat", "England", "2-1", "."], []]
+    assert main(["tag", "predict", str(out), "Peter went to Paris ."]) == 0
+    assert "Peter/" in capsys.readouterr().out
+    assert main(["tag", "evaluate", str(out), "--data", str(tmp_path / "nowhere")]) == 2
+    assert "no such folder" in capsys.readouterr().err
+
+
+def test_concatenated_vectors(tmp_path):
+    from loopynet.data.vectors import load_vectors
+    from loopynet.tagger import concatenate_vectors
+
+    cased = write_word2vec(tmp_path / "a.bin", ["Paris", "the"], np.array([[1.0, 2.0], [3.0, 4.0]]))
+    lower = write_word2vec(tmp_path / "b.bin", ["paris", "lamb"], np.array([[5.0], [6.0]]))
+    wv = concatenate_vectors([load_vectors(cased), load_vectors(lower)], TaggerDataConfig(vector_scale="none"))
+    rows = {w: wv.vectors[i].tolist() for w, i in wv.index.items()}
+    assert rows == {"Paris": [1, 2, 5], "the": [3, 4, 0], "paris": [0, 0, 5], "lamb": [0, 0, 6]}
+    assert len(wv.fingerprint["concatenated"]) == 2

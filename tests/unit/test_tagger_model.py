@@ -1,0 +1,135 @@
+"""The tagger network: padding is invisible (loss and predictions), casing classes, reversed padding."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from loopynet.data.conll import TAGS, Sentence
+from loopynet.models.tagger import (
+    CASINGS,
+    SequenceTagger,
+    TaggerConfig,
+    casing,
+    reverse_padded,
+)
+from loopynet.train.tagging import (
+    CharIndex,
+    TaggingTask,
+    WordIndex,
+    encode_sentences,
+    pad_batch,
+    tag_metrics,
+)
+
+SENTS = [Sentence(["EU", "rejects", "German", "call"], ["x"] * 4, ["x"] * 4, ["B-ORG", "O", "B-MISC", "O"]),
+         Sentence(["Peter", "Blackburn"], ["x"] * 2, ["x"] * 2, ["B-PER", "I-PER"]),
+         Sentence(["The", "European", "Commission", "said", "on", "Thursday", "it", "disagreed", "."],
+                  ["x"] * 9, ["x"] * 9, ["O", "B-ORG", "I-ORG", "O", "O", "O", "O", "O", "O"])]
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One torch thread: on a busy 2-core machine two threads are several times slower for these tiny nets."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+
+def setup(**overrides):
+    words = WordIndex(["<pad>", "<unk>", "eu", "german", "peter", "the", "european", "said", "."])
+    chars = CharIndex.from_sentences(SENTS)
+    docs = encode_sentences(SENTS, words, chars, list(TAGS))
+    config = TaggerConfig(units=6, char_dims=4, char_filters=5, casing_dims=3, vocab_size=len(words), embedding_dims=7,
+                          num_chars=len(chars.chars), num_tags=len(TAGS), **overrides)
+    model = SequenceTagger(config, torch.randn(len(words), 7, generator=torch.Generator().manual_seed(1)), seed=3)
+    return model.eval(), docs
+
+
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+@pytest.mark.parametrize("crf", [False, True])
+def test_padding_changes_neither_loss_nor_predictions(cell, crf):
+    model, docs = setup(cell=cell, crf=crf)
+    task = TaggingTask(list(TAGS))
+    with torch.no_grad():
+        alone = []
+        for i in range(len(docs)):
+            batch = pad_batch(docs, [i])
+            alone.append((float(task.loss(model, batch)[0]), model(*map(torch.from_numpy, batch[:4]))[0]))
+        batch = pad_batch(docs, [0, 1, 2])  # sentences 0 and 1 are padded to 9 steps
+        loss, _, items = task.loss(model, batch)
+        emissions = model(*map(torch.from_numpy, batch[:4]))
+    assert items == 15
+    assert float(loss) * 3 == pytest.approx(sum(a for a, _ in alone), rel=1e-5)  # sum over real tokens / B
+    for i, (_, e) in enumerate(alone):
+        n = len(docs.words[i])
+        torch.testing.assert_close(emissions[i, :n], e[:n], rtol=1e-5, atol=1e-6)
+    predictions, _ = task.predict(model, docs)
+    singles = [task.predict(model, type(docs)(*[[getattr(docs, f)[i]] for f in ("words", "cases", "chars", "tags",
+                                                                                 "tokens")]))[0][0]
+               for i in range(len(docs))]
+    assert predictions == singles and [len(p) for p in predictions] == [4, 2, 9]
+
+
+def test_padding_tags_do_not_matter():
+    model, docs = setup(crf=True)
+    batch = list(pad_batch(docs, [0, 1, 2]))
+    task = TaggingTask(list(TAGS))
+    before = float(task.loss(model, tuple(batch))[0].detach())
+    batch[4] = batch[4].copy()
+    batch[4][1, 2:] = 5  # garbage tags on padding
+    assert float(task.loss(model, tuple(batch))[0].detach()) == pytest.approx(before, rel=1e-6)
+
+
+def test_reverse_padded_keeps_padding_in_place():
+    x = torch.tensor([[1, 2, 3, 0], [4, 5, 0, 0]])
+    out = reverse_padded(x, torch.tensor([3, 2]))
+    assert out.tolist() == [[3, 2, 1, 0], [5, 4, 0, 0]]
+    assert reverse_padded(out, torch.tensor([3, 2])).tolist() == x.tolist()
+
+
+@pytest.mark.parametrize("token, kind", [("eu", "lower"), ("EU", "upper"), ("Peter", "title"), ("1996", "numeric"),
+                                         ("1-0", "mainly_numeric"), ("(1)-", "has_digit"), ("a2b", "lower"), (".", "punct"),
+                                         ("McDonald", "title"), ("iPhone", "mixed")])
+def test_casing_classes(token, kind):
+    assert CASINGS[casing(token)] == kind
+
+
+def test_lowercase_fallback_and_unknown():
+    words = WordIndex(["<pad>", "<unk>", "eu", "EU"], lowercase_fallback=True)
+    assert [words.lookup(t) for t in ["EU", "Eu", "eu", "xyz"]] == [3, 2, 2, 1]
+    assert WordIndex(["<pad>", "<unk>", "eu"], lowercase_fallback=False).lookup("EU") == 1
+
+
+def test_entity_metrics_conlleval_convention():
+    names = list(TAGS)
+    ids = lambda tags: [names.index(t) for t in tags]
+    true = [ids(["B-PER", "I-PER", "O", "B-LOC"]), ids(["B-ORG", "I-ORG", "O"])]
+    pred = [ids(["B-PER", "I-PER", "O", "B-ORG"]), ids(["I-ORG", "I-ORG", "O"])]  # I- after O starts an entity
+    m = tag_metrics(true, pred, names)
+    assert m["per_type"]["PER"]["f1"] == 1.0 and m["per_type"]["ORG"]["recall"] == 1.0
+    assert m["precision"] == pytest.approx(2 / 3) and m["recall"] == pytest.approx(2 / 3)
+    assert m["token_accuracy"] == pytest.approx(5 / 7) and m["entities"] == 3
+
+
+def test_bucketed_batches_cover_every_sentence_once():
+    _, docs = setup()
+    task = TaggingTask(list(TAGS), bucket=2)
+    order = np.random.default_rng(0).permutation(len(docs))
+    batches = list(task.batches(docs, 2, order))
+    assert sum(len(b[-1]) for b in batches) == 3 and sum(int(b[3].sum()) for b in batches) == 15
+
+
+def test_word_dropout_only_in_training():
+    model, docs = setup(word_dropout=0.9, dropout=0.0)
+    batch = [torch.from_numpy(a) for a in pad_batch(docs, [0, 1, 2])[:4]]
+    with torch.no_grad():
+        eval_out = model(*batch)
+        torch.testing.assert_close(model(*batch), eval_out)  # eval: deterministic, no word dropout
+        model.train()
+        torch.manual_seed(0)
+        train_out = model(*batch)
+    assert not torch.allclose(train_out, eval_out)
+    model.eval()
