@@ -190,12 +190,23 @@ def build_parser(train_defaults: dict | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def parse(argv: list[str] | None, train_defaults: dict | None = None) -> argparse.Namespace:
+    """Parse `argv`; texts given to `predict` after its options (`predict DIR --json "text"`) count too."""
+    parser = build_parser(train_defaults)
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command == "predict" and not any(e.startswith("-") and e != "-" for e in extra):
+        args.texts += extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse(argv)
     if getattr(args, "preset", None):  # parse again with the preset's values as defaults
         from loopynet.presets import PRESETS
 
-        args = build_parser(PRESETS[args.preset]["flags"]).parse_args(argv)
+        args = parse(argv, PRESETS[args.preset]["flags"])
 
     # Idle OpenMP threads sleep instead of spinning: with other jobs on a small machine, spinning
     # waits made training steps ~10x slower (measured, benchmarks/README.md). Set before torch loads.

@@ -9,8 +9,10 @@ import pytest
 from loopynet import Classifier, DataConfig, ModelConfig, TrainConfig
 from loopynet.cli import main
 
-SLICE = dict(data_config=DataConfig(limit=1000, maxlen=200), model_config=ModelConfig(units=50),
-             train_config=TrainConfig(epochs=3, seed=0))
+# The book's model on 2,000 reviews (1,600 train / 400 validation), first 100 tokens, unit-norm vectors
+# (with raw vectors this small slice learns too slowly to test reliably), 4 epochs: ~15 s.
+SLICE = dict(data_config=DataConfig(limit=2000, maxlen=100, vector_norm="unit"), model_config=ModelConfig(units=50),
+             train_config=TrainConfig(epochs=4, seed=0))
 
 
 @pytest.fixture(scope="module")
@@ -21,15 +23,15 @@ def slice_model(real_data, tmp_path_factory):
 
 def test_real_slice_report_counts(slice_model):
     report = slice_model[0].data_report
-    assert report["train"]["documents"] == 800 and report["validation"]["documents"] == 200
+    assert report["train"]["documents"] == 1600 and report["validation"]["documents"] == 400
     assert 0.04 < report["train"]["oov_rate"] < 0.08  # the shared README measures 5.5% on the train split
-    assert sum(report["train"]["class_counts"].values()) == 800 and len(report["train"]["class_counts"]) == 2
+    assert sum(report["train"]["class_counts"].values()) == 1600 and len(report["train"]["class_counts"]) == 2
 
 
 def test_real_slice_beats_chance_on_the_test_split(slice_model, real_data):
-    metrics = slice_model[0].evaluate(real_data["imdb"], "test", limit=1000)
-    assert metrics["support"] == 1000
-    assert metrics["accuracy"] > 0.6, metrics  # chance is 0.5 (+-0.016 for 1,000 reviews)
+    metrics = slice_model[0].evaluate(real_data["imdb"], "test", limit=2000)
+    assert metrics["support"] == 2000 and sum(metrics["data_report"]["class_counts"].values()) == 2000
+    assert metrics["accuracy"] > 0.55, metrics  # chance is 0.5 +- 0.011 (one s.d. for 2,000 reviews)
 
 
 def test_cli_on_the_real_archive(slice_model, real_data, capsys):

@@ -91,3 +91,10 @@ def test_missing_vectors_file(tiny_imdb, tmp_path, capsys):
 def test_console_script_runs():
     result = subprocess.run([sys.executable, "-m", "loopynet.cli", "summary"], capture_output=True, text=True, check=True)
     assert "Total params: 37,551" in result.stdout
+
+
+def test_predict_texts_after_options(model_dir, capsys):
+    assert main(["predict", str(model_dir), "--json", "great wonderful", "awful boring"]) == 0
+    assert [r["label"] for r in json.loads(capsys.readouterr().out)] == ["pos", "neg"]
+    with pytest.raises(SystemExit):
+        main(["predict", str(model_dir), "--json", "text", "--bogus"])

@@ -124,3 +124,16 @@ def test_concatenated_vectors(tmp_path):
     rows = {w: wv.vectors[i].tolist() for w, i in wv.index.items()}
     assert rows == {"Paris": [1, 2, 5], "the": [3, 4, 0], "paris": [0, 0, 5], "lamb": [0, 0, 6]}
     assert len(wv.fingerprint["concatenated"]) == 2
+
+
+def test_resume_equals_an_uninterrupted_run(vectors, tmp_path):
+    from dataclasses import replace
+
+    kwargs = {**SMALL, "progress": False, "log": lambda s: None}
+    full = Tagger.train(CONLL, vectors, **{**kwargs, "train_config": replace(SMALL["train_config"], epochs=3)})
+    Tagger.train(CONLL, vectors, checkpoint_dir=tmp_path / "ck", **kwargs)  # 2 epochs, "killed"
+    resumed = Tagger.train(CONLL, vectors, checkpoint_dir=tmp_path / "ck", resume=True,
+                           **{**kwargs, "train_config": replace(SMALL["train_config"], epochs=3)})
+    assert [h["val_loss"] for h in resumed.history] == [h["val_loss"] for h in full.history]
+    sentences = [s.tokens for s in read_split(CONLL, "valid")[:20]]
+    assert resumed.tag(sentences) == full.tag(sentences)
