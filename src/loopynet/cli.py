@@ -191,10 +191,10 @@ def build_parser(train_defaults: dict | None = None) -> argparse.ArgumentParser:
 
 
 def parse(argv: list[str] | None, train_defaults: dict | None = None) -> argparse.Namespace:
-    """Parse `argv`; texts given to `predict` after its options (`predict DIR --json "text"`) count too."""
+    """Parse `argv`; texts given to `predict`/`tag predict` after its options (`predict DIR --json "text"`) count too."""
     parser = build_parser(train_defaults)
     args, extra = parser.parse_known_args(argv)
-    if extra and args.command == "predict" and not any(e.startswith("-") and e != "-" for e in extra):
+    if extra and hasattr(args, "texts") and not any(e.startswith("-") and e != "-" for e in extra):
         args.texts += extra
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")

@@ -40,7 +40,8 @@ def test_small_real_slice_beats_the_majority_tag():
 
 @pytest.mark.slow
 def test_full_run_reaches_the_goal(tmp_path):
-    """The issue's goal: test entity F1 >= 0.89 (the measured runs are in docs/tagger.md)."""
-    tagger = Tagger.train(CONLL, GLOVE_50D, TaggerDataConfig(finetune=True), TaggerConfig(),
-                          tagger_train_config(epochs=25, patience=4), progress=False)
+    """The issue's goal: test entity F1 >= 0.89. NOT met yet: this configuration (run C in docs/tagger.md)
+    measured 0.8897 (seed 0) and 0.8856 (seed 1)."""
+    tagger = Tagger.train(CONLL, GLOVE_50D, TaggerDataConfig(finetune=True), TaggerConfig(units=200),
+                          tagger_train_config(epochs=30, patience=5), progress=False)
     assert tagger.evaluate("test")["f1"] >= 0.89
