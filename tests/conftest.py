@@ -28,6 +28,17 @@ def loopynet_home(tmp_path_factory):
         os.environ["LOOPYNET_HOME"] = old
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread: on a busy 2-core machine two threads are several times slower for tiny nets."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def real_data():
     """The shared IMDB archive and vectors; a missing file fails the test (never a silent skip)."""

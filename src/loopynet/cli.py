@@ -258,9 +258,8 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
-def cmd_predict(args) -> int:
-    from loopynet.classifier import Classifier
-
+def _read_texts(args) -> list[str]:
+    """Texts from the arguments, then `--file` (one per line, '-' = stdin); stdin when neither is given."""
     texts = list(args.texts)
     if args.file:
         stream = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")
@@ -268,6 +267,13 @@ def cmd_predict(args) -> int:
             texts += [line.rstrip("\n") for line in stream]
     elif not texts:
         texts = [line.rstrip("\n") for line in sys.stdin]
+    return texts
+
+
+def cmd_predict(args) -> int:
+    from loopynet.classifier import Classifier
+
+    texts = _read_texts(args)
     results = Classifier.load(args.model).predict(texts, args.threshold)
     if args.json:
         print(json.dumps(results, ensure_ascii=False))
@@ -390,13 +396,7 @@ def cmd_tag(args) -> int:
         print(f"{'overall':>8} {m['precision']:9.4f} {m['recall']:7.4f} {m['f1']:7.4f} {m['entities']:7d}")
         print(f"token accuracy {m['token_accuracy']:.4f}, loss {m['loss']:.4f}, OOV {m['oov_rate']:.2%}")
         return 0
-    texts = list(args.texts)
-    if args.file:
-        stream = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")
-        with stream:
-            texts += [line.rstrip("\n") for line in stream]
-    elif not texts:
-        texts = [line.rstrip("\n") for line in sys.stdin]
+    texts = _read_texts(args)
     results = tagger.predict(texts)
     if args.json:
         print(json.dumps(results, ensure_ascii=False))

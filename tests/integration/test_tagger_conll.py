@@ -4,7 +4,6 @@ the majority tag; the full run (slow, ~1 h on a busy 2-core CPU) is the issue's 
 from __future__ import annotations
 
 import pytest
-import torch
 from conftest import GLOVE_50D, SHARED_DATA
 
 from loopynet.config import TrainConfig
@@ -15,12 +14,7 @@ from loopynet.train.tagging import majority_accuracy
 CONLL = SHARED_DATA / "conll2003"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_small_real_slice_beats_the_majority_tag():

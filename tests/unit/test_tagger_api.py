@@ -7,7 +7,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 from conftest import SHARED_DATA, write_word2vec
 
 from loopynet.cli import main
@@ -22,13 +21,7 @@ SMALL = {"data_config": TaggerDataConfig(limit=60, validation_limit=30, finetune
          "model_config": TaggerConfig(units=8, char_dims=4, char_filters=6, casing_dims=3),
          "train_config": TrainConfig(epochs=2, optimizer="adam", lr=0.01, batch_size=16, seed=0)}
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread: on a busy 2-core machine two threads are several times slower for these tiny nets."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 

@@ -28,13 +28,7 @@ SENTS = [Sentence(["EU", "rejects", "German", "call"], ["x"] * 4, ["x"] * 4, ["B
          Sentence(["The", "European", "Commission", "said", "on", "Thursday", "it", "disagreed", "."],
                   ["x"] * 9, ["x"] * 9, ["O", "B-ORG", "I-ORG", "O", "O", "O", "O", "O", "O"])]
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread: on a busy 2-core machine two threads are several times slower for these tiny nets."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 

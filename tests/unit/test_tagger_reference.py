@@ -23,13 +23,7 @@ from loopynet.train.tagging import TaggedDocs, TaggingTask, pad_batch
 V, E, H, K = 12, 5, 4, len(TAGS)
 LENGTHS = [6, 3, 5]
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread: on a busy 2-core machine two threads are several times slower for these tiny nets."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 
