@@ -146,7 +146,9 @@ def build_parser(train_defaults: dict | None = None) -> argparse.ArgumentParser:
     tt.add_argument("--lr", type=float, default=1e-3, help="default 1e-3")
     tt.add_argument("--optimizer", choices=["rmsprop", "adam"], default="adam", help="default: adam")
     tt.add_argument("--clip-norm", type=float, default=5.0, help="clip the gradient's global norm (default 5; 0 = off)")
-    tt.add_argument("--patience", type=int, default=3, help="early stopping on val_loss (default 3; 0 = off)")
+    tt.add_argument("--patience", type=int, default=3, help="early stopping on --monitor (default 3; 0 = off)")
+    tt.add_argument("--monitor", choices=["val_loss", "val_f1"], default="val_loss",
+                    help="validation metric for early stopping and best-epoch selection (default val_loss)")
     tt.add_argument("--checkpoint-dir", default=None, help="training state after every epoch (default: OUT.checkpoint)")
     tt.add_argument("--resume", action="store_true", help="continue a killed run from its last checkpoint")
     tt.add_argument("--seed", type=int, default=t.seed, help="shuffle, init and dropout seed (default 0)")
@@ -370,7 +372,7 @@ def cmd_tag(args) -> int:
                                     char_filters=args.char_filters, crf=not args.no_crf)
         train_config = tagger_train_config(batch_size=args.batch_size, epochs=args.epochs, lr=args.lr, seed=args.seed,
                                            optimizer=args.optimizer, clip_norm=args.clip_norm or None,
-                                           patience=args.patience or None)
+                                           patience=args.patience or None, monitor=args.monitor)
         tagger = Tagger.train(args.data, args.vectors, data_config, model_config, train_config,
                               progress=not args.quiet, log=lambda line: print(line, file=sys.stderr),
                               checkpoint_dir=args.checkpoint_dir or f"{args.out.rstrip('/')}.checkpoint",

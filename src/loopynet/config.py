@@ -70,7 +70,8 @@ class TrainConfig:
     RMSprop constants are Keras' defaults: lr 1e-3, rho 0.9, epsilon 1e-7.
     optimizer: "rmsprop" (book) or "adam". clip_norm: clip each batch's global gradient norm
     (None = off, book). patience: stop after this many epochs without a lower val_loss (None = off,
-    book); restore_best then puts back the best epoch's weights (Keras' EarlyStopping).
+    book); restore_best then puts back the best epoch's weights (Keras' EarlyStopping). monitor: the
+    validation metric early stopping and best-weights selection watch (val_loss; e.g. val_f1 for the tagger).
     """
 
     batch_size: int = 32
@@ -83,6 +84,7 @@ class TrainConfig:
     clip_norm: float | None = None
     patience: int | None = None
     restore_best: bool = True
+    monitor: str = "val_loss"
 
 
 def to_dict(config) -> dict:

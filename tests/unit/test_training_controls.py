@@ -105,3 +105,12 @@ def test_clip_norm_bounds_each_update():
     finally:
         torch.nn.utils.clip_grad_norm_ = saved
     assert len(seen) == 8 and max(seen) <= 1e-3 * (1 + 1e-4)
+
+
+def test_monitor_a_metric_to_maximise_and_reject_an_unknown_one():
+    config = TrainConfig(epochs=30, batch_size=8, lr=0.05, patience=2, monitor="val_accuracy")
+    history = fit(model(), TRAIN, VAL, config, MAXLEN, progress=False)
+    best = int(np.argmax([h["val_accuracy"] for h in history]))
+    assert len(history) == best + 1 + 2 or len(history) == 30
+    with pytest.raises(ValueError, match="monitor 'val_f1' is not a validation metric"):
+        fit(model(), TRAIN, VAL, TrainConfig(epochs=1, batch_size=8, patience=1, monitor="val_f1"), MAXLEN, progress=False)

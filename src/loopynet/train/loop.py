@@ -142,7 +142,7 @@ class _State:
         self.model, self.optimizer, self.config = model, optimizer, config
         self.rng = np.random.default_rng(config.seed)
         self.history: list[dict] = []
-        self.best: dict | None = None  # {"val_loss", "epoch", "weights"}
+        self.best: dict | None = None  # {"value" of config.monitor, "epoch", "weights"}
         torch.manual_seed(config.seed)
 
     def to_dict(self) -> dict:
@@ -170,7 +170,8 @@ def fit(model: torch.nn.Module, train, validation, config: TrainConfig, task: Ta
     plus epoch, seconds (training, without validation), samples_per_second, val_seconds.
 
     `task` may be an int `maxlen`, meaning `BinaryTask(maxlen)`.
-    Early stopping (`config.patience` epochs without a lower val_loss) stops and, with
+    Early stopping (`config.patience` epochs without a better `config.monitor`, default val_loss;
+    metrics whose name has no "loss" count as better when higher) stops and, with
     `config.restore_best`, puts back the weights of the best epoch. With `checkpoint_dir`, the whole
     training state is saved there after every epoch; `resume=True` continues from it.
 
@@ -207,9 +208,13 @@ def fit(model: torch.nn.Module, train, validation, config: TrainConfig, task: Ta
 
 
 def _track_best(state: _State, record: dict) -> None:
-    if state.best is None or record["val_loss"] < state.best["val_loss"]:
+    monitor = state.config.monitor
+    if monitor not in record:
+        raise ValueError(f"monitor {monitor!r} is not a validation metric of this task; it reports {sorted(record)}")
+    sign = 1.0 if "loss" in monitor else -1.0  # losses are minimised, other metrics maximised
+    if state.best is None or sign * record[monitor] < sign * state.best["value"]:
         weights = {k: v.detach().clone() for k, v in state.model.state_dict().items()}
-        state.best = {"val_loss": record["val_loss"], "epoch": record["epoch"], "weights": weights}
+        state.best = {"value": record[monitor], "epoch": record["epoch"], "weights": weights}
 
 
 def _should_stop(state: _State) -> bool:
