@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from loopynet.config import DataConfig, ModelConfig, TrainConfig
+from loopynet.config import BOOK_DATA, DataConfig, ModelConfig, TrainConfig, to_dict
 from loopynet.data.batching import pad_trunc
 from loopynet.data.prepare import prepare_training_data
 from loopynet.data.vectors import load_vectors
@@ -31,7 +31,7 @@ from loopynet.models.classifier import BookClassifier
 from loopynet.train.loop import fit
 
 DATA = Path(os.environ.get("LOOPYNET_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
-RESULTS = Path(__file__).resolve().parent / "results" / "book_vs_keras.json"
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def run_loopynet(prepared, data_config, seed: int) -> dict:
@@ -72,19 +72,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--limit", type=int, default=None, help="documents of the training split (default: all 25,000)")
-    parser.add_argument("--vector-norm", choices=["none", "unit"], default="none")
+    parser.add_argument("--pipeline", choices=["book", "default"], default="book",
+                        help="book: raw Treebank tokens and raw vectors (the chapter); default: loopynet's defaults "
+                             "(cleaned tokens, unit-norm vectors)")
     args = parser.parse_args()
     vectors = load_vectors(DATA / "en_vectors_300d.bin.gz")
     rows = []
     for seed in args.seeds:
-        data_config = DataConfig(limit=args.limit, vector_norm=args.vector_norm)
+        data_config = DataConfig(**(BOOK_DATA if args.pipeline == "book" else {}), limit=args.limit)
         prepared = prepare_training_data(DATA / "aclImdb_v1_labeled.tar.gz", vectors, data_config, seed, log=lambda s: None)
         for name, run in (("loopynet", run_loopynet), ("keras", run_keras)):
             rows.append({"implementation": name, "seed": seed, **run(prepared, data_config, seed)})
             print_row(rows[-1])
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"limit": args.limit, "vector_norm": args.vector_norm, "runs": rows}, indent=2) + "\n")
-    print(f"wrote {RESULTS}")
+    out = RESULTS / ("book_vs_keras.json" if args.pipeline == "book" else "book_vs_keras_default.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    summary = {"limit": args.limit, "pipeline": args.pipeline, "data_config": to_dict(data_config), "runs": rows}
+    out.write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"wrote {out}")
 
 
 def print_row(row: dict) -> None:

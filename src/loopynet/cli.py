@@ -7,7 +7,7 @@ import json
 import os
 import sys
 
-from loopynet.config import DataConfig, ModelConfig, TrainConfig
+from loopynet.config import BOOK_DATA, DataConfig, ModelConfig, TrainConfig
 
 EXIT_ERROR = 2
 
@@ -34,11 +34,15 @@ def build_parser(train_defaults: dict | None = None) -> argparse.ArgumentParser:
     train.add_argument("--maxlen", type=int, default=d.maxlen, help="tokens per document (default 400)")
     train.add_argument("--val-split", type=float, default=d.val_split, help="validation fraction (default 0.2)")
     train.add_argument("--oov", choices=["drop", "unk"], default=d.oov, help="tokens without a vector (default: drop, as the book)")
-    train.add_argument("--strip-html", action="store_true", help="replace <br /> with a space before tokenising")
-    train.add_argument("--split-periods", action="store_true", help="split a trailing period off words (movie. -> movie .)")
-    train.add_argument("--map-quotes", action="store_true", help="map Treebank quote tokens `` and '' to \"")
+    on_off = argparse.BooleanOptionalAction
+    train.add_argument("--strip-html", action=on_off, default=d.strip_html,
+                       help="replace <br /> with a space before tokenising (default: on; the book: off)")
+    train.add_argument("--split-periods", action=on_off, default=d.split_periods,
+                       help="split a trailing period off words, movie. -> movie . (default: on; the book: off)")
+    train.add_argument("--map-quotes", action=on_off, default=d.map_quotes,
+                       help="map Treebank quote tokens `` and '' to \" (default: on; the book: off)")
     train.add_argument("--vector-norm", choices=["none", "unit"], default=d.vector_norm,
-                       help="scale word vectors to unit L2 norm (default: none, as the book)")
+                       help="unit: scale word vectors to L2 norm 1 (default); none: as stored (the book)")
     train.add_argument("--units", type=int, default=m.units, help="recurrent units (default 50)")
     train.add_argument("--dropout", type=float, default=m.dropout, help="dropout after the RNN (default 0.2)")
     train.add_argument("--embedding-dims", type=int, default=None, help="must match the vectors (default: from the file)")
@@ -46,6 +50,8 @@ def build_parser(train_defaults: dict | None = None) -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=int, default=t.epochs, help="default 2")
     train.add_argument("--lr", type=float, default=t.lr, help="RMSprop learning rate (default 1e-3)")
     train.add_argument("--optimizer", choices=["rmsprop", "adam"], default=t.optimizer, help="default: rmsprop (book)")
+    train.add_argument("--lr-decay", type=float, default=0.0,
+                       help="epoch e uses lr / (1 + LR_DECAY * (e - 1)) (Ma & Hovy 2016; default 0 = constant)")
     train.add_argument("--clip-norm", type=float, default=None, help="clip the gradient's global norm (default: off)")
     train.add_argument("--patience", type=int, default=None,
                        help="early stopping: epochs without a lower val_loss (default: off); best weights restored")
@@ -145,6 +151,10 @@ def build_parser(train_defaults: dict | None = None) -> argparse.ArgumentParser:
     tt.add_argument("--epochs", type=int, default=8, help="default 8")
     tt.add_argument("--lr", type=float, default=1e-3, help="default 1e-3")
     tt.add_argument("--optimizer", choices=["rmsprop", "adam"], default="adam", help="default: adam")
+    tt.add_argument("--lr-decay", type=float, default=0.0,
+                    help="epoch e uses lr / (1 + LR_DECAY * (e - 1)) (Ma & Hovy 2016; default 0 = constant)")
+    tt.add_argument("--ema-decay", type=float, default=0.0,
+                    help="validate and keep a moving average of the weights, e.g. 0.999 (default 0 = off)")
     tt.add_argument("--clip-norm", type=float, default=5.0, help="clip the gradient's global norm (default 5; 0 = off)")
     tt.add_argument("--patience", type=int, default=3, help="early stopping on --monitor (default 3; 0 = off)")
     tt.add_argument("--monitor", choices=["val_loss", "val_f1"], default="val_loss",
@@ -180,8 +190,9 @@ def build_parser(train_defaults: dict | None = None) -> argparse.ArgumentParser:
     grads.add_argument("--batch-size", type=int, default=32, help="default 32")
     grads.add_argument("--train-steps", type=int, default=0,
                        help="also measure after this many Adam steps on other long reviews (default 0: initialisation only)")
-    grads.add_argument("--vector-norm", choices=["none", "unit"], default=d.vector_norm,
-                       help="scale word vectors to unit L2 norm (default: none; the shared vectors' norms are ~48)")
+    grads.add_argument("--vector-norm", choices=["none", "unit"], default="none",
+                       help="scale word vectors to unit L2 norm (default: none, the book's pipeline; the shared "
+                            "vectors' norms are ~48)")
     grads.add_argument("--seed", type=int, default=t.seed)
 
     data = sub.add_parser("data", help="datasets").add_subparsers(dest="data_command", required=True)
@@ -235,7 +246,8 @@ def cmd_train(args) -> int:
                                stateful=args.stateful, chunk_len=args.chunk_len,
                                train_embeddings=args.train_embeddings, ngram=args.ngram, rnn_maxlen=args.rnn_maxlen)
     train_config = TrainConfig(batch_size=args.batch_size, epochs=args.epochs, lr=args.lr, seed=args.seed,
-                               optimizer=args.optimizer, clip_norm=args.clip_norm, patience=args.patience)
+                               optimizer=args.optimizer, clip_norm=args.clip_norm, patience=args.patience,
+                               lr_decay=args.lr_decay)
     checkpoints = args.checkpoint_dir or f"{args.out.rstrip('/')}.checkpoint"
     clf = Classifier.train(args.data, args.vectors, data_config, model_config, train_config, split=args.split,
                            progress=not args.quiet, log=lambda line: print(line, file=sys.stderr),
@@ -340,8 +352,8 @@ def cmd_diagnose(args) -> int:
     unknown = sorted(set(cells) - {"rnn", "gru", "lstm"})
     if unknown or not cells:
         raise ValueError(f"--cells must name rnn, gru or lstm, got {args.cells!r}")
-    data_config = DataConfig(encoding_errors=args.encoding_errors or "strict", limit=args.limit,
-                             vector_norm=args.vector_norm)
+    data_config = DataConfig(**{**BOOK_DATA, "vector_norm": args.vector_norm},
+                             encoding_errors=args.encoding_errors or "strict", limit=args.limit)
     diagnose(args.data, args.vectors, cells, args.out, maxlen=args.maxlen, units=args.units, batches=args.batches,
              batch_size=args.batch_size, train_steps=args.train_steps, seed=args.seed, data_config=data_config,
              log=lambda line: print(line, file=sys.stderr))
@@ -372,7 +384,8 @@ def cmd_tag(args) -> int:
                                     char_filters=args.char_filters, crf=not args.no_crf)
         train_config = tagger_train_config(batch_size=args.batch_size, epochs=args.epochs, lr=args.lr, seed=args.seed,
                                            optimizer=args.optimizer, clip_norm=args.clip_norm or None,
-                                           patience=args.patience or None, monitor=args.monitor)
+                                           patience=args.patience or None, monitor=args.monitor,
+                                           lr_decay=args.lr_decay, ema_decay=args.ema_decay)
         tagger = Tagger.train(args.data, args.vectors, data_config, model_config, train_config,
                               progress=not args.quiet, log=lambda line: print(line, file=sys.stderr),
                               checkpoint_dir=args.checkpoint_dir or f"{args.out.rstrip('/')}.checkpoint",

@@ -7,9 +7,16 @@ docs/recipes.md and the README.
 
 from __future__ import annotations
 
+from loopynet.config import BOOK_DATA
+
 _CLEAN = {"strip_html": True, "split_periods": True, "map_quotes": True}
 
 PRESETS: dict[str, dict] = {
+    "book": {
+        "description": "the chapter's pipeline verbatim: Treebank tokens of the raw text (no clean-ups) and the "
+                       "vectors as stored; model and training are the defaults (SimpleRNN(50), RMSprop, 2 epochs)",
+        "flags": dict(BOOK_DATA),
+    },
     "imdb-rnn": {
         "description": "pure RNN: bidirectional LSTM(64) over the first 400 tokens of cleaned text (97.5% vector "
                        "coverage), unit-norm vectors fine-tuned (sparse Adam), max-pooled padding-safe head, "

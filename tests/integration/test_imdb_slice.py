@@ -9,9 +9,9 @@ import pytest
 from loopynet import Classifier, DataConfig, ModelConfig, TrainConfig
 from loopynet.cli import main
 
-# The book's model on 2,000 reviews (1,600 train / 400 validation), first 100 tokens, unit-norm vectors
-# (with raw vectors this small slice learns too slowly to test reliably), 4 epochs: ~15 s.
-SLICE = dict(data_config=DataConfig(limit=2000, maxlen=100, vector_norm="unit"), model_config=ModelConfig(units=50),
+# The book's model on 2,000 reviews (1,600 train / 400 validation), first 100 tokens, default data pipeline
+# (cleaned Treebank tokens, unit-norm vectors), 4 epochs: ~15 s.
+SLICE = dict(data_config=DataConfig(limit=2000, maxlen=100), model_config=ModelConfig(units=50),
              train_config=TrainConfig(epochs=4, seed=0))
 
 
@@ -24,7 +24,7 @@ def slice_model(real_data, tmp_path_factory):
 def test_real_slice_report_counts(slice_model):
     report = slice_model[0].data_report
     assert report["train"]["documents"] == 1600 and report["validation"]["documents"] == 400
-    assert 0.04 < report["train"]["oov_rate"] < 0.08  # the shared README measures 5.5% on the train split
+    assert 0.015 < report["train"]["oov_rate"] < 0.04  # shared README: 97.5% coverage with the clean-ups (raw: 94.5%)
     assert sum(report["train"]["class_counts"].values()) == 1600 and len(report["train"]["class_counts"]) == 2
 
 

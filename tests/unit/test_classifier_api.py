@@ -15,7 +15,7 @@ from loopynet.train.loop import TrainingError
 from tests.conftest import write_word2vec
 
 SMALL = dict(data_config=DataConfig(maxlen=12), model_config=ModelConfig(units=6),
-             train_config=TrainConfig(epochs=3, batch_size=8, lr=3e-3))
+             train_config=TrainConfig(epochs=3, batch_size=8, lr=5e-3))
 
 
 @pytest.fixture(scope="module")

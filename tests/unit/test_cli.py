@@ -10,7 +10,7 @@ import pytest
 
 from loopynet.cli import main
 
-TRAIN = ["--maxlen", "12", "--units", "6", "--epochs", "3", "--batch-size", "8", "--lr", "3e-3", "--quiet"]
+TRAIN = ["--maxlen", "12", "--units", "6", "--epochs", "3", "--batch-size", "8", "--lr", "5e-3", "--quiet"]
 
 
 @pytest.fixture(scope="module")

@@ -31,8 +31,12 @@ def test_preset_values_become_defaults_and_explicit_flags_win():
     args = parse([*BASE, "--preset", "imdb-rnn", "--units", "8", "--epochs", "1"])
     assert args.units == 8 and args.epochs == 1
     assert args.cell == PRESETS["imdb-rnn"]["flags"]["cell"] and args.split_periods and args.train_embeddings
-    book = parse(BASE)
-    assert book.cell == "rnn" and book.head == "flatten" and not book.split_periods and not book.train_embeddings
+    default = parse(BASE)
+    assert default.cell == "rnn" and default.head == "flatten" and default.split_periods and default.vector_norm == "unit"
+    assert not default.train_embeddings
+    book = parse([*BASE, "--preset", "book"])
+    assert (book.strip_html, book.split_periods, book.map_quotes, book.vector_norm) == (False, False, False, "none")
+    assert not parse([*BASE, "--no-split-periods"]).split_periods  # a default that is on can be switched off
 
 
 def test_unknown_preset_is_an_argparse_error(capsys):

@@ -11,7 +11,7 @@ from loopynet.config import ModelConfig, TrainConfig
 from loopynet.data.vocab import EncodedDocs
 from loopynet.models.classifier import BookClassifier
 from loopynet.train.checkpoint import load_checkpoint
-from loopynet.train.loop import fit, make_optimizer
+from loopynet.train.loop import BinaryTask, fit, make_optimizer
 
 MAXLEN = 10
 
@@ -114,3 +114,50 @@ def test_monitor_a_metric_to_maximise_and_reject_an_unknown_one():
     assert len(history) == best + 1 + 2 or len(history) == 30
     with pytest.raises(ValueError, match="monitor 'val_f1' is not a validation metric"):
         fit(model(), TRAIN, VAL, TrainConfig(epochs=1, batch_size=8, patience=1, monitor="val_f1"), MAXLEN, progress=False)
+
+
+def spy_optimizer(monkeypatch, m):
+    """Capture the optimizer fit makes and the model's weights after each of its steps."""
+    import loopynet.train.loop as loop
+
+    made, after_step = [], []
+
+    def make(model_, config):
+        optimizer = make_optimizer(model_, config)
+        step = optimizer.step
+
+        def recording_step(*args, **kwargs):
+            step(*args, **kwargs)
+            after_step.append({k: v.detach().clone() for k, v in m.state_dict().items()})
+
+        optimizer.step = recording_step
+        made.append(optimizer)
+        return optimizer
+
+    monkeypatch.setattr(loop, "make_optimizer", make)
+    return made, after_step
+
+
+def test_lr_decay_divides_each_epochs_learning_rate(monkeypatch):
+    m = model()
+    made, _ = spy_optimizer(monkeypatch, m)
+    rates = []
+    fit(m, TRAIN, None, TrainConfig(epochs=3, batch_size=8, lr=0.01, lr_decay=0.5), MAXLEN, progress=False,
+        on_epoch_end=lambda record: rates.append(made[0].param_groups[0]["lr"]))
+    assert rates == pytest.approx([0.01, 0.01 / 1.5, 0.01 / 2.0])  # lr / (1 + decay * (epoch - 1))
+
+
+def test_ema_validates_and_returns_the_moving_average_of_the_weights(monkeypatch):
+    m = model()
+    _, after_step = spy_optimizer(monkeypatch, m)
+    history = fit(m, TRAIN, VAL, TrainConfig(epochs=1, batch_size=8, lr=0.05, ema_decay=0.5), MAXLEN, progress=False)
+    assert len(after_step) == 8  # 64 documents / 8
+    expected = after_step[0]  # the first update copies the weights, then avg = 0.5 avg + 0.5 w
+    for weights in after_step[1:]:
+        expected = {k: 0.5 * expected[k] + 0.5 * weights[k] for k in expected}
+    final = m.state_dict()
+    assert all(torch.allclose(final[k], expected[k], atol=1e-6) for k in expected)
+    assert not all(torch.allclose(final[k], after_step[-1][k]) for k in expected)  # not the last weights
+    plain = model()
+    plain.load_state_dict(final)
+    assert history[0]["val_loss"] == pytest.approx(BinaryTask(MAXLEN).validate(plain, VAL)["val_loss"], abs=1e-6)

@@ -17,6 +17,7 @@ from typing import Protocol
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from loopynet.config import TrainConfig
@@ -144,11 +145,19 @@ class _State:
         self.history: list[dict] = []
         self.best: dict | None = None  # {"value" of config.monitor, "epoch", "weights"}
         torch.manual_seed(config.seed)
+        self.averaged = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay))
+                         if config.ema_decay else None)
+
+    @property
+    def evaluated(self) -> torch.nn.Module:
+        """The weights validation sees and training returns: the running average when there is one."""
+        return self.averaged.module if self.averaged is not None else self.model
 
     def to_dict(self) -> dict:
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "numpy_rng": self.rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
-                "history": self.history, "best": self.best}
+                "history": self.history, "best": self.best,
+                "averaged": self.averaged.state_dict() if self.averaged is not None else None}
 
     def restore(self, saved: dict) -> None:
         self.model.load_state_dict(saved["model"])
@@ -156,6 +165,8 @@ class _State:
         self.rng.bit_generator.state = saved["numpy_rng"]
         torch.set_rng_state(saved["torch_rng"])
         self.history, self.best = saved["history"], saved["best"]
+        if self.averaged is not None:
+            self.averaged.load_state_dict(saved["averaged"])
 
 
 def fit(model: torch.nn.Module, train, validation, config: TrainConfig, task: Task | int, progress: bool = True,
@@ -191,7 +202,7 @@ def fit(model: torch.nn.Module, train, validation, config: TrainConfig, task: Ta
         record = {"epoch": epoch, "loss": loss, "accuracy": accuracy}
         if validation is not None and len(validation):
             val_start = time.perf_counter()
-            record |= task.validate(model, validation)
+            record |= task.validate(state.evaluated, validation)
             record["val_seconds"] = time.perf_counter() - val_start
             _track_best(state, record)
         record |= {"seconds": seconds, "samples_per_second": len(train) / seconds}
@@ -204,6 +215,8 @@ def fit(model: torch.nn.Module, train, validation, config: TrainConfig, task: Ta
             on_epoch_end(record)
     if config.restore_best and config.patience is not None and state.best is not None:
         model.load_state_dict(state.best["weights"])
+    elif state.averaged is not None:
+        model.load_state_dict(state.evaluated.state_dict())
     return state.history
 
 
@@ -213,7 +226,7 @@ def _track_best(state: _State, record: dict) -> None:
         raise ValueError(f"monitor {monitor!r} is not a validation metric of this task; it reports {sorted(record)}")
     sign = 1.0 if "loss" in monitor else -1.0  # losses are minimised, other metrics maximised
     if state.best is None or sign * record[monitor] < sign * state.best["value"]:
-        weights = {k: v.detach().clone() for k, v in state.model.state_dict().items()}
+        weights = {k: v.detach().clone() for k, v in state.evaluated.state_dict().items()}
         state.best = {"value": record[monitor], "epoch": record["epoch"], "weights": weights}
 
 
@@ -224,6 +237,8 @@ def _should_stop(state: _State) -> bool:
 
 def _train_epoch(state: _State, train, task: Task, epoch: int, progress: bool) -> tuple[float, float]:
     model, optimizer, config = state.model, state.optimizer, state.config
+    for group in optimizer.param_groups:
+        group["lr"] = epoch_lr(config, epoch)
     model.train()
     order = state.rng.permutation(len(train))
     total_loss, correct, seen, docs = 0.0, 0, 0, 0
@@ -240,6 +255,8 @@ def _train_epoch(state: _State, train, task: Task, epoch: int, progress: bool) -
             torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad
                                             and (p.grad is None or not p.grad.is_sparse)], config.clip_norm)
         optimizer.step()
+        if state.averaged is not None:
+            state.averaged.update_parameters(model)
         batch_docs = len(batch[-1])
         total_loss += loss.item() * batch_docs
         correct, seen, docs = correct + batch_correct, seen + items, docs + batch_docs
@@ -247,6 +264,11 @@ def _train_epoch(state: _State, train, task: Task, epoch: int, progress: bool) -
         bar.set_postfix(loss=f"{total_loss / docs:.4f}", accuracy=f"{correct / max(seen, 1):.4f}", refresh=False)
     bar.close()
     return total_loss / max(docs, 1), correct / max(seen, 1)
+
+
+def epoch_lr(config: TrainConfig, epoch: int) -> float:
+    """The learning rate of 1-based `epoch`: config.lr / (1 + config.lr_decay * (epoch - 1)) (Ma & Hovy 2016)."""
+    return config.lr / (1.0 + config.lr_decay * (epoch - 1))
 
 
 def _epoch_line(record: dict, epochs: int) -> str:

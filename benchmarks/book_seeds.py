@@ -1,0 +1,70 @@
+"""The chapter's model over several seeds: the book's data pipeline against loopynet's default one.
+
+Same model and training for both (SimpleRNN(50) -> Dropout(0.2) -> Flatten -> Dense(1, sigmoid),
+RMSprop, batch 32, 2 epochs; NLP in Action 8.2-8.3); only the data pipeline differs:
+
+* book:    Treebank tokens of the raw text, vectors as stored (`loopynet train --preset book`);
+* default: `<br />` removed, trailing periods split off, Treebank quotes mapped, unit-norm vectors.
+
+A seed sets the shuffle, the 20,000 / 5,000 split, the initial weights and dropout, so each seed also
+has its own validation part. For each run: val_accuracy per epoch, accuracy on the 25,000 test
+reviews, and P(pos) of the chapter's `sample_1` (the book's model labels it negative).
+Prints a table and writes benchmarks/results/book_seeds.json.
+
+    .venv/bin/python benchmarks/book_seeds.py --seeds 0 1 2 3 4      # ~25 s per run on 2 cores
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+from pathlib import Path
+
+from loopynet import Classifier
+from loopynet.config import BOOK_DATA, DataConfig, TrainConfig
+
+DATA = Path(os.environ.get("LOOPYNET_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+RESULTS = Path(__file__).resolve().parent / "results" / "book_seeds.json"
+SAMPLE_1 = ("I hate that the dismal weather had me down for so long, when will it break! Ugh, when does happiness "
+            "return? The sun is blinding and the puffy clouds are too thin. I can't wait for the weekend.")
+PIPELINES = {"book": DataConfig(**BOOK_DATA), "default": DataConfig()}
+
+
+def run(pipeline: str, seed: int) -> dict:
+    imdb, vectors = DATA / "aclImdb_v1_labeled.tar.gz", DATA / "en_vectors_300d.bin.gz"
+    clf = Classifier.train(imdb, vectors, PIPELINES[pipeline], train_config=TrainConfig(seed=seed), progress=False,
+                           log=lambda line: None)
+    return {"pipeline": pipeline, "seed": seed, "val_accuracy": [h["val_accuracy"] for h in clf.history],
+            "test_accuracy": clf.evaluate(imdb, "test")["accuracy"],
+            "sample_1_probability": float(clf.predict_proba([SAMPLE_1])[0]),
+            "oov_rate": clf.data_report["train"]["oov_rate"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    args = parser.parse_args()
+    rows = [run(pipeline, seed) for seed in args.seeds for pipeline in PIPELINES]
+    print(f"{'pipeline':8} {'seed':>4} {'val_acc 1':>9} {'val_acc 2':>9} {'test_acc':>8} {'P(pos|s1)':>9} {'OOV':>6}")
+    for r in rows:
+        print(f"{r['pipeline']:8} {r['seed']:4d} {r['val_accuracy'][0]:9.4f} {r['val_accuracy'][-1]:9.4f} "
+              f"{r['test_accuracy']:8.4f} {r['sample_1_probability']:9.3f} {r['oov_rate']:6.2%}")
+    summary = {}
+    for pipeline in PIPELINES:
+        mine = [r for r in rows if r["pipeline"] == pipeline]
+        val, test = [r["val_accuracy"][-1] for r in mine], [r["test_accuracy"] for r in mine]
+        summary[pipeline] = {"val_accuracy_mean": statistics.mean(val), "test_accuracy_mean": statistics.mean(test),
+                             "val_at_least_0.75": sum(v >= 0.75 for v in val),
+                             "sample_1_negative": sum(r["sample_1_probability"] < 0.5 for r in mine), "runs": len(mine)}
+        print(f"{pipeline:8} mean  val_acc {summary[pipeline]['val_accuracy_mean']:.4f}  test_acc "
+              f"{summary[pipeline]['test_accuracy_mean']:.4f}  val >= 0.75: {summary[pipeline]['val_at_least_0.75']}"
+              f"/{len(mine)}  sample_1 negative: {summary[pipeline]['sample_1_negative']}/{len(mine)}")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps({"runs": rows, "summary": summary}, indent=2) + "\n")
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
