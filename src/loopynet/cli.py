@@ -142,6 +142,8 @@ def build_parser(train_defaults: dict | None = None) -> argparse.ArgumentParser:
     tt.add_argument("--char-dims", type=int, default=25, help="character embedding size (default 25)")
     tt.add_argument("--no-crf", action="store_true", help="per-step softmax instead of a CRF layer")
     tt.add_argument("--finetune", action="store_true", help="fine-tune the vectors of words seen in training")
+    tt.add_argument("--tag-scheme", choices=["iob2", "iobes"], default="iob2",
+                    help="tags the model learns (default iob2, the data's); output is always IOB2")
     tt.add_argument("--no-lowercase-fallback", action="store_true", help="look tokens up only as written")
     tt.add_argument("--vector-scale", choices=["none", "unit", "standard"], default="standard",
                     help="scale the vectors: as stored, unit rows, or table / std (default)")
@@ -378,7 +380,8 @@ def cmd_tag(args) -> int:
         if args.threads:
             torch.set_num_threads(args.threads)
         data_config = TaggerDataConfig(lowercase_fallback=not args.no_lowercase_fallback, vector_scale=args.vector_scale,
-                                       finetune=args.finetune, limit=args.limit, validation_limit=args.validation_limit)
+                                       finetune=args.finetune, limit=args.limit, validation_limit=args.validation_limit,
+                                       tag_scheme=args.tag_scheme)
         model_config = TaggerConfig(cell=args.cell, units=args.units, bidirectional=not args.unidirectional,
                                     dropout=args.dropout, word_dropout=args.word_dropout, casing_dims=args.casing_dims, char_dims=args.char_dims,
                                     char_filters=args.char_filters, crf=not args.no_crf)

@@ -21,7 +21,7 @@ import torch
 
 from loopynet import __version__
 from loopynet.config import TrainConfig, from_dict, to_dict
-from loopynet.data.conll import TAGS, counts, read_split
+from loopynet.data.conll import TAGS, counts, iob2_tag, read_split, with_scheme
 from loopynet.data.vectors import WordVectors, load_vectors
 from loopynet.io.artifact import ArtifactError, check_tensors, read_folder, save_folder
 from loopynet.models.tagger import SequenceTagger, TaggerConfig
@@ -51,6 +51,8 @@ class TaggerDataConfig:
     train_words_min_count: with finetune, training words seen this often that have no vector get
         their own (trained, zero-started) row; 0 = never.
     max_word_len: characters per token given to the char CNN.
+    tag_scheme: "iob2" (the data's tags) or "iobes" (the model learns S-/E- for single and last entity
+        tokens; predictions and metrics are converted back to IOB2; Lample et al. 2016, sec. 4).
     limit: use only the first N training sentences (a quick slice); validation_limit likewise.
     """
 
@@ -60,6 +62,7 @@ class TaggerDataConfig:
     finetune: bool = False
     train_words_min_count: int = 2
     max_word_len: int = 20
+    tag_scheme: str = "iob2"
     limit: int | None = None
     validation_limit: int | None = None
 
@@ -105,8 +108,8 @@ class Tagger:
         train_config = train_config or tagger_train_config()
         seconds = {}
         start = time.perf_counter()
-        train_sents = read_split(data, "train")[: data_config.limit]
-        valid_sents = read_split(data, "valid")[: data_config.validation_limit]
+        train_sents = with_scheme(read_split(data, "train")[: data_config.limit], data_config.tag_scheme)
+        valid_sents = with_scheme(read_split(data, "valid")[: data_config.validation_limit], data_config.tag_scheme)
         seconds["read"] = time.perf_counter() - start
         start = time.perf_counter()
         paths = [vectors] if isinstance(vectors, (str, os.PathLike)) else list(vectors)
@@ -115,7 +118,8 @@ class Tagger:
         seconds["vectors"] = time.perf_counter() - start
         words, table, delta_rows = _embedding_table(wv, train_sents, data_config)
         chars = CharIndex.from_sentences(train_sents)
-        tag_names = list(TAGS)
+        tag_names = list(TAGS) if data_config.tag_scheme == "iob2" else ["O"] + [
+            f"{p}-{t[2:]}" for t in TAGS[1::2] for p in "BIES"]
         extra = sorted({t for s in train_sents for t in s.tags} - set(tag_names))
         tag_names += extra
         model_config = replace(model_config, vocab_size=len(words), embedding_dims=table.shape[1],
@@ -192,7 +196,7 @@ class Tagger:
         data = data or self.data_config.data
         if not data:
             raise ValueError("no data folder stored in the model; pass data (--data)")
-        sentences = read_split(data, split)[:limit]
+        sentences = with_scheme(read_split(data, split)[:limit], self.data_config.tag_scheme)
         docs = self._encode(sentences)
         start = time.perf_counter()
         predictions, loss = TaggingTask(self.tag_names).predict(self.model, docs)
@@ -202,13 +206,13 @@ class Tagger:
         return metrics
 
     def tag(self, sentences: list[list[str]]) -> list[list[str]]:
-        """Tag names for pre-tokenised sentences (empty sentences give empty lists)."""
+        """IOB2 tag names for pre-tokenised sentences (empty sentences give empty lists)."""
         keep = [i for i, s in enumerate(sentences) if len(s)]
         out: list[list[str]] = [[] for _ in sentences]
         if keep:
             predictions, _ = TaggingTask(self.tag_names).predict(self.model, self._encode([sentences[i] for i in keep]))
             for i, p in zip(keep, predictions):
-                out[i] = [self.tag_names[t] for t in p]
+                out[i] = [iob2_tag(self.tag_names[t]) for t in p]
         return out
 
     def predict(self, texts: list[str] | list[list[str]]) -> list[dict]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import SHARED_DATA
 
-from loopynet.data.conll import ConllError, counts, read_conll, read_split, split_path
+from loopynet.data.conll import ConllError, counts, iob2_tag, read_conll, read_split, split_path, to_iobes, with_scheme
 
 CONLL = SHARED_DATA / "conll2003"
 
@@ -87,3 +87,15 @@ def test_not_utf8_and_missing_file(tmp_path):
 def test_real_files_match_the_published_counts(split, sentences, tokens, entities):
     c = counts(read_split(CONLL, split))
     assert (c["sentences"], c["tokens"], c["entities"]) == (sentences, tokens, entities)
+
+
+def test_iobes_conversion_is_lossless_and_marks_single_and_last_tokens():
+    tags = ["B-PER", "I-PER", "O", "B-LOC", "I-ORG", "B-MISC", "B-MISC", "I-MISC", "I-MISC", "O"]
+    iobes = to_iobes(tags)
+    assert iobes == ["B-PER", "E-PER", "O", "S-LOC", "E-ORG", "S-MISC", "B-MISC", "I-MISC", "E-MISC", "O"]
+    assert [iob2_tag(t) for t in iobes] == tags
+    assert to_iobes([]) == [] and iob2_tag("O") == "O"
+    for sentence in read_split(SHARED_DATA / "conll2003", "valid")[:500]:  # real tags round-trip
+        assert [iob2_tag(t) for t in to_iobes(sentence.tags)] == sentence.tags
+    with pytest.raises(ValueError, match="tag_scheme must be one of"):
+        with_scheme([], "bilou")

@@ -130,3 +130,16 @@ def test_resume_equals_an_uninterrupted_run(vectors, tmp_path):
     assert [h["val_loss"] for h in resumed.history] == [h["val_loss"] for h in full.history]
     sentences = [s.tokens for s in read_split(CONLL, "valid")[:20]]
     assert resumed.tag(sentences) == full.tag(sentences)
+
+
+def test_iobes_scheme_learns_s_and_e_tags_and_outputs_iob2(vectors, tmp_path):
+    config = dict(SMALL, data_config=TaggerDataConfig(limit=60, validation_limit=30, finetune=True, tag_scheme="iobes"))
+    tagger = Tagger.train(CONLL, vectors, progress=False, log=lambda s: None, **config)
+    assert tagger.tag_names[:5] == ["O", "B-PER", "I-PER", "E-PER", "S-PER"] and len(tagger.tag_names) == 17
+    loaded = Tagger.load(tagger.save(tmp_path / "iobes"))
+    sentences = [s.tokens for s in read_split(CONLL, "valid")[:20]]
+    tags = loaded.tag(sentences)
+    assert tags == tagger.tag(sentences)
+    assert all(t == "O" or t[:2] in ("B-", "I-") for s in tags for t in s)  # IOB2 out
+    metrics = loaded.evaluate("valid", limit=20)  # gold IOB2 -> IOBES for the loss; metrics on IOB2
+    assert metrics["entities"] == sum(t.startswith("B-") for s in read_split(CONLL, "valid")[:20] for t in s.tags)

@@ -14,6 +14,7 @@ from pathlib import Path
 SPLIT_FILES = {"train": "train.txt", "valid": "valid.txt", "validation": "valid.txt", "dev": "valid.txt",
                "test": "test.txt"}
 TAGS = ("O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG", "B-MISC", "I-MISC")
+TAG_SCHEMES = ("iob2", "iobes")
 
 
 class ConllError(ValueError):
@@ -31,6 +32,39 @@ class Sentence:
 
     def __len__(self) -> int:
         return len(self.tokens)
+
+
+def to_iobes(tags: list[str]) -> list[str]:
+    """IOB2 -> IOBES (Ratinov & Roth 2009's BILOU; Lample et al. 2016, sec. 4): a one-token entity's B- becomes
+    S-, an entity's last I- becomes E-. Lossless: `to_iob2(to_iobes(tags)) == tags` for valid IOB2."""
+    out = []
+    for i, tag in enumerate(tags):
+        continues = i + 1 < len(tags) and tags[i + 1] == "I-" + tag[2:]
+        if tag.startswith("B-") and not continues:
+            tag = "S-" + tag[2:]
+        elif tag.startswith("I-") and not continues:
+            tag = "E-" + tag[2:]
+        out.append(tag)
+    return out
+
+
+def iob2_tag(tag: str) -> str:
+    """One IOBES tag as IOB2: S- -> B-, E- -> I-; IOB2 tags are returned unchanged."""
+    prefix = {"S-": "B-", "E-": "I-"}.get(tag[:2])
+    return prefix + tag[2:] if prefix else tag
+
+
+def with_scheme(sentences: list[Sentence], scheme: str) -> list[Sentence]:
+    """`sentences` with their (IOB2) tags in `scheme`.
+
+    Raises:
+        ValueError: unknown scheme.
+    """
+    if scheme not in TAG_SCHEMES:
+        raise ValueError(f"tag_scheme must be one of {TAG_SCHEMES}, got {scheme!r}")
+    if scheme == "iob2":
+        return sentences
+    return [Sentence(s.tokens, s.pos, s.chunks, to_iobes(s.tags)) for s in sentences]
 
 
 def split_path(data: str | os.PathLike, split: str) -> Path:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from loopynet.data.conll import Sentence
+from loopynet.data.conll import Sentence, iob2_tag
 from loopynet.models.tagger import SequenceTagger, casing
 
 PAD, UNK = 0, 1
@@ -185,11 +185,13 @@ class TaggingTask:
 def tag_metrics(true_ids: list[list[int]], pred_ids: list[list[int]], tag_names: list[str]) -> dict:
     """Entity-level precision/recall/F1 overall (micro) and per type by seqeval in the conlleval
     convention (default mode: an I- after O or another type starts an entity), plus token accuracy.
+    IOBES tag names are compared as IOB2 (S- as B-, E- as I-).
     """
     from seqeval.metrics import classification_report
 
-    y_true = [[tag_names[i] for i in s] for s in true_ids]
-    y_pred = [[tag_names[i] for i in s] for s in pred_ids]
+    names = [iob2_tag(t) for t in tag_names]
+    y_true = [[names[i] for i in s] for s in true_ids]
+    y_pred = [[names[i] for i in s] for s in pred_ids]
     tokens = sum(len(s) for s in y_true)
     correct = sum(a == b for t, p in zip(y_true, y_pred) for a, b in zip(t, p))
     report = classification_report(y_true, y_pred, output_dict=True, zero_division=0)
