@@ -52,6 +52,8 @@ def build_parser(train_defaults: dict | None = None) -> argparse.ArgumentParser:
     train.add_argument("--optimizer", choices=["rmsprop", "adam"], default=t.optimizer, help="default: rmsprop (book)")
     train.add_argument("--lr-decay", type=float, default=0.0,
                        help="epoch e uses lr / (1 + LR_DECAY * (e - 1)) (Ma & Hovy 2016; default 0 = constant)")
+    train.add_argument("--ema-decay", type=float, default=0.0,
+                       help="validate and keep a moving average of the weights, e.g. 0.999 (default 0 = off)")
     train.add_argument("--clip-norm", type=float, default=None, help="clip the gradient's global norm (default: off)")
     train.add_argument("--patience", type=int, default=None,
                        help="early stopping: epochs without a lower val_loss (default: off); best weights restored")
@@ -249,7 +251,7 @@ def cmd_train(args) -> int:
                                train_embeddings=args.train_embeddings, ngram=args.ngram, rnn_maxlen=args.rnn_maxlen)
     train_config = TrainConfig(batch_size=args.batch_size, epochs=args.epochs, lr=args.lr, seed=args.seed,
                                optimizer=args.optimizer, clip_norm=args.clip_norm, patience=args.patience,
-                               lr_decay=args.lr_decay)
+                               lr_decay=args.lr_decay, ema_decay=args.ema_decay)
     checkpoints = args.checkpoint_dir or f"{args.out.rstrip('/')}.checkpoint"
     clf = Classifier.train(args.data, args.vectors, data_config, model_config, train_config, split=args.split,
                            progress=not args.quiet, log=lambda line: print(line, file=sys.stderr),
