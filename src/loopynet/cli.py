@@ -135,7 +135,7 @@ def build_parser(train_defaults: dict | None = None) -> argparse.ArgumentParser:
                     help="word vectors: word2vec .bin/.bin.gz or text/GloVe; several files are concatenated per word")
     tt.add_argument("--out", required=True, help="model folder to write (replaced atomically)")
     tt.add_argument("--cell", choices=["rnn", "gru", "lstm"], default="lstm", help="default: lstm")
-    tt.add_argument("--units", type=int, default=100, help="units per direction (default 100)")
+    tt.add_argument("--units", type=int, default=200, help="units per direction (default 200)")
     tt.add_argument("--unidirectional", action="store_true", help="forward RNN only (default: bidirectional)")
     tt.add_argument("--dropout", type=float, default=0.5, help="on step inputs and RNN outputs (default 0.5)")
     tt.add_argument("--word-dropout", type=float, default=0.0, help="replace word ids by <unk> in training with this probability (default 0)")
@@ -143,24 +143,25 @@ def build_parser(train_defaults: dict | None = None) -> argparse.ArgumentParser:
     tt.add_argument("--char-filters", type=int, default=50, help="character CNN filters, 0 = off (default 50)")
     tt.add_argument("--char-dims", type=int, default=25, help="character embedding size (default 25)")
     tt.add_argument("--no-crf", action="store_true", help="per-step softmax instead of a CRF layer")
-    tt.add_argument("--finetune", action="store_true", help="fine-tune the vectors of words seen in training")
-    tt.add_argument("--tag-scheme", choices=["iob2", "iobes"], default="iob2",
-                    help="tags the model learns (default iob2, the data's); output is always IOB2")
+    tt.add_argument("--finetune", action=argparse.BooleanOptionalAction, default=True,
+                    help="fine-tune the vectors of words seen in training (default: on)")
+    tt.add_argument("--tag-scheme", choices=["iob2", "iobes"], default="iobes",
+                    help="tags the model learns (default iobes; the data's are iob2); output is always IOB2")
     tt.add_argument("--no-lowercase-fallback", action="store_true", help="look tokens up only as written")
     tt.add_argument("--vector-scale", choices=["none", "unit", "standard"], default="standard",
                     help="scale the vectors: as stored, unit rows, or table / std (default)")
     tt.add_argument("--limit", type=int, default=None, help="use only the first N training sentences")
     tt.add_argument("--validation-limit", type=int, default=None, help="use only the first N validation sentences")
     tt.add_argument("--batch-size", type=int, default=32, help="default 32")
-    tt.add_argument("--epochs", type=int, default=8, help="default 8")
+    tt.add_argument("--epochs", type=int, default=30, help="at most this many (default 30)")
     tt.add_argument("--lr", type=float, default=1e-3, help="default 1e-3")
     tt.add_argument("--optimizer", choices=["rmsprop", "adam"], default="adam", help="default: adam")
     tt.add_argument("--lr-decay", type=float, default=0.0,
                     help="epoch e uses lr / (1 + LR_DECAY * (e - 1)) (Ma & Hovy 2016; default 0 = constant)")
-    tt.add_argument("--ema-decay", type=float, default=0.0,
-                    help="validate and keep a moving average of the weights, e.g. 0.999 (default 0 = off)")
+    tt.add_argument("--ema-decay", type=float, default=0.999,
+                    help="validate and keep a moving average of the weights (default 0.999; 0 = off)")
     tt.add_argument("--clip-norm", type=float, default=5.0, help="clip the gradient's global norm (default 5; 0 = off)")
-    tt.add_argument("--patience", type=int, default=3, help="early stopping on --monitor (default 3; 0 = off)")
+    tt.add_argument("--patience", type=int, default=5, help="early stopping on --monitor (default 5; 0 = off)")
     tt.add_argument("--monitor", choices=["val_loss", "val_f1"], default="val_loss",
                     help="validation metric for early stopping and best-epoch selection (default val_loss)")
     tt.add_argument("--checkpoint-dir", default=None, help="training state after every epoch (default: OUT.checkpoint)")

@@ -143,3 +143,20 @@ def test_iobes_scheme_learns_s_and_e_tags_and_outputs_iob2(vectors, tmp_path):
     assert all(t == "O" or t[:2] in ("B-", "I-") for s in tags for t in s)  # IOB2 out
     metrics = loaded.evaluate("valid", limit=20)  # gold IOB2 -> IOBES for the loss; metrics on IOB2
     assert metrics["entities"] == sum(t.startswith("B-") for s in read_split(CONLL, "valid")[:20] for t in s.tags)
+
+
+def test_cli_defaults_are_the_api_defaults():
+    """`loopynet tag train` and `Tagger.train` default to the same recipe (the one docs/tagger.md measures)."""
+    from loopynet.cli import parse
+    from loopynet.tagger import tagger_train_config
+
+    args = parse(["tag", "train", "--data", "d", "--vectors", "v", "--out", "o"])
+    data, model, train = TaggerDataConfig(), TaggerConfig(), tagger_train_config()
+    assert (args.finetune, args.tag_scheme, args.vector_scale) == (data.finetune, data.tag_scheme, data.vector_scale)
+    assert (args.cell, args.units, args.dropout, args.word_dropout, args.casing_dims, args.char_filters, args.char_dims,
+            not args.no_crf) == (model.cell, model.units, model.dropout, model.word_dropout, model.casing_dims,
+                                 model.char_filters, model.char_dims, model.crf)
+    assert (args.epochs, args.patience, args.ema_decay, args.lr, args.batch_size, args.clip_norm, args.optimizer,
+            args.lr_decay, args.monitor) == (train.epochs, train.patience, train.ema_decay, train.lr, train.batch_size,
+                                             train.clip_norm, train.optimizer, train.lr_decay, train.monitor)
+    assert not parse(["tag", "train", "--data", "d", "--vectors", "v", "--out", "o", "--no-finetune"]).finetune

@@ -51,7 +51,7 @@ class TaggerConfig:
     """
 
     cell: str = "lstm"
-    units: int = 100
+    units: int = 200
     bidirectional: bool = True
     dropout: float = 0.5
     word_dropout: float = 0.0
