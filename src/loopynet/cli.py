@@ -41,8 +41,9 @@ def build_parser(train_defaults: dict | None = None) -> argparse.ArgumentParser:
                        help="split a trailing period off words, movie. -> movie . (default: on; the book: off)")
     train.add_argument("--map-quotes", action=on_off, default=d.map_quotes,
                        help="map Treebank quote tokens `` and '' to \" (default: on; the book: off)")
-    train.add_argument("--vector-norm", choices=["none", "unit"], default=d.vector_norm,
-                       help="unit: scale word vectors to L2 norm 1 (default); none: as stored (the book)")
+    train.add_argument("--vector-norm", choices=["none", "unit", "abtt"], default=d.vector_norm,
+                       help="abtt (default): all-but-the-top post-processing (Mu & Viswanath 2018), then L2 norm 1; "
+                            "unit: L2 norm 1; none: as stored (the book)")
     train.add_argument("--units", type=int, default=m.units, help="recurrent units (default 50)")
     train.add_argument("--dropout", type=float, default=m.dropout, help="dropout after the RNN (default 0.2)")
     train.add_argument("--embedding-dims", type=int, default=None, help="must match the vectors (default: from the file)")
@@ -195,7 +196,7 @@ def build_parser(train_defaults: dict | None = None) -> argparse.ArgumentParser:
     grads.add_argument("--batch-size", type=int, default=32, help="default 32")
     grads.add_argument("--train-steps", type=int, default=0,
                        help="also measure after this many Adam steps on other long reviews (default 0: initialisation only)")
-    grads.add_argument("--vector-norm", choices=["none", "unit"], default="none",
+    grads.add_argument("--vector-norm", choices=["none", "unit", "abtt"], default="none",
                        help="scale word vectors to unit L2 norm (default: none, the book's pipeline; the shared "
                             "vectors' norms are ~48)")
     grads.add_argument("--seed", type=int, default=t.seed)

@@ -32,7 +32,7 @@ def test_preset_values_become_defaults_and_explicit_flags_win():
     assert args.units == 8 and args.epochs == 1
     assert args.cell == PRESETS["imdb-rnn"]["flags"]["cell"] and args.split_periods and args.train_embeddings
     default = parse(BASE)
-    assert default.cell == "rnn" and default.head == "flatten" and default.split_periods and default.vector_norm == "unit"
+    assert default.cell == "rnn" and default.head == "flatten" and default.split_periods and default.vector_norm == "abtt"
     assert not default.train_embeddings
     book = parse([*BASE, "--preset", "book"])
     assert (book.strip_html, book.split_periods, book.map_quotes, book.vector_norm) == (False, False, False, "none")

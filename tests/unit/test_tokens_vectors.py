@@ -14,7 +14,7 @@ from loopynet.data.report import make_report
 from loopynet.data.tokenize import tokenize, tokenize_packed
 from loopynet.data.tokenized import load_tokenized, tokenize_corpus
 from loopynet.data.vectors import VectorsError, load_vectors
-from loopynet.data.vocab import Vocabulary, build_vocabulary, encode, encode_texts
+from loopynet.data.vocab import Vocabulary, all_but_the_top, build_vocabulary, encode, encode_texts
 from tests.conftest import write_word2vec
 
 
@@ -136,3 +136,29 @@ def test_a_changed_folder_misses_the_cache(tiny_imdb, tmp_path):
         assert len(load_tokenized(tiny_imdb, "test", cache_dir=tmp_path)) == 41
     finally:
         extra.unlink()
+
+
+def test_all_but_the_top_equals_pca_removal_by_scikit_learn():
+    """Mu & Viswanath 2018, Algorithm 1, against scikit-learn's PCA as the oracle."""
+    from sklearn.decomposition import PCA
+
+    rng = np.random.default_rng(0)
+    common = rng.normal(size=(3, 300)) * 8  # three dominating directions, as in real vector tables
+    vectors = (rng.normal(size=(2000, 300)) + rng.normal(size=(2000, 3)) @ common + 4).astype(np.float32)
+    out = all_but_the_top(vectors)  # 300 // 100 = 3 directions
+    pca = PCA(n_components=3).fit(vectors.astype(np.float64))
+    centered = vectors - vectors.mean(axis=0)
+    expected = centered - (centered @ pca.components_.T) @ pca.components_
+    assert out.dtype == np.float32 and np.allclose(out, expected, atol=1e-3)
+    assert np.abs(out.mean(axis=0)).max() < 1e-4 and np.abs(out @ pca.components_.T).max() < 1e-3
+    assert np.allclose(all_but_the_top(vectors[:, :50]), vectors[:, :50] - vectors[:, :50].mean(axis=0), atol=1e-5)
+
+
+def test_abtt_vocabulary_rows_have_unit_norm_and_padding_stays_zero(vectors_file):
+    corpus = tokenized(["the movie the zzz", "bad good"], [0, 1])
+    for norm in ("unit", "abtt"):
+        vocab, matrix = build_vocabulary(corpus, load_vectors(vectors_file), oov="unk", vector_norm=norm)
+        assert not matrix[0].any() and not matrix[1].any()  # <pad>, <unk>
+        assert np.allclose(np.linalg.norm(matrix[2:], axis=1), 1.0)
+    with pytest.raises(ValueError, match="vector_norm must be one of"):
+        build_vocabulary(corpus, load_vectors(vectors_file), vector_norm="l1")

@@ -18,7 +18,7 @@ from loopynet.data.vectors import WordVectors
 PAD = "<pad>"
 UNK = "<unk>"
 OOV_POLICIES = ("drop", "unk")
-VECTOR_NORMS = ("none", "unit")
+VECTOR_NORMS = ("none", "unit", "abtt")
 
 
 @dataclass
@@ -69,7 +69,8 @@ def build_vocabulary(corpus: TokenizedCorpus, vectors: WordVectors, oov: str = "
                      ) -> tuple[Vocabulary, np.ndarray]:
     """The corpus' token types that have a vector, most frequent first, and their (V, E) float32 matrix.
 
-    vector_norm "unit" scales every word's vector to L2 norm 1 (padding and `<unk>` stay zero).
+    vector_norm "unit" scales every word's vector to L2 norm 1; "abtt" first post-processes the table
+    with `all_but_the_top`, then scales to norm 1. Padding and `<unk>` stay zero.
 
     Raises:
         ValueError: unknown `oov` or `vector_norm`.
@@ -83,10 +84,30 @@ def build_vocabulary(corpus: TokenizedCorpus, vectors: WordVectors, oov: str = "
     matrix = np.zeros((len(words), vectors.embedding_dims), dtype=np.float32)
     rows = [vectors.index[w] for w in words[len(specials):]]
     matrix[len(specials):] = vectors.vectors[rows]
-    if vector_norm == "unit":
-        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-        np.divide(matrix, norms, out=matrix, where=norms > 0)
+    words_part = matrix[len(specials):]
+    if vector_norm == "abtt":
+        words_part[:] = all_but_the_top(words_part)
+    if vector_norm in ("unit", "abtt"):
+        norms = np.linalg.norm(words_part, axis=1, keepdims=True)
+        np.divide(words_part, norms, out=words_part, where=norms > 0)
     return Vocabulary(words, oov), matrix
+
+
+def all_but_the_top(vectors: np.ndarray, components: int | None = None) -> np.ndarray:
+    """(V, E) word vectors minus their mean and minus their projections on the top `components`
+    principal directions (default E // 100: 3 for 300-d vectors, 0 for 50-d).
+
+    Mu & Viswanath, "All-but-the-Top: Simple and Effective Postprocessing for Word Representations",
+    ICLR 2018, Algorithm 1 (they set the number of directions to about E / 100). Common directions
+    (word frequency, the table's mean) dominate raw vectors; removing them makes words more distinct.
+    """
+    components = vectors.shape[1] // 100 if components is None else components
+    centered = vectors - vectors.mean(axis=0, keepdims=True) if len(vectors) else vectors.copy()
+    if components == 0 or len(vectors) <= components:
+        return centered
+    covariance = centered.T.astype(np.float64) @ centered  # (E, E): the principal directions are its eigenvectors
+    top = np.linalg.eigh(covariance)[1][:, ::-1][:, :components].T.astype(vectors.dtype)
+    return centered - (centered @ top.T) @ top
 
 
 def encode(corpus: TokenizedCorpus, vocab: Vocabulary) -> tuple[EncodedDocs, OOVCount]:
