@@ -49,7 +49,9 @@ def build_parser(train_defaults: dict | None = None) -> argparse.ArgumentParser:
     train.add_argument("--embedding-dims", type=int, default=None, help="must match the vectors (default: from the file)")
     train.add_argument("--batch-size", type=int, default=t.batch_size, help="default 32")
     train.add_argument("--epochs", type=int, default=t.epochs, help="default 2")
-    train.add_argument("--lr", type=float, default=t.lr, help="RMSprop learning rate (default 1e-3)")
+    train.add_argument("--lr", type=float, default=t.lr, help="learning rate (default 1e-3)")
+    train.add_argument("--rho", type=float, default=t.rho, help="RMSprop's decay of the squared-gradient average (default 0.9)")
+    train.add_argument("--epsilon", type=float, default=t.epsilon, help="RMSprop/Adam epsilon (default 1e-7, Keras')")
     train.add_argument("--optimizer", choices=["rmsprop", "adam"], default=t.optimizer, help="default: rmsprop (book)")
     train.add_argument("--lr-decay", type=float, default=0.0,
                        help="epoch e uses lr / (1 + LR_DECAY * (e - 1)) (Ma & Hovy 2016; default 0 = constant)")
@@ -63,6 +65,8 @@ def build_parser(train_defaults: dict | None = None) -> argparse.ArgumentParser:
     train.add_argument("--resume", action="store_true", help="continue a killed run from its last checkpoint")
     train.add_argument("--seed", type=int, default=t.seed, help="shuffle, split, init and dropout seed (default 0)")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
+    train.add_argument("--threads", type=int, default=None,
+                       help="torch CPU threads (default: torch's; results depend on the count: float sums change order)")
     from loopynet.presets import PRESETS
 
     train.add_argument("--preset", choices=sorted(PRESETS), default=None,
@@ -70,14 +74,14 @@ def build_parser(train_defaults: dict | None = None) -> argparse.ArgumentParser:
     train.add_argument("--cell", choices=["rnn", "gru", "lstm"], default=m.cell,
                        help="rnn: Keras SimpleRNN (book); gru/lstm: torch.nn.GRU/LSTM (default rnn)")
     train.add_argument("--layers", type=int, default=m.layers, help="stacked recurrent layers, --dropout between (default 1)")
-    train.add_argument("--bidirectional", action="store_true",
+    train.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=m.bidirectional,
                        help="add a backward direction (reversed within each review's length), outputs concatenated")
     train.add_argument("--head", choices=["flatten", "last", "mean", "max"], default=m.head,
                        help="flatten (book) or the padding-safe last/mean/max over real tokens (default flatten)")
-    train.add_argument("--stateful", action="store_true",
+    train.add_argument("--stateful", action=argparse.BooleanOptionalAction, default=m.stateful,
                        help="run documents in chunks of --chunk-len tokens carrying the state (truncated BPTT)")
     train.add_argument("--chunk-len", type=int, default=m.chunk_len, help="tokens per chunk with --stateful")
-    train.add_argument("--train-embeddings", action="store_true",
+    train.add_argument("--train-embeddings", action=argparse.BooleanOptionalAction, default=m.train_embeddings,
                        help="fine-tune the word vectors (sparse SparseAdam updates of the rows a batch uses)")
     train.add_argument("--ngram", type=int, default=m.ngram,
                        help="add a naive-Bayes-weighted logistic model on 1..N-grams, mixed on validation (default 0: off)")
@@ -240,7 +244,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_train(args) -> int:
+    import torch
+
     from loopynet.classifier import Classifier
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     data_config = DataConfig(maxlen=args.maxlen, val_split=args.val_split, oov=args.oov,
                              encoding_errors=args.encoding_errors or "strict", limit=args.limit,
@@ -251,7 +260,8 @@ def cmd_train(args) -> int:
                                cell=args.cell, layers=args.layers, bidirectional=args.bidirectional, head=args.head,
                                stateful=args.stateful, chunk_len=args.chunk_len,
                                train_embeddings=args.train_embeddings, ngram=args.ngram, rnn_maxlen=args.rnn_maxlen)
-    train_config = TrainConfig(batch_size=args.batch_size, epochs=args.epochs, lr=args.lr, seed=args.seed,
+    train_config = TrainConfig(batch_size=args.batch_size, epochs=args.epochs, lr=args.lr, rho=args.rho,
+                               epsilon=args.epsilon, seed=args.seed,
                                optimizer=args.optimizer, clip_norm=args.clip_norm, patience=args.patience,
                                lr_decay=args.lr_decay, ema_decay=args.ema_decay)
     checkpoints = args.checkpoint_dir or f"{args.out.rstrip('/')}.checkpoint"

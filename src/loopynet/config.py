@@ -7,6 +7,10 @@ import dataclasses
 from dataclasses import dataclass
 
 
+class ConfigError(ValueError):
+    """Settings that are invalid or do not work together (e.g. --stateful with --bidirectional)."""
+
+
 @dataclass
 class DataConfig:
     """How text becomes token ids.

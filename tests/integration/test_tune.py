@@ -23,7 +23,7 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 from loopynet.cli import build_parser, main
-from loopynet.tune.search import TuneSettings, epoch_reporter, open_study, score
+from loopynet.tune.search import TuneSettings, epoch_reporter, open_study, reproduce_command, score
 from loopynet.tune.space import load_space
 from tests.conftest import GLOVE_50D, IMDB
 
@@ -188,3 +188,28 @@ def test_bad_space_is_one_error_line(tmp_path, capsys):
     assert tune(tmp_path / "run", space, "--trials", "1") == 2
     err = capsys.readouterr().err
     assert "loopynet tune: error:" in err and "unknown option 'neurons'" in err and "units" in err
+
+
+def test_a_drawn_combination_that_does_not_work_fails_its_trial_only(tmp_path):
+    """stateful with bidirectional is a ConfigError: that trial is FAIL, the others run."""
+    space = tmp_path / "space.toml"
+    space.write_text('maxlen = 20\nunits = 4\nepochs = 1\nhead = "last"\nchunk_len = 10\nstateful = true\n'
+                     "[bidirectional]\nchoices = [true, false]\n", encoding="utf-8")
+    out = tmp_path / "run"
+    assert tune(out, space, "--sampler", "random", "--trials", "4", "--pruner", "none") == 0
+    trials = trials_of(out)
+    states = {t.params["bidirectional"]: t.state for t in trials}
+    assert states == {True: TrialState.FAIL, False: TrialState.COMPLETE}, [(t.params, t.state) for t in trials]
+    failed = next(t for t in trials if t.state == TrialState.FAIL)
+    assert failed.user_attrs["config"]["model"]["bidirectional"] is True
+
+
+def test_reproduce_command_expresses_every_train_flag_including_on_off_switches(tmp_path, space_file):
+    settings = TuneSettings(str(DATA), str(VECTORS), tmp_path, load_space(space_file), limit=200)
+    config = {"data": {"strip_html": False, "vector_norm": "none", "maxlen": 40},
+              "model": {"bidirectional": True, "units": 8}, "train": {"rho": 0.8, "epsilon": 1e-6, "lr_decay": 0.1}}
+    command, missing = reproduce_command(settings, config)
+    assert missing == [], missing
+    args = build_parser().parse_args(shlex.split(command)[1:])
+    assert (args.strip_html, args.vector_norm, args.maxlen, args.bidirectional, args.units) == (False, "none", 40, True, 8)
+    assert (args.rho, args.epsilon, args.lr_decay) == (0.8, 1e-6, 0.1)

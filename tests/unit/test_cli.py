@@ -103,8 +103,10 @@ def test_predict_texts_after_options(model_dir, capsys):
 def test_training_schedule_flags_reach_the_saved_config(tiny_imdb, tiny_vectors, tmp_path):
     out = tmp_path / "m"
     assert main(["train", "--data", str(tiny_imdb), "--vectors", str(tiny_vectors), "--out", str(out), *TRAIN,
-                 "--lr-decay", "0.5", "--ema-decay", "0.9", "--no-strip-html", "--vector-norm", "none"]) == 0
+                 "--lr-decay", "0.5", "--ema-decay", "0.9", "--no-strip-html", "--vector-norm", "none",
+                 "--rho", "0.8", "--epsilon", "1e-6", "--threads", "1"]) == 0
     config = json.loads((out / "config.json").read_text())
     assert config["train"]["lr_decay"] == 0.5 and config["train"]["ema_decay"] == 0.9
+    assert config["train"]["rho"] == 0.8 and config["train"]["epsilon"] == 1e-6
     assert config["data"]["strip_html"] is False and config["data"]["vector_norm"] == "none"
     assert config["data"]["split_periods"] is True  # the other clean-ups stay at their default

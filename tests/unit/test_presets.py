@@ -43,3 +43,8 @@ def test_unknown_preset_is_an_argparse_error(capsys):
     with pytest.raises(SystemExit):
         main([*BASE, "--preset", "nope"])
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_switches_a_preset_turns_on_can_be_turned_off():
+    args = parse([*BASE, "--preset", "imdb-rnn", "--no-bidirectional", "--no-train-embeddings"])
+    assert PRESETS["imdb-rnn"]["flags"]["bidirectional"] and not args.bidirectional and not args.train_embeddings

@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from loopynet.config import ModelConfig
+from loopynet.config import ConfigError, ModelConfig
 from loopynet.models.simple_rnn import SimpleRNN, glorot_uniform_
 
 CELLS = ("rnn", "gru", "lstm")
@@ -48,26 +48,26 @@ HEADS = ("flatten", "last", "mean", "max")
 
 
 def check_config(config: ModelConfig) -> None:
-    """Raise ValueError naming the first invalid or unsupported combination of settings."""
+    """Raise ConfigError (a ValueError) naming the first invalid or unsupported combination of settings."""
     if config.cell not in CELLS:
-        raise ValueError(f"cell must be one of {CELLS}, got {config.cell!r}")
+        raise ConfigError(f"cell must be one of {CELLS}, got {config.cell!r}")
     if config.head not in HEADS:
-        raise ValueError(f"head must be one of {HEADS}, got {config.head!r}")
+        raise ConfigError(f"head must be one of {HEADS}, got {config.head!r}")
     if config.layers < 1:
-        raise ValueError(f"layers must be >= 1, got {config.layers}")
+        raise ConfigError(f"layers must be >= 1, got {config.layers}")
     if config.units < 1:
-        raise ValueError(f"units must be >= 1, got {config.units}")
+        raise ConfigError(f"units must be >= 1, got {config.units}")
     if not 0.0 <= config.dropout < 1.0:
-        raise ValueError(f"dropout must be in [0, 1), got {config.dropout}")
+        raise ConfigError(f"dropout must be in [0, 1), got {config.dropout}")
     if config.stateful:
         if not config.chunk_len or config.chunk_len < 1:
-            raise ValueError("--stateful needs --chunk-len K >= 1 (tokens per chunk)")
+            raise ConfigError("--stateful needs --chunk-len K >= 1 (tokens per chunk)")
         if config.bidirectional:
-            raise ValueError("--stateful runs documents left to right in chunks; it cannot be --bidirectional")
+            raise ConfigError("--stateful runs documents left to right in chunks; it cannot be --bidirectional")
         if config.head == "flatten":
-            raise ValueError("--stateful needs --head last, mean or max (flatten needs the whole padded sequence)")
+            raise ConfigError("--stateful needs --head last, mean or max (flatten needs the whole padded sequence)")
     elif config.chunk_len is not None:
-        raise ValueError("--chunk-len applies only with --stateful")
+        raise ConfigError("--chunk-len applies only with --stateful")
 
 
 def lengths_of(ids: torch.Tensor) -> torch.Tensor:

@@ -36,7 +36,7 @@ from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.engine import make_url
 
 from loopynet.classifier import Classifier
-from loopynet.config import from_dict, to_dict
+from loopynet.config import ConfigError, from_dict, to_dict
 from loopynet.train.loop import TrainingError
 from loopynet.tune.space import CONFIGS, Space, tunable_options
 
@@ -194,7 +194,8 @@ def _worker_process(settings: TuneSettings, worker: int, n_trials: int, n_existi
 
 def run_worker(settings: TuneSettings, worker: int, n_trials: int, n_existing: int) -> None:
     """Run up to `n_trials` trials; stops early when the study has `settings.trials` finished trials or
-    after `settings.timeout` seconds. A trial whose loss becomes NaN is recorded as FAIL.
+    after `settings.timeout` seconds. A trial whose loss becomes NaN, or whose drawn settings do not work
+    together (ConfigError, e.g. stateful with bidirectional), is recorded as FAIL and the search goes on.
 
     Raises:
         CorpusError, VectorsError, ValueError: unreadable data or vectors, or settings training rejects.
@@ -203,7 +204,7 @@ def run_worker(settings: TuneSettings, worker: int, n_trials: int, n_existing: i
         return
     study = open_study(settings, make_sampler(settings, worker, n_existing))
     study.optimize(lambda trial: objective(trial, settings, worker), n_trials=n_trials, timeout=settings.timeout,
-                   catch=(TrainingError,), callbacks=[MaxTrialsCallback(settings.trials, states=COUNTED)])
+                   catch=(TrainingError, ConfigError), callbacks=[MaxTrialsCallback(settings.trials, states=COUNTED)])
 
 
 def objective(trial: optuna.Trial, settings: TuneSettings, worker: int = 0) -> float:
@@ -389,7 +390,10 @@ def _train_actions(parser) -> dict:
 
 
 def _flag(action, value) -> list[str]:
-    """The argv words that set `action` to `value` (a switch such as store_true is given or left out)."""
+    """The argv words that set `action` to `value` (a switch such as store_true is given or left out;
+    an on/off switch is given as --name or --no-name)."""
+    if isinstance(action, argparse.BooleanOptionalAction):
+        return [action.option_strings[0] if value else action.option_strings[1]]
     if action.nargs == 0:
         return [action.option_strings[0]] if value == action.const else []
     return [action.option_strings[0], str(value)]
