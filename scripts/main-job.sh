@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job: train the chapter's SimpleRNN on IMDB (20,000 train / 5,000 validation reviews,
-# 2 epochs), evaluate it on the 25,000-review test split, and predict two reviews.
+# 2 epochs), evaluate it on the 25,000-review test split, predict two reviews, print the model summary.
 # Data: ../shared/data (or $LOOPYNET_SHARED_DATA). Model folder: runs/book (or $1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,3 +12,4 @@ bash scripts/setup.sh
 .venv/bin/loopynet predict "$OUT" \
   "I hate that the dismal weather had me down for so long, when will it break! Ugh, when does happiness return? The sun is blinding and the puffy clouds are too thin. I can't wait for the weekend." \
   "A wonderful film: brilliant acting, a moving story and a superb score. I loved every minute of it and will watch it again."
+.venv/bin/loopynet summary "$OUT"

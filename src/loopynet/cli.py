@@ -49,7 +49,7 @@ def build_parser(train_defaults: dict | None = None) -> argparse.ArgumentParser:
     train.add_argument("--embedding-dims", type=int, default=None, help="must match the vectors (default: from the file)")
     train.add_argument("--batch-size", type=int, default=t.batch_size, help="default 32")
     train.add_argument("--epochs", type=int, default=t.epochs, help="default 2")
-    train.add_argument("--lr", type=float, default=t.lr, help="learning rate (default 1e-3)")
+    train.add_argument("--lr", type=float, default=t.lr, help="learning rate of RMSprop or Adam (default 1e-3)")
     train.add_argument("--rho", type=float, default=t.rho, help="RMSprop's decay of the squared-gradient average (default 0.9)")
     train.add_argument("--epsilon", type=float, default=t.epsilon, help="RMSprop/Adam epsilon (default 1e-7, Keras')")
     train.add_argument("--optimizer", choices=["rmsprop", "adam"], default=t.optimizer, help="default: rmsprop (book)")
@@ -64,7 +64,7 @@ def build_parser(train_defaults: dict | None = None) -> argparse.ArgumentParser:
                        "(default: OUT.checkpoint)")
     train.add_argument("--resume", action="store_true", help="continue a killed run from its last checkpoint")
     train.add_argument("--seed", type=int, default=t.seed, help="shuffle, split, init and dropout seed (default 0)")
-    train.add_argument("--quiet", action="store_true", help="no progress bars")
+    train.add_argument("--quiet", action="store_true", help="no progress bars and no per-epoch lines")
     train.add_argument("--threads", type=int, default=None,
                        help="torch CPU threads (default: torch's; results depend on the count: float sums change order)")
     from loopynet.presets import PRESETS
@@ -173,7 +173,7 @@ def build_parser(train_defaults: dict | None = None) -> argparse.ArgumentParser:
     tt.add_argument("--resume", action="store_true", help="continue a killed run from its last checkpoint")
     tt.add_argument("--seed", type=int, default=t.seed, help="shuffle, init and dropout seed (default 0)")
     tt.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's; 1 is faster on a busy machine)")
-    tt.add_argument("--quiet", action="store_true", help="no progress bars")
+    tt.add_argument("--quiet", action="store_true", help="no progress bars and no per-epoch lines")
     te = tag.add_parser("evaluate", help="entity P/R/F1 per type and token accuracy of a tagger on a split")
     te.add_argument("model", help="model folder")
     te.add_argument("--split", default="test", help="train | valid | test (default: test)")

@@ -161,3 +161,12 @@ def test_ema_validates_and_returns_the_moving_average_of_the_weights(monkeypatch
     plain = model()
     plain.load_state_dict(final)
     assert history[0]["val_loss"] == pytest.approx(BinaryTask(MAXLEN).validate(plain, VAL)["val_loss"], abs=1e-6)
+
+
+def test_progress_names_the_epoch_whose_weights_were_kept(capsys):
+    config = TrainConfig(epochs=30, batch_size=8, lr=0.05, patience=2)
+    history = fit(model(), TRAIN, VAL, config, MAXLEN, progress=True)
+    best = min(history, key=lambda h: h["val_loss"])
+    out = capsys.readouterr().out
+    assert f"Epoch 1/30 - " in out and "val_accuracy" in out  # one line per epoch (no bar: stderr is not a terminal)
+    assert f"kept the weights of epoch {best['epoch']} (best val_loss {best['val_loss']:.4f})" in out

@@ -9,6 +9,7 @@ validate. `BinaryTask` is the chapter's classifier (one sigmoid output, binary c
 from __future__ import annotations
 
 import math
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -215,6 +216,9 @@ def fit(model: torch.nn.Module, train, validation, config: TrainConfig, task: Ta
             on_epoch_end(record)
     if config.restore_best and config.patience is not None and state.best is not None:
         model.load_state_dict(state.best["weights"])
+        if progress:
+            print(f"kept the weights of epoch {state.best['epoch']} (best {config.monitor} "
+                  f"{state.best['value']:.4f})", flush=True)
     elif state.averaged is not None:
         model.load_state_dict(state.evaluated.state_dict())
     return state.history
@@ -242,7 +246,8 @@ def _train_epoch(state: _State, train, task: Task, epoch: int, progress: bool) -
     model.train()
     order = state.rng.permutation(len(train))
     total_loss, correct, seen, docs = 0.0, 0, 0, 0
-    bar = tqdm(total=len(train), desc=f"Epoch {epoch}/{config.epochs}", unit="doc", disable=not progress,
+    bar = tqdm(total=len(train), desc=f"Epoch {epoch}/{config.epochs}", unit="doc",
+               disable=not progress or not sys.stderr.isatty(),  # a redirected log gets the epoch lines only
                leave=False, dynamic_ncols=True)
     for step, batch in enumerate(task.batches(train, config.batch_size, order)):
         loss, batch_correct, items = task.loss(model, batch)
