@@ -168,5 +168,5 @@ def test_progress_names_the_epoch_whose_weights_were_kept(capsys):
     history = fit(model(), TRAIN, VAL, config, MAXLEN, progress=True)
     best = min(history, key=lambda h: h["val_loss"])
     out = capsys.readouterr().out
-    assert f"Epoch 1/30 - " in out and "val_accuracy" in out  # one line per epoch (no bar: stderr is not a terminal)
+    assert "Epoch 1/30 - " in out and "val_accuracy" in out  # one line per epoch (no bar: stderr is not a terminal)
     assert f"kept the weights of epoch {best['epoch']} (best val_loss {best['val_loss']:.4f})" in out
