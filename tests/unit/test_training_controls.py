@@ -41,8 +41,9 @@ class Killed(Exception):
     pass
 
 
-def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path):
-    config = TrainConfig(epochs=4, batch_size=8, seed=3)
+@pytest.mark.parametrize("ema_decay", [0.0, 0.9])
+def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path, ema_decay):
+    config = TrainConfig(epochs=4, batch_size=8, seed=3, ema_decay=ema_decay, lr_decay=0.5)
     straight = model()
     full = fit(straight, TRAIN, VAL, config, MAXLEN, progress=False, checkpoint_dir=tmp_path / "a")
 

@@ -36,7 +36,7 @@ class Sentence:
 
 def to_iobes(tags: list[str]) -> list[str]:
     """IOB2 -> IOBES (Ratinov & Roth 2009's BILOU; Lample et al. 2016, sec. 4): a one-token entity's B- becomes
-    S-, an entity's last I- becomes E-. Lossless: `to_iob2(to_iobes(tags)) == tags` for valid IOB2."""
+    S-, an entity's last I- becomes E-. Lossless: `[iob2_tag(t) for t in to_iobes(tags)] == tags`."""
     out = []
     for i, tag in enumerate(tags):
         continues = i + 1 < len(tags) and tags[i + 1] == "I-" + tag[2:]

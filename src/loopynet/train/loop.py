@@ -167,6 +167,8 @@ class _State:
         torch.set_rng_state(saved["torch_rng"])
         self.history, self.best = saved["history"], saved["best"]
         if self.averaged is not None:
+            if saved.get("averaged") is None:
+                raise ValueError("the checkpoint was saved without --ema-decay; resume with the same settings")
             self.averaged.load_state_dict(saved["averaged"])
 
 
@@ -184,11 +186,16 @@ def fit(model: torch.nn.Module, train, validation, config: TrainConfig, task: Ta
     `task` may be an int `maxlen`, meaning `BinaryTask(maxlen)`.
     Early stopping (`config.patience` epochs without a better `config.monitor`, default val_loss;
     metrics whose name has no "loss" count as better when higher) stops and, with
-    `config.restore_best`, puts back the weights of the best epoch. With `checkpoint_dir`, the whole
+    `config.restore_best`, puts back the weights of the best epoch. `config.lr_decay` lowers the learning
+    rate per epoch (`epoch_lr`); with `config.ema_decay` validation, best-epoch selection and the returned
+    weights use an exponential moving average of the weights (torch.optim.swa_utils.AveragedModel).
+    With `checkpoint_dir`, the whole
     training state is saved there after every epoch; `resume=True` continues from it.
 
     Raises:
         TrainingError: the loss became NaN or infinite (the message names epoch and batch).
+        ValueError: `config.monitor` is not a validation metric, or a resumed checkpoint lacks the EMA
+            weights that `config.ema_decay` needs.
     """
     if isinstance(task, int):  # a model may choose its batching (e.g. length buckets for padding-safe heads)
         task = model.make_task(task) if hasattr(model, "make_task") else BinaryTask(task)
