@@ -213,3 +213,18 @@ def test_reproduce_command_expresses_every_train_flag_including_on_off_switches(
     args = build_parser().parse_args(shlex.split(command)[1:])
     assert (args.strip_html, args.vector_norm, args.maxlen, args.bidirectional, args.units) == (False, "none", 40, True, 8)
     assert (args.rho, args.epsilon, args.lr_decay) == (0.8, 1e-6, 0.1)
+
+
+def test_importances_are_left_out_with_a_note_when_all_values_are_equal(tmp_path):
+    """fANOVA fails on zero variance (two trials with the same val_accuracy): a note, not a crash."""
+    from optuna.distributions import IntDistribution
+
+    from loopynet.tune.search import write_plots
+
+    study = optuna.create_study(direction="maximize")
+    for units in (4, 8):
+        study.add_trial(optuna.trial.create_trial(params={"units": units}, value=0.5,
+                                                  distributions={"units": IntDistribution(4, 12)}))
+    written, notes = write_plots(study, tmp_path)
+    assert written == ["optimization_history.png"] and (tmp_path / written[0]).is_file()
+    assert notes == ["no param_importances.png: it needs >= 2 completed trials whose parameters and values vary"]

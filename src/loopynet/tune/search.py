@@ -321,7 +321,7 @@ def _seconds(trial: FrozenTrial) -> float | str:
 
 def write_plots(study: optuna.Study, out: Path, seed: int = 0) -> tuple[list[str], list[str]]:
     """optimization_history.png, and param_importances.png (fANOVA, seeded with `seed`) when >= 2
-    completed trials vary a parameter.
+    completed trials vary a parameter and differ in value.
 
     Returns (file names written, notes on plots left out).
     """
@@ -334,13 +334,15 @@ def write_plots(study: optuna.Study, out: Path, seed: int = 0) -> tuple[list[str
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         _save(plots.plot_optimization_history(study, target_name="val_accuracy"), out / written[0])
-        if _params_vary(study.get_trials(states=(TrialState.COMPLETE,))):
+        completed = study.get_trials(states=(TrialState.COMPLETE,))
+        if _params_vary(completed) and len({t.value for t in completed}) >= 2:  # fANOVA needs varying values
             evaluator = optuna.importance.FanovaImportanceEvaluator(seed=seed)
             _save(plots.plot_param_importances(study, evaluator=evaluator, target_name="val_accuracy"),
                   out / "param_importances.png")
             written.append("param_importances.png")
         else:
-            notes.append("no param_importances.png: it needs >= 2 completed trials whose parameters vary")
+            notes.append("no param_importances.png: it needs >= 2 completed trials whose parameters and "
+                         "values vary")
     return written, notes
 
 
