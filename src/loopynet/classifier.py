@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from loopynet import __version__
-from loopynet.config import DataConfig, ModelConfig, TrainConfig, from_dict, to_dict
+from loopynet.config import BOOK_DATA, DataConfig, ModelConfig, TrainConfig, from_dict, to_dict
 from loopynet.data.prepare import prepare_training_data, tokenizer_options
 from loopynet.data.report import make_report
 from loopynet.data.tokenize import tokenize
@@ -120,7 +120,9 @@ class Classifier:
         config, tensors, words = read_folder(path)
         try:
             model_config = from_dict(ModelConfig, config["model"])
-            data_config = from_dict(DataConfig, config["data"])
+            # folders written before the clean-ups/vector_norm defaults changed lack some of these keys:
+            # they were trained with the book's pipeline, which is what a missing key meant then
+            data_config = from_dict(DataConfig, {**BOOK_DATA, **config["data"]})
             train_config = from_dict(TrainConfig, config["train"])
         except (KeyError, TypeError, ValueError) as err:
             raise ArtifactError(f"model folder {path}: config.json is not a loopynet classifier config ({err})") from None

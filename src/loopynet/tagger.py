@@ -171,7 +171,8 @@ class Tagger:
             raise ArtifactError(f"model folder {path} holds a {config.get('kind')!r}, not a tagger")
         try:
             model_config = from_dict(TaggerConfig, config["model"])
-            data_config = from_dict(TaggerDataConfig, config["data"])
+            # folders from before tag_scheme existed hold IOB2 models; the default is now "iobes"
+            data_config = from_dict(TaggerDataConfig, {"tag_scheme": "iob2", **config["data"]})
             train_config = from_dict(TrainConfig, config["train"])
             tag_names, chars = config["tag_names"], config["chars"]
         except (KeyError, TypeError, ValueError) as err:

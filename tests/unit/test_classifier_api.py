@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from loopynet import Classifier, DataConfig, ModelConfig, TrainConfig
+from loopynet.config import BOOK_DATA
 from loopynet.io import artifact
 from loopynet.io.artifact import ArtifactError
 from loopynet.train.loop import TrainingError
@@ -103,6 +104,21 @@ def test_other_format_version_is_refused_with_what_differs(saved, tmp_path):
     (copy / "config.json").write_text(json.dumps(config))
     with pytest.raises(ArtifactError, match="version 99; this loopynet reads 'loopynet-model' version 1"):
         Classifier.load(copy)
+
+
+def test_a_folder_from_before_the_pipeline_options_loads_with_the_books_pipeline(saved, tmp_path):
+    """Folders written before strip_html/split_periods/map_quotes/vector_norm existed were trained with
+    the book's pipeline: a missing key must not pick up today's (different) default."""
+    import shutil
+
+    copy = shutil.copytree(saved, tmp_path / "older")
+    config = json.loads((copy / "config.json").read_text())
+    for key in BOOK_DATA:
+        config["data"].pop(key)
+    (copy / "config.json").write_text(json.dumps(config))
+    loaded = Classifier.load(copy)
+    assert {k: getattr(loaded.data_config, k) for k in BOOK_DATA} == BOOK_DATA
+    assert Classifier.load(saved).data_config.strip_html is True  # a current folder keeps its own values
 
 
 def test_shape_mismatch_is_refused_naming_the_tensor(saved, tmp_path):

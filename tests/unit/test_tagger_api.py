@@ -160,3 +160,15 @@ def test_cli_defaults_are_the_api_defaults():
             args.lr_decay, args.monitor) == (train.epochs, train.patience, train.ema_decay, train.lr, train.batch_size,
                                              train.clip_norm, train.optimizer, train.lr_decay, train.monitor)
     assert not parse(["tag", "train", "--data", "d", "--vectors", "v", "--out", "o", "--no-finetune"]).finetune
+
+
+def test_a_folder_from_before_tag_schemes_loads_as_iob2(vectors, tmp_path):
+    config = dict(SMALL, data_config=TaggerDataConfig(limit=60, validation_limit=30, tag_scheme="iob2"))
+    tagger = Tagger.train(CONLL, vectors, progress=False, log=lambda s: None, **config)
+    assert tagger.tag_names[:3] == ["O", "B-PER", "I-PER"] and len(tagger.tag_names) == 9
+    copy = tagger.save(tmp_path / "older")
+    config = json.loads((copy / "config.json").read_text())
+    config["data"].pop("tag_scheme")
+    (copy / "config.json").write_text(json.dumps(config))
+    loaded = Tagger.load(copy)
+    assert loaded.data_config.tag_scheme == "iob2" and loaded.evaluate("valid", limit=10)["sentences"] == 10
