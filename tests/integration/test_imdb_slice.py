@@ -44,7 +44,10 @@ def test_cli_on_the_real_archive(slice_model, real_data, capsys):
 
 @pytest.mark.slow
 def test_full_book_run(real_data, tmp_path):
-    """The chapter's run: 20,000/5,000 reviews, 2 epochs; val_accuracy >= 0.75 (book: 0.7820)."""
+    """The issue's two bars for the chapter's run (20,000/5,000 reviews, 2 epochs, defaults, seed 0):
+    val_accuracy >= 0.75 (measured 0.7810; book 0.7820) and sample_1 labelled negative. The second
+    FAILS (P(pos) 0.663): the Flatten head reads a short text as mostly padding (README, "sample_1 and
+    short texts"); kept as the issue states it, so the gap stays visible."""
     clf = Classifier.train(real_data["imdb"], real_data["vectors"], progress=False, log=lambda s: None)
     assert clf.history[-1]["val_accuracy"] >= 0.75
     sample_1 = ("I hate that the dismal weather had me down for so long, when will it break! Ugh, when does "
