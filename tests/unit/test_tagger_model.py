@@ -7,12 +7,12 @@ import pytest
 import torch
 
 from loopynet.data.conll import TAGS, Sentence
+from loopynet.models.recurrent_classifier import reverse_within_length
 from loopynet.models.tagger import (
     CASINGS,
     SequenceTagger,
     TaggerConfig,
     casing,
-    reverse_padded,
 )
 from loopynet.train.tagging import (
     CharIndex,
@@ -77,11 +77,11 @@ def test_padding_tags_do_not_matter():
     assert float(task.loss(model, tuple(batch))[0].detach()) == pytest.approx(before, rel=1e-6)
 
 
-def test_reverse_padded_keeps_padding_in_place():
+def test_the_backward_reversal_keeps_padding_in_place():
     x = torch.tensor([[1, 2, 3, 0], [4, 5, 0, 0]])
-    out = reverse_padded(x, torch.tensor([3, 2]))
+    out = reverse_within_length(x, torch.tensor([3, 2]))
     assert out.tolist() == [[3, 2, 1, 0], [5, 4, 0, 0]]
-    assert reverse_padded(out, torch.tensor([3, 2])).tolist() == x.tolist()
+    assert reverse_within_length(out, torch.tensor([3, 2])).tolist() == x.tolist()
 
 
 @pytest.mark.parametrize("token, kind", [("eu", "lower"), ("EU", "upper"), ("Peter", "title"), ("1996", "numeric"),

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from loopynet.models.recurrent_classifier import reverse_within_length
 from loopynet.models.simple_rnn import SimpleRNN
 
 CELLS = ("rnn", "gru", "lstm")
@@ -90,15 +91,6 @@ def casing(token: str) -> int:
     if any(c.isalpha() for c in token):
         return 4
     return 9
-
-
-def reverse_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """x (B, T, ...) with each row's first lengths[b] steps reversed and the padding left in place."""
-    B, T = x.shape[:2]
-    steps = torch.arange(T).unsqueeze(0).expand(B, T)
-    idx = torch.where(steps < lengths.unsqueeze(1), lengths.unsqueeze(1) - 1 - steps, steps)
-    idx = idx.view(B, T, *([1] * (x.dim() - 2))).expand_as(x)
-    return x.gather(1, idx)
 
 
 class SequenceTagger(nn.Module):
@@ -172,8 +164,8 @@ class SequenceTagger(nn.Module):
         if self.config.cell == "rnn":
             out, _ = self.rnn(x)
             if self.rnn_backward is not None:
-                back, _ = self.rnn_backward(reverse_padded(x, lengths))
-                out = torch.cat([out, reverse_padded(back, lengths)], dim=-1)
+                back, _ = self.rnn_backward(reverse_within_length(x, lengths))
+                out = torch.cat([out, reverse_within_length(back, lengths)], dim=-1)
         else:
             packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
             out, _ = pad_packed_sequence(self.rnn(packed)[0], batch_first=True, total_length=T)
