@@ -22,6 +22,8 @@ import torch
 from loopynet import __version__
 from loopynet.config import TrainConfig, from_dict, to_dict
 from loopynet.data.conll import TAGS, counts, iob2_tag, read_split, with_scheme
+from loopynet.data.tokenize import TokenizerOptions
+from loopynet.data.tokenize import tokenize as treebank_tokenize
 from loopynet.data.vectors import WordVectors, load_vectors
 from loopynet.io.artifact import ArtifactError, check_tensors, read_folder, save_folder
 from loopynet.models.tagger import SequenceTagger, TaggerConfig
@@ -36,6 +38,7 @@ from loopynet.train.tagging import (
 )
 
 VECTOR_SCALES = ("none", "unit", "standard")
+CONLL_TOKENS = TokenizerOptions(map_quotes=True)
 
 
 @dataclass
@@ -234,9 +237,7 @@ class Tagger:
 
 def tokenize(text: str) -> list[str]:
     """CoNLL-like tokens: NLTK's Treebank word tokenizer (no downloads), with `` and '' mapped to \"."""
-    from nltk.tokenize import TreebankWordTokenizer
-
-    return [{"``": '"', "''": '"'}.get(t, t) for t in TreebankWordTokenizer().tokenize(text)]
+    return treebank_tokenize(text, CONLL_TOKENS)
 
 
 def entities(tokens: list[str], tags: list[str]) -> list[dict]:
