@@ -4,8 +4,9 @@ The book tokenises a whole review at once, without sentence splitting, so senten
 stay attached (`movie.`), opening quotes become two backticks, and IMDB's `<br />` markup becomes
 the tokens `<`, `br`, `/`, `>`. That is `TokenizerOptions()` (= `BOOK`). Three options raise the share
 of tokens that have a vector (measured on the IMDB test split with the shared 300-d vectors, see
-README; loopynet's `DataConfig` turns all three on by default): `strip_html` replaces `<br />` with a space, `split_periods` splits a trailing period off a word
-(`movie.` -> `movie`, `.`), `map_quotes` maps the Treebank quote tokens `` and '' to `"`.
+README; loopynet's `DataConfig` turns all three on by default): `strip_html` replaces `<br />` with a
+space, `split_periods` splits a trailing period off a word (`movie.` -> `movie`, `.`), `map_quotes`
+maps the Treebank quote tokens `` and '' to `"`.
 """
 
 from __future__ import annotations
