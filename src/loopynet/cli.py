@@ -7,7 +7,8 @@ import json
 import os
 import sys
 
-from loopynet.config import BOOK_DATA, DataConfig, ModelConfig, TrainConfig
+from loopynet.config import BOOK_DATA, VECTOR_NORMS, DataConfig, ModelConfig, TrainConfig
+from loopynet.data.conll import TAG_SCHEMES
 
 EXIT_ERROR = 2
 
@@ -41,7 +42,7 @@ def build_parser(train_defaults: dict | None = None) -> argparse.ArgumentParser:
                        help="split a trailing period off words, movie. -> movie . (default: on; the book: off)")
     train.add_argument("--map-quotes", action=on_off, default=d.map_quotes,
                        help="map Treebank quote tokens `` and '' to \" (default: on; the book: off)")
-    train.add_argument("--vector-norm", choices=["none", "unit", "abtt"], default=d.vector_norm,
+    train.add_argument("--vector-norm", choices=VECTOR_NORMS, default=d.vector_norm,
                        help="abtt (default): all-but-the-top post-processing (Mu & Viswanath 2018), then L2 norm 1; "
                             "unit: L2 norm 1; none: as stored (the book)")
     train.add_argument("--units", type=int, default=m.units, help="recurrent units (default 50)")
@@ -150,7 +151,7 @@ def build_parser(train_defaults: dict | None = None) -> argparse.ArgumentParser:
     tt.add_argument("--no-crf", action="store_true", help="per-step softmax instead of a CRF layer")
     tt.add_argument("--finetune", action=argparse.BooleanOptionalAction, default=True,
                     help="fine-tune the vectors of words seen in training (default: on)")
-    tt.add_argument("--tag-scheme", choices=["iob2", "iobes"], default="iobes",
+    tt.add_argument("--tag-scheme", choices=TAG_SCHEMES, default="iobes",
                     help="tags the model learns (default iobes; the data's are iob2); output is always IOB2")
     tt.add_argument("--no-lowercase-fallback", action="store_true", help="look tokens up only as written")
     tt.add_argument("--vector-scale", choices=["none", "unit", "standard"], default="standard",
@@ -200,7 +201,7 @@ def build_parser(train_defaults: dict | None = None) -> argparse.ArgumentParser:
     grads.add_argument("--batch-size", type=int, default=32, help="default 32")
     grads.add_argument("--train-steps", type=int, default=0,
                        help="also measure after this many Adam steps on other long reviews (default 0: initialisation only)")
-    grads.add_argument("--vector-norm", choices=["none", "unit", "abtt"], default="none",
+    grads.add_argument("--vector-norm", choices=VECTOR_NORMS, default="none",
                        help="scale word vectors to unit L2 norm (default: none, the book's pipeline; the shared "
                             "vectors' norms are ~48)")
     grads.add_argument("--seed", type=int, default=t.seed)

@@ -11,6 +11,9 @@ class ConfigError(ValueError):
     """Settings that are invalid or do not work together (e.g. --stateful with --bidirectional)."""
 
 
+VECTOR_NORMS = ("none", "unit", "abtt")
+
+
 @dataclass
 class DataConfig:
     """How text becomes token ids.

@@ -21,7 +21,7 @@ import torch
 
 from loopynet import __version__
 from loopynet.config import TrainConfig, from_dict, to_dict
-from loopynet.data.conll import TAGS, counts, iob2_tag, read_split, with_scheme
+from loopynet.data.conll import counts, iob2_tag, read_split, scheme_tags, with_scheme
 from loopynet.data.tokenize import TokenizerOptions
 from loopynet.data.tokenize import tokenize as treebank_tokenize
 from loopynet.data.vectors import WordVectors, load_vectors
@@ -123,8 +123,7 @@ class Tagger:
         seconds["vectors"] = time.perf_counter() - start
         words, table, delta_rows = _embedding_table(wv, train_sents, data_config)
         chars = CharIndex.from_sentences(train_sents)
-        tag_names = list(TAGS) if data_config.tag_scheme == "iob2" else ["O"] + [
-            f"{p}-{t[2:]}" for t in TAGS[1::2] for p in "BIES"]
+        tag_names = scheme_tags(data_config.tag_scheme)
         extra = sorted({t for s in train_sents for t in s.tags} - set(tag_names))
         tag_names += extra
         model_config = replace(model_config, vocab_size=len(words), embedding_dims=table.shape[1],

@@ -54,6 +54,13 @@ def iob2_tag(tag: str) -> str:
     return prefix + tag[2:] if prefix else tag
 
 
+def scheme_tags(scheme: str) -> list[str]:
+    """The CoNLL-2003 tag names a model learns in `scheme`: TAGS for iob2; O plus B-, I-, E-, S- per type for iobes."""
+    if scheme == "iob2":
+        return list(TAGS)
+    return ["O"] + [f"{prefix}-{tag[2:]}" for tag in TAGS[1::2] for prefix in "BIES"]
+
+
 def with_scheme(sentences: list[Sentence], scheme: str) -> list[Sentence]:
     """`sentences` with their (IOB2) tags in `scheme`.
 

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from loopynet.config import VECTOR_NORMS
 from loopynet.data.tokenized import TokenizedCorpus
 from loopynet.data.vectors import WordVectors
 
 PAD = "<pad>"
 UNK = "<unk>"
 OOV_POLICIES = ("drop", "unk")
-VECTOR_NORMS = ("none", "unit", "abtt")
 
 
 @dataclass
