@@ -180,6 +180,8 @@ def test_score_is_the_accuracy_of_the_returned_weights():
     assert score(history, {"patience": None, "restore_best": True}) == 0.60  # the book: the last epoch
     assert score(history, {"patience": 2, "restore_best": False}) == 0.60
     assert score(history, {"patience": 2, "restore_best": True}) == 0.72  # the first lowest val_loss
+    # a monitor to maximise: the epoch fit restores is the first with the highest val_accuracy
+    assert score(history, {"patience": 2, "restore_best": True, "monitor": "val_accuracy"}) == 0.74
 
 
 def test_bad_space_is_one_error_line(tmp_path, capsys):

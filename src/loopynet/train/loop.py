@@ -235,10 +235,23 @@ def _track_best(state: _State, record: dict) -> None:
     monitor = state.config.monitor
     if monitor not in record:
         raise ValueError(f"monitor {monitor!r} is not a validation metric of this task; it reports {sorted(record)}")
-    sign = 1.0 if "loss" in monitor else -1.0  # losses are minimised, other metrics maximised
-    if state.best is None or sign * record[monitor] < sign * state.best["value"]:
+    if state.best is None or is_better(record[monitor], state.best["value"], monitor):
         weights = {k: v.detach().clone() for k, v in state.evaluated.state_dict().items()}
         state.best = {"value": record[monitor], "epoch": record["epoch"], "weights": weights}
+
+
+def is_better(value: float, best: float, monitor: str) -> bool:
+    """Whether `value` of metric `monitor` beats `best`: losses are minimised, other metrics maximised."""
+    return value < best if "loss" in monitor else value > best
+
+
+def best_record(history: list[dict], monitor: str = "val_loss") -> dict:
+    """The first epoch record with the best `monitor` value (the epoch early stopping restores)."""
+    best = history[0]
+    for record in history[1:]:
+        if is_better(record[monitor], best[monitor], monitor):
+            best = record
+    return best
 
 
 def _should_stop(state: _State) -> bool:

@@ -37,7 +37,7 @@ from sqlalchemy.engine import make_url
 
 from loopynet.classifier import Classifier
 from loopynet.config import ConfigError, from_dict, to_dict
-from loopynet.train.loop import TrainingError
+from loopynet.train.loop import TrainingError, best_record
 from loopynet.tune.space import CONFIGS, Space, tunable_options
 
 COUNTED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -235,9 +235,9 @@ def objective(trial: optuna.Trial, settings: TuneSettings, worker: int = 0) -> f
 
 def score(history: list[dict], train: dict) -> float:
     """val_accuracy (0..1) of the weights training returns: the last epoch's, or with early stopping
-    (`patience`) and `restore_best` the first epoch with the lowest val_loss."""
+    (`patience`) and `restore_best` that of the epoch `fit` restores (the best `monitor`, default val_loss)."""
     if train.get("patience") is not None and train.get("restore_best"):
-        return min(history, key=lambda record: record["val_loss"])["val_accuracy"]
+        return best_record(history, train.get("monitor", "val_loss"))["val_accuracy"]
     return history[-1]["val_accuracy"]
 
 
@@ -413,7 +413,7 @@ def save_best(settings: TuneSettings, config: dict, threads: int, path: Path, lo
         torch.set_num_threads(previous)
     saved = clf.save(path)
     log(f"saved the best configuration, retrained, to {saved}")
-    return {"best_model": str(saved), "retrained_val_accuracy": clf.history[-1].get("val_accuracy")}
+    return {"best_model": str(saved), "retrained_val_accuracy": score(clf.history, to_dict(clf.train_config))}
 
 
 def redact(url: str) -> str:
