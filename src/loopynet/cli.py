@@ -20,6 +20,14 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=int, default=None, help="use only N documents (a quick slice)")
 
 
+def _add_schedule_args(p: argparse.ArgumentParser, defaults: TrainConfig) -> None:
+    p.add_argument("--lr-decay", type=float, default=defaults.lr_decay,
+                   help=f"epoch e uses lr / (1 + LR_DECAY * (e - 1)) (Ma & Hovy 2016; default {defaults.lr_decay:g}, "
+                        "0 = constant)")
+    p.add_argument("--ema-decay", type=float, default=defaults.ema_decay,
+                   help=f"validate and keep a moving average of the weights (default {defaults.ema_decay:g}; 0 = off)")
+
+
 def build_parser(train_defaults: dict | None = None) -> argparse.ArgumentParser:
     """The argument parser; `train_defaults` (a preset's values) replace `loopynet train`'s defaults."""
     parser = argparse.ArgumentParser(prog="loopynet", description="Recurrent neural networks over text.")
@@ -54,10 +62,7 @@ def build_parser(train_defaults: dict | None = None) -> argparse.ArgumentParser:
     train.add_argument("--rho", type=float, default=t.rho, help="RMSprop's decay of the squared-gradient average (default 0.9)")
     train.add_argument("--epsilon", type=float, default=t.epsilon, help="RMSprop/Adam epsilon (default 1e-7, Keras')")
     train.add_argument("--optimizer", choices=["rmsprop", "adam"], default=t.optimizer, help="default: rmsprop (book)")
-    train.add_argument("--lr-decay", type=float, default=0.0,
-                       help="epoch e uses lr / (1 + LR_DECAY * (e - 1)) (Ma & Hovy 2016; default 0 = constant)")
-    train.add_argument("--ema-decay", type=float, default=0.0,
-                       help="validate and keep a moving average of the weights, e.g. 0.999 (default 0 = off)")
+    _add_schedule_args(train, t)
     train.add_argument("--clip-norm", type=float, default=None, help="clip the gradient's global norm (default: off)")
     train.add_argument("--patience", type=int, default=None,
                        help="early stopping: epochs without a lower val_loss (default: off); best weights restored")
@@ -162,10 +167,7 @@ def build_parser(train_defaults: dict | None = None) -> argparse.ArgumentParser:
     tt.add_argument("--epochs", type=int, default=30, help="at most this many (default 30)")
     tt.add_argument("--lr", type=float, default=1e-3, help="default 1e-3")
     tt.add_argument("--optimizer", choices=["rmsprop", "adam"], default="adam", help="default: adam")
-    tt.add_argument("--lr-decay", type=float, default=0.0,
-                    help="epoch e uses lr / (1 + LR_DECAY * (e - 1)) (Ma & Hovy 2016; default 0 = constant)")
-    tt.add_argument("--ema-decay", type=float, default=0.999,
-                    help="validate and keep a moving average of the weights (default 0.999; 0 = off)")
+    _add_schedule_args(tt, TrainConfig(ema_decay=0.999))
     tt.add_argument("--clip-norm", type=float, default=5.0, help="clip the gradient's global norm (default 5; 0 = off)")
     tt.add_argument("--patience", type=int, default=5, help="early stopping on --monitor (default 5; 0 = off)")
     tt.add_argument("--monitor", choices=["val_loss", "val_f1"], default="val_loss",
@@ -237,6 +239,10 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from loopynet.errors import USER_ERRORS  # heavy imports only after parsing (fast --help)
 
+    if getattr(args, "threads", None):  # train, tag train, tag evaluate
+        import torch
+
+        torch.set_num_threads(args.threads)
     try:
         return COMMANDS[args.command](args) or 0
     except USER_ERRORS as err:
@@ -245,12 +251,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_train(args) -> int:
-    import torch
-
     from loopynet.classifier import Classifier
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
 
     data_config = DataConfig(maxlen=args.maxlen, val_split=args.val_split, oov=args.oov,
                              encoding_errors=args.encoding_errors or "strict", limit=args.limit,
@@ -387,13 +388,9 @@ def cmd_data(args) -> int:
 
 def cmd_tag(args) -> int:
     if args.tag_command == "train":
-        import torch
-
         from loopynet.models.tagger import TaggerConfig
         from loopynet.tagger import Tagger, TaggerDataConfig, tagger_train_config
 
-        if args.threads:
-            torch.set_num_threads(args.threads)
         data_config = TaggerDataConfig(lowercase_fallback=not args.no_lowercase_fallback, vector_scale=args.vector_scale,
                                        finetune=args.finetune, limit=args.limit, validation_limit=args.validation_limit,
                                        tag_scheme=args.tag_scheme)
@@ -412,10 +409,6 @@ def cmd_tag(args) -> int:
         return 0
     from loopynet.tagger import Tagger
 
-    if getattr(args, "threads", None):
-        import torch
-
-        torch.set_num_threads(args.threads)
     tagger = Tagger.load(args.model)
     if args.tag_command == "evaluate":
         m = tagger.evaluate(args.split, args.data, args.limit)
