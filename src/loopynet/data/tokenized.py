@@ -11,7 +11,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import numpy as np
 from loopynet.data.corpus import Corpus, is_archive, read_corpus
 from loopynet.data.tokenize import BOOK, TOKENIZER_NAME, TokenizerOptions, tokenize_packed
 from loopynet.data.vectors import fingerprint
+from loopynet.io.atomic import atomic_file
 
 CACHE_FORMAT = 1
 
@@ -107,10 +107,8 @@ def load_tokenized(data: str | os.PathLike, split: str, encoding_errors: str = "
 def _write_cache(path: Path, tc: TokenizedCorpus) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = json.dumps({"types": tc.types, "class_names": tc.class_names, "paths": tc.paths})
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "wb") as f:
+    with atomic_file(path) as f:
         np.savez(f, flat=tc.flat, offsets=tc.offsets, labels=tc.labels, meta=np.frombuffer(meta.encode(), np.uint8))
-    os.replace(tmp, path)
 
 
 def _read_cache(path: Path) -> TokenizedCorpus:

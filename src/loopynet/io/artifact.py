@@ -16,6 +16,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from loopynet.io.atomic import atomic_file
+
 FORMAT = "loopynet-model"
 FORMAT_VERSION = 1
 FILES = ("config.json", "model.safetensors", "vocab.json", "history.json", "data_report.json")
@@ -27,11 +29,9 @@ class ArtifactError(ValueError):
 
 def write_json(path: Path, value) -> None:
     """Write JSON atomically (temp file + rename)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
+    with atomic_file(path, "w") as f:
         json.dump(value, f, indent=2, ensure_ascii=False)
         f.write("\n")
-    os.replace(tmp, path)
 
 
 def save_folder(out: str | os.PathLike, config: dict, tensors: dict[str, torch.Tensor], vocab: list[str],

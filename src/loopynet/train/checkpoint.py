@@ -6,11 +6,11 @@ folder; it lives in its own folder and is read back with `torch.load(weights_onl
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import torch
+
+from loopynet.io.atomic import atomic_file
 
 CHECKPOINT = "last.pt"
 
@@ -19,14 +19,8 @@ def save_checkpoint(folder: str | Path, state: dict) -> Path:
     """Write `state` to folder/last.pt (temp file + rename: a kill never leaves half a checkpoint)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".last.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-        os.replace(tmp, folder / CHECKPOINT)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(folder / CHECKPOINT) as f:
+        torch.save(state, f)
     return folder / CHECKPOINT
 
 
