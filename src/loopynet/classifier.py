@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable
@@ -26,7 +25,7 @@ from loopynet.data.tokenized import load_tokenized
 from loopynet.data.vectors import load_vectors
 from loopynet.data.vocab import Vocabulary, encode, encode_texts
 from loopynet.home import cache_dir
-from loopynet.io.artifact import ArtifactError, check_tensors, read_folder, save_folder
+from loopynet.io.artifact import ArtifactError, check_tensors, read_folder, read_records, save_folder
 from loopynet.models.factory import build_classifier
 from loopynet.train.loop import fit, predict_proba
 from loopynet.train.metrics import binary_metrics
@@ -135,8 +134,7 @@ class Classifier:
             model.resize_for(tensors)
         check_tensors(Path(path), model.state_dict(), tensors)
         model.load_state_dict(tensors)
-        history = _read_json(Path(path) / "history.json")
-        report = _read_json(Path(path) / "data_report.json")
+        history, report = read_records(path)
         return cls(model, Vocabulary(words, data_config.oov), config["class_names"], data_config, train_config,
                    config.get("vectors", {}), history, report)
 
@@ -185,7 +183,3 @@ def _fit_to_vectors(config: ModelConfig, dims: int, vectors) -> ModelConfig:
     if config.embedding_dims not in (dims, ModelConfig.embedding_dims):
         raise ValueError(f"--embedding-dims {config.embedding_dims} but {vectors} has {dims}-dimensional vectors")
     return replace(config, embedding_dims=dims)
-
-
-def _read_json(path: Path):
-    return json.loads(path.read_text(encoding="utf-8"))

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections import Counter
@@ -25,7 +24,7 @@ from loopynet.data.conll import counts, iob2_tag, read_split, scheme_tags, with_
 from loopynet.data.tokenize import TokenizerOptions
 from loopynet.data.tokenize import tokenize as treebank_tokenize
 from loopynet.data.vectors import WordVectors, load_vectors
-from loopynet.io.artifact import ArtifactError, check_tensors, read_folder, save_folder
+from loopynet.io.artifact import ArtifactError, check_tensors, read_folder, read_records, save_folder
 from loopynet.models.tagger import SequenceTagger, TaggerConfig
 from loopynet.train.loop import fit
 from loopynet.train.tagging import (
@@ -183,8 +182,7 @@ class Tagger:
         check_tensors(Path(path), model.state_dict(), tensors)
         model.load_state_dict(tensors)
         model.eval()
-        history = json.loads((Path(path) / "history.json").read_text(encoding="utf-8"))
-        report = json.loads((Path(path) / "data_report.json").read_text(encoding="utf-8"))
+        history, report = read_records(path)
         return cls(model, WordIndex(words, data_config.lowercase_fallback), CharIndex(chars), tag_names, data_config,
                    train_config, config.get("vectors", {}), history, report)
 

@@ -93,6 +93,13 @@ def read_folder(path: str | os.PathLike) -> tuple[dict, dict[str, torch.Tensor],
     return config, tensors, vocab
 
 
+def read_records(path: str | os.PathLike) -> tuple[list[dict], dict]:
+    """(history, data report) of a model folder that `read_folder` accepted."""
+    path = Path(path)
+    return (json.loads((path / "history.json").read_text(encoding="utf-8")),
+            json.loads((path / "data_report.json").read_text(encoding="utf-8")))
+
+
 def check_tensors(path: Path, expected: dict[str, torch.Tensor], found: dict[str, torch.Tensor]) -> None:
     """Raise ArtifactError naming every missing, unexpected or differently shaped tensor."""
     problems = [f"missing {k}" for k in expected if k not in found]
