@@ -158,7 +158,7 @@ def test_abtt_vocabulary_rows_have_unit_norm_and_padding_stays_zero(vectors_file
     corpus = tokenized(["the movie the zzz", "bad good"], [0, 1])
     for norm in ("unit", "abtt"):
         vocab, matrix = build_vocabulary(corpus, load_vectors(vectors_file), oov="unk", vector_norm=norm)
-        assert not matrix[0].any() and not matrix[1].any()  # <pad>, <unk>
+        assert vocab.words[:2] == ["<pad>", "<unk>"] and not matrix[0].any() and not matrix[1].any()
         assert np.allclose(np.linalg.norm(matrix[2:], axis=1), 1.0)
     with pytest.raises(ValueError, match="vector_norm must be one of"):
         build_vocabulary(corpus, load_vectors(vectors_file), vector_norm="l1")

@@ -119,7 +119,7 @@ def test_monitor_a_metric_to_maximise_and_reject_an_unknown_one():
 
 def spy_optimizer(monkeypatch, m):
     """Capture the optimizer fit makes and the model's weights after each of its steps."""
-    import loopynet.train.loop as loop
+    from loopynet.train import loop
 
     made, after_step = [], []
 
