@@ -4,7 +4,8 @@ Same model and training for both (SimpleRNN(50) -> Dropout(0.2) -> Flatten -> De
 RMSprop, batch 32, 2 epochs; NLP in Action 8.2-8.3); only the data pipeline differs:
 
 * book:    Treebank tokens of the raw text, vectors as stored (`loopynet train --preset book`);
-* default: `<br />` removed, trailing periods split off, Treebank quotes mapped, unit-norm vectors.
+* default: `<br />` removed, trailing periods split off, Treebank quotes mapped, vectors post-processed
+  (all-but-the-top, unit norm) and weighted by smooth inverse frequency (`--word-weights sif`).
 
 A seed sets the shuffle, the 20,000 / 5,000 split, the initial weights and dropout, so each seed also
 has its own validation part. For each run: val_accuracy per epoch, accuracy on the 25,000 test

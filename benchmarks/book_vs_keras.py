@@ -3,7 +3,8 @@
 Both get the same token ids, the same 80/20 split and the same frozen embedding matrix from
 loopynet's pipeline; Keras builds the chapter's Sequential model (SimpleRNN(50, return_sequences)
 -> Dropout(0.2) -> Flatten -> Dense(1, sigmoid), RMSprop, binary cross-entropy, batch 32) on a
-frozen Embedding. Prints a table of val_accuracy per epoch and writes
+frozen Embedding. Prints a table of val_accuracy per epoch and P(pos) of the chapter's `sample_1`
+(NLP in Action 8.5: the book's model labels it negative) and writes
 benchmarks/results/book_vs_keras.json.
 
     .venv/bin/python benchmarks/book_vs_keras.py --seeds 0 1          # full book run, ~5 min per seed
@@ -25,13 +26,21 @@ import torch
 
 from loopynet.config import BOOK_DATA, DataConfig, ModelConfig, TrainConfig, to_dict
 from loopynet.data.batching import pad_trunc
-from loopynet.data.prepare import prepare_training_data
+from loopynet.data.prepare import prepare_training_data, tokenizer_options
+from loopynet.data.tokenize import tokenize
 from loopynet.data.vectors import load_vectors
+from loopynet.data.vocab import encode_texts
 from loopynet.models.classifier import BookClassifier
-from loopynet.train.loop import fit
+from loopynet.train.loop import fit, predict_proba
 
 DATA = Path(os.environ.get("LOOPYNET_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 RESULTS = Path(__file__).resolve().parent / "results"
+SAMPLE_1 = ("I hate that the dismal weather had me down for so long, when will it break! Ugh, when does happiness "
+            "return? The sun is blinding and the puffy clouds are too thin. I can't wait for the weekend.")
+
+
+def encode_sample_1(prepared, data_config):
+    return encode_texts([tokenize(SAMPLE_1, tokenizer_options(data_config))], prepared.vocab)
 
 
 def run_loopynet(prepared, data_config, seed: int) -> dict:
@@ -40,8 +49,10 @@ def run_loopynet(prepared, data_config, seed: int) -> dict:
     model = BookClassifier(model_config, torch.from_numpy(prepared.embeddings), seed=seed)
     start = time.perf_counter()
     history = fit(model, prepared.train, prepared.validation, config, data_config.maxlen, progress=False)
+    seconds = time.perf_counter() - start
+    sample_1 = predict_proba(model, encode_sample_1(prepared, data_config), data_config.maxlen)[0]
     return {"val_accuracy": [h["val_accuracy"] for h in history], "loss": [h["loss"] for h in history],
-            "seconds": time.perf_counter() - start}
+            "seconds": seconds, "sample_1_probability": float(sample_1)}
 
 
 def run_keras(prepared, data_config, seed: int) -> dict:
@@ -64,8 +75,11 @@ def run_keras(prepared, data_config, seed: int) -> dict:
     start = time.perf_counter()
     history = model.fit(x_train, prepared.train.labels, batch_size=32, epochs=2, verbose=0,
                         validation_data=(x_val, prepared.validation.labels)).history
-    return {"val_accuracy": history["val_accuracy"], "loss": history["loss"], "seconds": time.perf_counter() - start,
-            "backend": keras.backend.backend()}
+    seconds = time.perf_counter() - start
+    sample_1 = encode_sample_1(prepared, data_config)
+    sample_1 = model.predict(pad_trunc(sample_1, np.arange(1), maxlen), verbose=0)[0, 0]
+    return {"val_accuracy": history["val_accuracy"], "loss": history["loss"], "seconds": seconds,
+            "backend": keras.backend.backend(), "sample_1_probability": float(sample_1)}
 
 
 def main() -> None:
@@ -74,7 +88,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="documents of the training split (default: all 25,000)")
     parser.add_argument("--pipeline", choices=["book", "default"], default="book",
                         help="book: raw Treebank tokens and raw vectors (the chapter); default: loopynet's defaults "
-                             "(cleaned tokens, unit-norm vectors)")
+                             "(cleaned tokens; vectors all-but-the-top, unit norm, SIF-weighted)")
     args = parser.parse_args()
     vectors = load_vectors(DATA / "en_vectors_300d.bin.gz")
     rows = []
@@ -95,7 +109,7 @@ def print_row(row: dict) -> None:
     accuracies = " -> ".join(f"{a:.4f}" for a in row["val_accuracy"])
     losses = " -> ".join(f"{a:.4f}" for a in row["loss"])
     print(f"{row['implementation'] + ' ' + row.get('backend', ''):<22} seed {row['seed']}  val_accuracy {accuracies}  "
-          f"loss {losses}  {row['seconds']:.0f} s", flush=True)
+          f"loss {losses}  P(pos|sample_1) {row['sample_1_probability']:.3f}  {row['seconds']:.0f} s", flush=True)
 
 
 if __name__ == "__main__":

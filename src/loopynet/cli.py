@@ -7,7 +7,7 @@ import json
 import os
 import sys
 
-from loopynet.config import BOOK_DATA, VECTOR_NORMS, DataConfig, ModelConfig, TrainConfig
+from loopynet.config import BOOK_DATA, VECTOR_NORMS, WORD_WEIGHTS, DataConfig, ModelConfig, TrainConfig
 from loopynet.data.conll import TAG_SCHEMES
 
 EXIT_ERROR = 2
@@ -53,6 +53,10 @@ def build_parser(train_defaults: dict | None = None) -> argparse.ArgumentParser:
     train.add_argument("--vector-norm", choices=VECTOR_NORMS, default=d.vector_norm,
                        help="abtt (default): all-but-the-top post-processing (Mu & Viswanath 2018), then L2 norm 1; "
                             "unit: L2 norm 1; none: as stored (the book)")
+    train.add_argument("--word-weights", choices=WORD_WEIGHTS, default=d.word_weights,
+                       help="sif (default): scale each word vector by a/(a + its corpus frequency) (Arora et al. 2017); "
+                            "none: the book")
+    train.add_argument("--sif-a", type=float, default=d.sif_a, help="a of --word-weights sif (default 1e-3)")
     train.add_argument("--units", type=int, default=m.units, help="recurrent units (default 50)")
     train.add_argument("--dropout", type=float, default=m.dropout, help="dropout after the RNN (default 0.2)")
     train.add_argument("--embedding-dims", type=int, default=None, help="must match the vectors (default: from the file)")
@@ -256,7 +260,7 @@ def cmd_train(args) -> int:
     data_config = DataConfig(maxlen=args.maxlen, val_split=args.val_split, oov=args.oov,
                              encoding_errors=args.encoding_errors or "strict", limit=args.limit,
                              strip_html=args.strip_html, split_periods=args.split_periods, map_quotes=args.map_quotes,
-                             vector_norm=args.vector_norm)
+                             vector_norm=args.vector_norm, word_weights=args.word_weights, sif_a=args.sif_a)
     model_config = ModelConfig(units=args.units, dropout=args.dropout, maxlen=args.maxlen,
                                embedding_dims=args.embedding_dims or ModelConfig.embedding_dims,
                                cell=args.cell, layers=args.layers, bidirectional=args.bidirectional, head=args.head,

@@ -12,6 +12,7 @@ class ConfigError(ValueError):
 
 
 VECTOR_NORMS = ("none", "unit", "abtt")
+WORD_WEIGHTS = ("none", "sif")
 
 
 @dataclass
@@ -31,10 +32,16 @@ class DataConfig:
     vector_norm: "none" (the book: vectors as stored), "unit" (each word vector scaled to L2 norm 1,
         gensim's normed vectors) or "abtt" (all-but-the-top: the table's mean and its top E // 100
         principal directions removed, Mu & Viswanath 2018, then L2 norm 1; see data.vocab).
+    word_weights: "none" (the book) or "sif": after `vector_norm`, each word's vector is multiplied by
+        its smooth inverse frequency a / (a + p(w)), p(w) = the word's share of the corpus' tokens,
+        a = `sif_a`, scaled so the rarest word keeps weight 1 (Arora, Liang & Ma, "A Simple but
+        Tough-to-Beat Baseline for Sentence Embeddings", ICLR 2017, eq. 1 / section 4.1.1: a = 1e-3
+        to 1e-4 work best). Frequent words ("the", ",", "I") get short vectors, rare ones keep ~1.
 
-    The clean-ups and "abtt" are the defaults: with the shared stand-in vectors (spaCy 3.7.1 "md", row
-    norms ~48 against word2vec's ~2-3, 67,628 words on 19,181 distinct rows) they bring the book's
-    model to the book's accuracy (benchmarks/book_seeds.py, README "Results of the main job").
+    The clean-ups, "abtt" and "sif" are the defaults: with the shared stand-in vectors (spaCy 3.7.1
+    "md", row norms ~48 against word2vec's ~2-3, 67,628 words on 19,181 distinct rows) they bring the
+    book's model to the book's accuracy and above (benchmarks/book_seeds.py, README "Results of the
+    main job").
     `BOOK_DATA` is the chapter's pipeline verbatim (`loopynet train --preset book`).
     """
 
@@ -47,9 +54,12 @@ class DataConfig:
     split_periods: bool = True
     map_quotes: bool = True
     vector_norm: str = "abtt"
+    word_weights: str = "sif"
+    sif_a: float = 1e-3
 
 
-BOOK_DATA = {"strip_html": False, "split_periods": False, "map_quotes": False, "vector_norm": "none"}
+BOOK_DATA = {"strip_html": False, "split_periods": False, "map_quotes": False, "vector_norm": "none",
+             "word_weights": "none"}
 
 
 @dataclass

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from loopynet.config import BOOK_DATA
 
-_CLEAN = {"strip_html": True, "split_periods": True, "map_quotes": True}
+# the recipes were measured with these (the defaults since added, e.g. word_weights "sif", stay off)
+_RECIPE_DATA = {"strip_html": True, "split_periods": True, "map_quotes": True, "vector_norm": "unit",
+                "word_weights": "none"}
 
 PRESETS: dict[str, dict] = {
     "book": {
@@ -22,7 +24,7 @@ PRESETS: dict[str, dict] = {
                        "coverage), unit-norm vectors fine-tuned (sparse Adam), max-pooled padding-safe head, "
                        "length-bucketed batches, Adam lr 2e-3, one epoch over 22,500 reviews (10% held out for "
                        "validation; with --epochs N early stopping restores the best epoch)",
-        "flags": {**_CLEAN, "vector_norm": "unit", "maxlen": 400, "val_split": 0.1, "cell": "lstm", "units": 64,
+        "flags": {**_RECIPE_DATA, "maxlen": 400, "val_split": 0.1, "cell": "lstm", "units": 64,
                   "bidirectional": True, "head": "max", "dropout": 0.3, "train_embeddings": True,
                   "optimizer": "adam", "lr": 2e-3, "batch_size": 64, "epochs": 1, "patience": 1, "clip_norm": 5.0},
     },
@@ -31,7 +33,7 @@ PRESETS: dict[str, dict] = {
                        "tokens (Wang & Manning 2012; Mesnil et al. 2014), the two logits mixed by a logistic "
                        "regression fitted on the validation part. `--init-from` an imdb-rnn model folder with "
                        "`--epochs 0` reuses its recurrent part and fits only the n-gram model and the mix",
-        "flags": {**_CLEAN, "vector_norm": "unit", "maxlen": 1000, "rnn_maxlen": 400, "val_split": 0.1,
+        "flags": {**_RECIPE_DATA, "maxlen": 1000, "rnn_maxlen": 400, "val_split": 0.1,
                   "cell": "lstm", "units": 64, "bidirectional": True, "head": "max", "dropout": 0.3,
                   "train_embeddings": True, "optimizer": "adam", "lr": 2e-3, "batch_size": 64, "epochs": 1,
                   "patience": 1, "clip_norm": 5.0, "ngram": 3},

@@ -121,6 +121,18 @@ def test_a_folder_from_before_the_pipeline_options_loads_with_the_books_pipeline
     assert Classifier.load(saved).data_config.strip_html is True  # a current folder keeps its own values
 
 
+def test_a_folder_from_before_word_weights_loads_without_them(saved, tmp_path):
+    """Stop-8 folders have the clean-ups and vector_norm but no word_weights: they were trained without."""
+    import shutil
+
+    copy = shutil.copytree(saved, tmp_path / "stop8")
+    config = json.loads((copy / "config.json").read_text())
+    assert config["data"].pop("word_weights") == "sif" and config["data"].pop("sif_a") == 1e-3
+    (copy / "config.json").write_text(json.dumps(config))
+    loaded = Classifier.load(copy)
+    assert loaded.data_config.word_weights == "none" and loaded.data_config.vector_norm == "abtt"
+
+
 def test_shape_mismatch_is_refused_naming_the_tensor(saved, tmp_path):
     import shutil
 

@@ -33,9 +33,12 @@ def test_preset_values_become_defaults_and_explicit_flags_win():
     assert args.cell == PRESETS["imdb-rnn"]["flags"]["cell"] and args.split_periods and args.train_embeddings
     default = parse(BASE)
     assert default.cell == "rnn" and default.head == "flatten" and default.split_periods and default.vector_norm == "abtt"
+    assert (default.word_weights, default.sif_a) == ("sif", 1e-3)
+    assert parse([*BASE, "--preset", "imdb-rnn"]).word_weights == "none"  # the recipes keep what they were measured with
     assert not default.train_embeddings
     book = parse([*BASE, "--preset", "book"])
-    assert (book.strip_html, book.split_periods, book.map_quotes, book.vector_norm) == (False, False, False, "none")
+    assert (book.strip_html, book.split_periods, book.map_quotes, book.vector_norm, book.word_weights) == (
+        False, False, False, "none", "none")
     assert not parse([*BASE, "--no-split-periods"]).split_periods  # a default that is on can be switched off
 
 

@@ -14,7 +14,7 @@ from loopynet.data.report import make_report
 from loopynet.data.tokenize import tokenize, tokenize_packed
 from loopynet.data.tokenized import load_tokenized, tokenize_corpus
 from loopynet.data.vectors import VectorsError, load_vectors
-from loopynet.data.vocab import Vocabulary, all_but_the_top, build_vocabulary, encode, encode_texts
+from loopynet.data.vocab import Vocabulary, all_but_the_top, build_vocabulary, encode, encode_texts, sif_weights
 from tests.conftest import write_word2vec
 
 
@@ -162,3 +162,27 @@ def test_abtt_vocabulary_rows_have_unit_norm_and_padding_stays_zero(vectors_file
         assert np.allclose(np.linalg.norm(matrix[2:], axis=1), 1.0)
     with pytest.raises(ValueError, match="vector_norm must be one of"):
         build_vocabulary(corpus, load_vectors(vectors_file), vector_norm="l1")
+
+
+def test_sif_weights_are_a_over_a_plus_frequency_scaled_to_the_rarest_word():
+    """Arora et al. 2017, eq. 1: a / (a + p(w)); p = counts / total tokens. Worked by hand for a = 1e-3."""
+    weights = sif_weights(np.array([1, 10, 1000]), total_tokens=10_000, a=1e-3)  # p = 1e-4, 1e-3, 0.1
+    raw = np.array([1e-3 / 1.1e-3, 0.5, 1e-3 / 0.101])  # 0.90909, 0.5, 0.0099
+    assert np.allclose(weights, raw / raw[0], rtol=1e-12) and weights[0] == 1.0
+    assert np.allclose(weights, [1.0, 0.55, 0.0108911], rtol=1e-5)
+    assert len(sif_weights(np.zeros(0, int), 0)) == 0
+    with pytest.raises(ValueError, match="sif_a must be > 0"):
+        sif_weights(np.array([1]), 10, a=0.0)
+
+
+def test_sif_vocabulary_shortens_frequent_words_and_keeps_direction(vectors_file):
+    # 8 tokens; the OOV ones (zzz, ",") count in the total. p: the 3/8, movie 1/8, bad 1/8
+    corpus = tokenized(["the movie the zzz", "bad the , ,"], [0, 1])
+    plain_vocab, plain = build_vocabulary(corpus, load_vectors(vectors_file), vector_norm="unit")
+    vocab, matrix = build_vocabulary(corpus, load_vectors(vectors_file), vector_norm="unit", word_weights="sif", sif_a=0.5)
+    assert vocab.words == plain_vocab.words == ["<pad>", "the", "movie", "bad"] and not matrix[0].any()
+    expected = np.array([0.5 / (0.5 + 3 / 8), 0.5 / (0.5 + 1 / 8), 0.5 / (0.5 + 1 / 8)])
+    assert np.allclose(np.linalg.norm(matrix[1:], axis=1), expected / expected.max(), atol=1e-6)
+    assert np.allclose(matrix[1:] / np.linalg.norm(matrix[1:], axis=1, keepdims=True), plain[1:], atol=1e-6)
+    with pytest.raises(ValueError, match="word_weights must be one of"):
+        build_vocabulary(corpus, load_vectors(vectors_file), word_weights="tfidf")

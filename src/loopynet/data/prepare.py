@@ -52,7 +52,8 @@ def prepare_training_data(data: str | os.PathLike, vectors: WordVectors, config:
     corpus = load_tokenized(data, split, config.encoding_errors, cache_dir(), tokenizer_options(config))
     corpus = corpus.subset(np.random.default_rng(seed).permutation(len(corpus))[: config.limit])
     seconds = {"read_and_tokenize": time.perf_counter() - start}
-    vocab, embeddings = build_vocabulary(corpus, vectors, config.oov, config.vector_norm)
+    vocab, embeddings = build_vocabulary(corpus, vectors, config.oov, config.vector_norm, config.word_weights,
+                                         config.sif_a)
     split_point = int(len(corpus) * (1 - config.val_split))
     parts, reports = {}, {}
     for part, index in (("train", np.arange(split_point)), ("validation", np.arange(split_point, len(corpus)))):
