@@ -10,7 +10,7 @@ from loopynet import Classifier, DataConfig, ModelConfig, TrainConfig
 from loopynet.cli import main
 
 # The book's model on 2,000 reviews (1,600 train / 400 validation), first 100 tokens, default data pipeline
-# (cleaned Treebank tokens, unit-norm vectors), 4 epochs: ~15 s.
+# (cleaned Treebank tokens; vectors all-but-the-top, unit norm, SIF-weighted), 4 epochs: ~15 s.
 SLICE = dict(data_config=DataConfig(limit=2000, maxlen=100), model_config=ModelConfig(units=50),
              train_config=TrainConfig(epochs=4, seed=0))
 
@@ -45,9 +45,10 @@ def test_cli_on_the_real_archive(slice_model, real_data, capsys):
 @pytest.mark.slow
 def test_full_book_run(real_data, tmp_path):
     """The issue's two bars for the chapter's run (20,000/5,000 reviews, 2 epochs, defaults, seed 0):
-    val_accuracy >= 0.75 (measured 0.7810; book 0.7820) and sample_1 labelled negative. The second
-    FAILS (P(pos) 0.663): the Flatten head reads a short text as mostly padding (README, "sample_1 and
-    short texts"); kept as the issue states it, so the gap stays visible."""
+    val_accuracy >= 0.75 (measured 0.7924; book 0.7820) and sample_1 labelled negative. The second
+    FAILS at seed 0 (P(pos) 0.542; negative on 4 of 5 seeds): the Flatten head reads a short text as
+    mostly padding (README, "sample_1 and short texts"); kept as the issue states it, so the gap
+    stays visible."""
     clf = Classifier.train(real_data["imdb"], real_data["vectors"], progress=False, log=lambda s: None)
     assert clf.history[-1]["val_accuracy"] >= 0.75
     sample_1 = ("I hate that the dismal weather had me down for so long, when will it break! Ugh, when does "
