@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from loopynet import Classifier, DataConfig, ModelConfig, TrainConfig
@@ -11,8 +12,8 @@ from loopynet.cli import main
 
 # The book's model on 2,000 reviews (1,600 train / 400 validation), first 100 tokens, default data pipeline
 # (cleaned Treebank tokens; vectors all-but-the-top, unit norm, SIF-weighted), 4 epochs: ~15 s.
-SLICE = dict(data_config=DataConfig(limit=2000, maxlen=100), model_config=ModelConfig(units=50),
-             train_config=TrainConfig(epochs=4, seed=0))
+SLICE = {"data_config": DataConfig(limit=2000, maxlen=100), "model_config": ModelConfig(units=50),
+         "train_config": TrainConfig(epochs=4, seed=0)}
 
 
 @pytest.fixture(scope="module")
@@ -26,6 +27,16 @@ def test_real_slice_report_counts(slice_model):
     assert report["train"]["documents"] == 1600 and report["validation"]["documents"] == 400
     assert 0.015 < report["train"]["oov_rate"] < 0.04  # shared README: 97.5% coverage with the clean-ups (raw: 94.5%)
     assert sum(report["train"]["class_counts"].values()) == 1600 and len(report["train"]["class_counts"]) == 2
+
+
+def test_real_slice_vectors_are_sif_weighted_by_frequency(slice_model):
+    """Default pipeline: unit-norm abtt rows times a/(a + p(w)) (Arora et al. 2017), most frequent word first,
+    so row norms rise along the vocabulary; 'the' (~5% of tokens) is ~1e-3 / 0.05 = 0.02 long, the rarest 1."""
+    clf = slice_model[0]
+    norms = clf.model.embeddings[1:].norm(dim=1).numpy()
+    assert (clf.data_config.word_weights, clf.data_config.sif_a) == ("sif", 1e-3)
+    assert (np.diff(norms) >= -1e-6).all() and abs(norms[-1] - 1) < 1e-6
+    assert norms[clf.vocab.index["the"] - 1] < 0.03 and norms[clf.vocab.index["dismal"] - 1] > 0.5
 
 
 def test_real_slice_beats_chance_on_the_test_split(slice_model, real_data):
