@@ -7,7 +7,9 @@ cd "$(dirname "$0")/.."
 DATA_DIR=${LOOPYNET_SHARED_DATA:-../shared/data}
 OUT=${1:-runs/book}
 bash scripts/setup.sh
-.venv/bin/loopynet train --data "$DATA_DIR/aclImdb_v1_labeled.tar.gz" --vectors "$DATA_DIR/en_vectors_300d.bin.gz" --out "$OUT"
+# --threads 2: the numbers in README.md were measured with 2 torch threads; float sums (and so the
+# trained weights) depend on the thread count, so a machine with more cores would otherwise differ.
+.venv/bin/loopynet train --data "$DATA_DIR/aclImdb_v1_labeled.tar.gz" --vectors "$DATA_DIR/en_vectors_300d.bin.gz" --out "$OUT" --threads 2
 .venv/bin/loopynet evaluate "$OUT" --data "$DATA_DIR/aclImdb_v1_labeled.tar.gz"
 .venv/bin/loopynet predict "$OUT" \
   "I hate that the dismal weather had me down for so long, when will it break! Ugh, when does happiness return? The sun is blinding and the puffy clouds are too thin. I can't wait for the weekend." \
