@@ -88,6 +88,14 @@ def test_missing_vectors_file(tiny_imdb, tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
+def test_bad_sif_a_exits_2_and_writes_nothing(tiny_imdb, tiny_vectors, tmp_path, capsys):
+    out = tmp_path / "o"
+    code = main(["train", "--data", str(tiny_imdb), "--vectors", str(tiny_vectors), "--out", str(out), *TRAIN,
+                 "--sif-a", "0"])
+    assert code == 2 and "sif_a must be > 0, got 0.0" in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_console_script_runs():
     result = subprocess.run([sys.executable, "-m", "loopynet.cli", "summary"], capture_output=True, text=True, check=True)
     assert "Total params: 37,551" in result.stdout
