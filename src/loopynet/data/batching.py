@@ -14,9 +14,16 @@ import numpy as np
 from loopynet.data.vocab import EncodedDocs
 
 
-def pad_trunc(docs: EncodedDocs, index: np.ndarray, maxlen: int) -> np.ndarray:
-    """(len(index), maxlen) int64 ids: the first `maxlen` ids of each document, then zeros."""
-    out = np.zeros((len(index), maxlen), dtype=np.int64)
+def pad_trunc(docs: EncodedDocs, index: np.ndarray, maxlen: int, trim: bool = False) -> np.ndarray:
+    """(len(index), maxlen) int64 ids: the first `maxlen` ids of each document, then zeros.
+
+    With `trim` the width is the longest of these documents instead (at most `maxlen`, at least 1):
+    for padding-safe models, where trailing padding changes nothing.
+    """
+    index = np.asarray(index)
+    longest = int((docs.offsets[index + 1] - docs.offsets[index]).max(initial=0))
+    width = max(1, min(longest, maxlen)) if trim else maxlen
+    out = np.zeros((len(index), width), dtype=np.int64)
     for row, i in enumerate(index):
         start, end = docs.offsets[i], min(docs.offsets[i + 1], docs.offsets[i] + maxlen)
         out[row, : end - start] = docs.ids[start:end]

@@ -293,7 +293,7 @@ class BucketedTask:
         seed = int(np.asarray(order[:8], dtype=np.int64).sum()) + len(order)
         for g in np.random.default_rng(seed).permutation(len(groups)):
             index = groups[g]
-            ids = pad_trunc(docs, index, self.maxlen)[:, : max(1, int(lengths[index].max()))]
+            ids = pad_trunc(docs, index, self.maxlen, trim=True)
             yield ids, docs.labels[index]
 
     def loss(self, model, batch):

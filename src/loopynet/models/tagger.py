@@ -23,10 +23,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from loopynet.models.recurrent_classifier import reverse_within_length
+from loopynet.models.recurrent_classifier import CELLS, reverse_within_length
 from loopynet.models.simple_rnn import SimpleRNN
-
-CELLS = ("rnn", "gru", "lstm")
 
 
 @dataclass

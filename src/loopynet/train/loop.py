@@ -130,7 +130,7 @@ def predict_proba(model: torch.nn.Module, docs: EncodedDocs, maxlen: int, batch_
         probabilities = np.zeros(len(docs))
         for start in range(0, len(order), batch_size):
             index = order[start : start + batch_size]
-            ids = pad_trunc(docs, index, maxlen)[:, : max(1, int(min(docs.lengths[index].max(), maxlen)))]
+            ids = pad_trunc(docs, index, maxlen, trim=True)
             probabilities[index] = torch.sigmoid(model(torch.from_numpy(ids))).double().numpy()
         return probabilities
     out = [torch.sigmoid(model(torch.from_numpy(ids))).double().numpy() for ids, _ in batches(docs, batch_size, maxlen)]
