@@ -5,9 +5,10 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
+
+from loopynet.io.artifact import read_records
 
 
 def plot_history(history: list[dict], path: str | Path, title: str = "") -> Path:
@@ -38,7 +39,7 @@ def plot_history(history: list[dict], path: str | Path, title: str = "") -> Path
 
 def main(argv: list[str] | None = None) -> int:
     folder, out = (argv or sys.argv[1:])[:2]
-    history = json.loads((Path(folder) / "history.json").read_text(encoding="utf-8"))
+    history, _ = read_records(folder)
     plot_history(history, out, f"{Path(folder).name}: loss and accuracy per epoch")
     print(out)
     return 0

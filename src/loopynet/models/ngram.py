@@ -54,6 +54,15 @@ def doc_ngrams(ids: np.ndarray, n: int, vocabulary_size: int) -> tuple[np.ndarra
     return rows[keep], keys[keep]
 
 
+def lookup(table: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(where, found): for each of `keys`, its position in the sorted `table` and whether it is there
+    (where is only meaningful where found)."""
+    if not len(table):
+        return np.zeros(len(keys), np.int64), np.zeros(len(keys), bool)
+    where = np.searchsorted(table, keys).clip(max=len(table) - 1)
+    return where, table[where] == keys
+
+
 class NgramEnsemble(nn.Module):
     """A `RecurrentClassifier` plus the NB-weighted n-gram logistic model, mixed on validation.
 
@@ -111,9 +120,7 @@ class NgramEnsemble(nn.Module):
     def ngram_logits(self, ids: np.ndarray) -> torch.Tensor:
         """(B,) logits of the n-gram model alone."""
         rows, keys = doc_ngrams(ids, self.n, self.vocabulary_size)
-        table = self.ngram_keys.numpy()
-        where = np.searchsorted(table, keys).clip(max=max(len(table) - 1, 0))
-        found = table[where] == keys if len(table) else np.zeros(len(keys), bool)
+        where, found = lookup(self.ngram_keys.numpy(), keys)
         sums = np.bincount(rows[found], weights=self.ngram_weights.numpy()[where[found]], minlength=ids.shape[0])
         return torch.from_numpy(sums).float() + self.ngram_bias
 
@@ -132,9 +139,7 @@ class NgramEnsemble(nn.Module):
     def _bags(self, docs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(feature index (M,), doc offsets (N+1,), rows (M,)) of `docs` over the fitted keys."""
         rows, keys = self._features(docs)
-        table = self.ngram_keys.numpy()
-        where = np.searchsorted(table, keys).clip(max=len(table) - 1)
-        found = table[where] == keys
+        where, found = lookup(self.ngram_keys.numpy(), keys)
         rows, where = rows[found], where[found]
         offsets = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=len(docs)))])
         return where, offsets, rows
@@ -148,8 +153,7 @@ class NgramEnsemble(nn.Module):
         unique, counts = np.unique(keys, return_counts=True)
         table = unique[counts >= self.min_df]
         self.ngram_keys = torch.from_numpy(table)
-        where = np.searchsorted(table, keys).clip(max=len(table) - 1)
-        found = table[where] == keys
+        where, found = lookup(table, keys)
         labels = train.labels[rows[found]]
         p = 1.0 + np.bincount(where[found][labels == 1], minlength=len(table))
         q = 1.0 + np.bincount(where[found][labels == 0], minlength=len(table))
