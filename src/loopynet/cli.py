@@ -220,8 +220,18 @@ def build_parser(train_defaults: dict | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def parse(argv: list[str] | None, train_defaults: dict | None = None) -> argparse.Namespace:
-    """Parse `argv`; texts given to `predict`/`tag predict` after its options (`predict DIR --json "text"`) count too."""
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    """Parse `argv`; `train --preset NAME` makes the preset's values the defaults (explicit flags win).
+    Texts given to `predict`/`tag predict` after its options (`predict DIR --json "text"`) count too."""
+    args = _parse_with(argv)
+    if getattr(args, "preset", None):  # parse again with the preset's values as defaults
+        from loopynet.presets import PRESETS
+
+        args = _parse_with(argv, PRESETS[args.preset]["flags"])
+    return args
+
+
+def _parse_with(argv: list[str] | None, train_defaults: dict | None = None) -> argparse.Namespace:
     parser = build_parser(train_defaults)
     args, extra = parser.parse_known_args(argv)
     if extra and hasattr(args, "texts") and not any(e.startswith("-") and e != "-" for e in extra):
@@ -233,10 +243,6 @@ def parse(argv: list[str] | None, train_defaults: dict | None = None) -> argpars
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
-    if getattr(args, "preset", None):  # parse again with the preset's values as defaults
-        from loopynet.presets import PRESETS
-
-        args = parse(argv, PRESETS[args.preset]["flags"])
 
     # Idle OpenMP threads sleep instead of spinning: with other jobs on a small machine, spinning
     # waits made training steps ~10x slower (measured, benchmarks/README.md). Set before torch loads.

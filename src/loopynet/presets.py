@@ -39,8 +39,3 @@ PRESETS: dict[str, dict] = {
                   "patience": 1, "clip_norm": 5.0, "ngram": 3},
     },
 }
-
-
-def preset_command(name: str, data: str = "DATA", vectors: str = "VECTORS", out: str = "OUT") -> str:
-    """The `loopynet train` command line of a preset (for documentation)."""
-    return f"loopynet train --preset {name} --data {data} --vectors {vectors} --out {out}"
