@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from book_seeds import SAMPLE_1  # benchmarks/ is on sys.path when a script in it runs
 
 from loopynet.config import BOOK_DATA, DataConfig, ModelConfig, TrainConfig, to_dict
 from loopynet.data.batching import pad_trunc
@@ -35,8 +36,6 @@ from loopynet.train.loop import fit, predict_proba
 
 DATA = Path(os.environ.get("LOOPYNET_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 RESULTS = Path(__file__).resolve().parent / "results"
-SAMPLE_1 = ("I hate that the dismal weather had me down for so long, when will it break! Ugh, when does happiness "
-            "return? The sun is blinding and the puffy clouds are too thin. I can't wait for the weekend.")
 
 
 def encode_sample_1(prepared, data_config):
