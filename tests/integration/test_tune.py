@@ -138,7 +138,9 @@ def test_trial_of_a_dead_worker_is_failed_and_retried(tmp_path, space_file):
         dead = study.ask()
     settings.space.suggest(dead)
     study._storage.record_heartbeat(dead._trial_id)  # then the worker "dies": no more heartbeats
-    time.sleep(2.5)  # older than the grace period of 2 x --heartbeat
+    # older than the grace period of 2 x --heartbeat: SQLite's CURRENT_TIMESTAMP has whole seconds, so a
+    # heartbeat recorded at t.0 looks stale (> 2 s) only from t+3 on (2.5 s failed CI once: stored age 2 s)
+    time.sleep(3.2)
 
     assert tune(out, space_file, "--trials", "2", "--heartbeat", "1") == 0
     trials = trials_of(out)
