@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 
 from loopynet.config import BOOK_DATA, VECTOR_NORMS, WORD_WEIGHTS, DataConfig, ModelConfig, TrainConfig
 from loopynet.data.conll import TAG_SCHEMES
@@ -303,13 +304,25 @@ def cmd_evaluate(args) -> int:
 def _read_texts(args) -> list[str]:
     """Texts from the arguments, then `--file` (one per line, '-' = stdin); stdin when neither is given."""
     texts = list(args.texts)
-    if args.file:
-        stream = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")
-        with stream:
-            texts += [line.rstrip("\n") for line in stream]
+    if args.file == "-":
+        texts += [line.rstrip("\n") for line in sys.stdin]
+    elif args.file:
+        texts += _utf8_lines(Path(args.file))
     elif not texts:
         texts = [line.rstrip("\n") for line in sys.stdin]
     return texts
+
+
+def _utf8_lines(path: Path) -> list[str]:
+    """The lines of a UTF-8 text file, without line ends. Raises ValueError naming the file, line and
+    byte offset of the first invalid byte; OSError for a missing or unreadable file."""
+    lines = []
+    for number, raw in enumerate(path.read_bytes().splitlines(), start=1):
+        try:
+            lines.append(raw.decode("utf-8"))
+        except UnicodeDecodeError as err:
+            raise ValueError(f"{path}:{number}: not valid UTF-8 at byte {err.start} of the line ({err.reason})") from None
+    return lines
 
 
 def cmd_predict(args) -> int:

@@ -59,6 +59,15 @@ def test_predict_from_file_and_stdin(model_dir, tmp_path, capsys, monkeypatch):
     assert json.loads(capsys.readouterr().out)[0]["probability"] == from_file[0]["probability"]
 
 
+def test_predict_file_that_is_not_utf8_names_file_line_and_byte(model_dir, tmp_path, capsys):
+    texts = tmp_path / "texts.txt"
+    texts.write_bytes("great loved it\nawful \xff hated\n".encode("latin-1"))
+    assert main(["predict", str(model_dir), "--file", str(texts)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""  # nothing predicted from a half-read file
+    assert f"{texts}:2: not valid UTF-8 at byte 6 of the line" in captured.err
+
+
 def test_predict_threshold(model_dir, capsys):
     assert main(["predict", str(model_dir), "great wonderful", "--threshold", "1.0"]) == 0
     assert capsys.readouterr().out.startswith("neg\t")
