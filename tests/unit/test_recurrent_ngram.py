@@ -32,6 +32,32 @@ def test_bag_sums_sum_each_documents_weights():
     assert _bag_sums(weights, index, offsets, torch.tensor([2, 0, 1])).tolist() == [210.0, 11.0, 0.0]
 
 
+def test_bag_sums_gradient_is_exact_and_identical_run_to_run():
+    """The n-gram logistic fit must repeat bit for bit with several threads (a seeded run = same model)."""
+    rng = np.random.default_rng(0)
+    counts = rng.integers(50, 800, 3000)
+    ends = np.cumsum(counts)
+    offsets = torch.from_numpy(np.concatenate([[0], ends]))
+    index = torch.from_numpy(rng.integers(0, 20_000, int(counts.sum())))
+    docs = torch.from_numpy(rng.permutation(3000)[:2000])
+    upstream = torch.from_numpy(rng.standard_normal(2000)).float()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        grads = []
+        for _ in range(5):
+            weights = torch.zeros(20_000, requires_grad=True)
+            (_bag_sums(weights, index, offsets, docs) * upstream).sum().backward()
+            grads.append(weights.grad)
+    finally:
+        torch.set_num_threads(threads)
+    assert all(torch.equal(grads[0], g) for g in grads[1:])
+    rows = np.concatenate([np.arange(ends[d] - counts[d], ends[d]) for d in docs.numpy()])
+    per_row = np.repeat(upstream.numpy().astype(np.float64), counts[docs.numpy()])
+    oracle = np.bincount(index.numpy()[rows], weights=per_row, minlength=20_000)  # d(sum)/dw in float64
+    np.testing.assert_allclose(grads[0].numpy(), oracle, rtol=1e-5, atol=1e-4)
+
+
 def test_ensemble_trains_saves_loads_and_ignores_padding(tiny_imdb, tiny_vectors, tmp_path):
     clf = Classifier.train(tiny_imdb, tiny_vectors, DataConfig(maxlen=16),
                            ModelConfig(units=4, cell="gru", head="mean", ngram=2, rnn_maxlen=8),

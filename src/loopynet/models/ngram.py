@@ -235,4 +235,6 @@ def _bag_sums(weights: torch.Tensor, index: torch.Tensor, offsets: torch.Tensor,
     counts = ends - starts
     positions = torch.repeat_interleave(starts - torch.cumsum(counts, 0) + counts, counts) + torch.arange(int(counts.sum()))
     bag = torch.repeat_interleave(torch.arange(len(docs)), counts)
-    return torch.zeros(len(docs), dtype=weights.dtype).index_add(0, bag, weights[index[positions]])
+    # index_select, not weights[...]: its backward (index_add) is deterministic on CPU, the backward of
+    # advanced indexing (index_put_ with accumulate) is not with several threads (runs differed by ~1e-7)
+    return torch.zeros(len(docs), dtype=weights.dtype).index_add(0, bag, weights.index_select(0, index[positions]))
