@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from loopynet import __version__
-from loopynet.config import BOOK_DATA, DataConfig, ModelConfig, TrainConfig, from_dict, to_dict
+from loopynet.config import BOOK_DATA, DataConfig, ModelConfig, TrainConfig, check_data, check_train, from_dict, to_dict
 from loopynet.data.prepare import prepare_training_data, tokenizer_options
 from loopynet.data.report import make_report
 from loopynet.data.tokenize import tokenize
@@ -65,11 +65,14 @@ class Classifier:
 
         Raises:
             CorpusError, VectorsError: unreadable data or vectors.
-            ValueError: --embedding-dims differs from the vector file's, or bad settings.
+            ValueError: --embedding-dims differs from the vector file's, or bad settings (ConfigError,
+                checked before anything is read).
             TrainingError: the loss became NaN.
         """
         data_config = data_config or DataConfig()
         train_config = train_config or TrainConfig()
+        check_data(data_config)
+        check_train(train_config)
         start = time.perf_counter()
         word_vectors = load_vectors(vectors)
         model_config = _fit_to_vectors(model_config or ModelConfig(), word_vectors.embedding_dims, vectors)
@@ -117,25 +120,30 @@ class Classifier:
                 differ from what config.json implies (the message lists each difference).
         """
         config, tensors, words = read_folder(path)
+        if config.get("kind", "classifier") != "classifier":
+            raise ArtifactError(f"model folder {path} holds a {config['kind']!r} model, not a classifier")
+        class_names = config.get("class_names")
+        if not (isinstance(class_names, list) and len(class_names) == 2 and all(isinstance(c, str) for c in class_names)):
+            raise ArtifactError(f"model folder {path}: config.json needs class_names, a list of 2 names; got {class_names!r}")
         try:
             model_config = from_dict(ModelConfig, config["model"])
             # folders written before the clean-ups/vector_norm defaults changed lack some of these keys:
             # they were trained with the book's pipeline, which is what a missing key meant then
             data_config = from_dict(DataConfig, {**BOOK_DATA, **config["data"]})
             train_config = from_dict(TrainConfig, config["train"])
-        except (KeyError, TypeError, ValueError) as err:
-            raise ArtifactError(f"model folder {path}: config.json is not a loopynet classifier config ({err})") from None
+            model = build_classifier(model_config, torch.zeros(len(words), model_config.embedding_dims))
+        except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as err:
+            raise ArtifactError(f"model folder {path}: config.json is not a valid loopynet classifier config "
+                                f"({type(err).__name__}: {err})") from None
         if "embeddings" in tensors and tensors["embeddings"].shape[0] != len(words):
             raise ArtifactError(f"model folder {path}: vocab.json has {len(words)} words but the embeddings have "
                                 f"{tensors['embeddings'].shape[0]} rows")
-        embeddings = torch.zeros(len(words), model_config.embedding_dims)
-        model = build_classifier(model_config, embeddings)
         if hasattr(model, "resize_for"):  # buffers whose size is data-dependent (n-gram table)
             model.resize_for(tensors)
         check_tensors(Path(path), model.state_dict(), tensors)
         model.load_state_dict(tensors)
         history, report = read_records(path)
-        return cls(model, Vocabulary(words, data_config.oov), config["class_names"], data_config, train_config,
+        return cls(model, Vocabulary(words, data_config.oov), class_names, data_config, train_config,
                    config.get("vectors", {}), history, report)
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:

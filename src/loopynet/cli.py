@@ -12,6 +12,16 @@ from loopynet.config import BOOK_DATA, VECTOR_NORMS, WORD_WEIGHTS, DataConfig, M
 from loopynet.data.conll import TAG_SCHEMES
 
 EXIT_ERROR = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, the shell's convention
+MAX_THREADS = 256  # torch crashes (segfault) when asked for ~100,000
+
+
+def _probability(text: str) -> float:
+    """argparse type of --threshold: a number in [0, 1]."""
+    value = float(text)
+    if not 0 <= value <= 1:  # also rejects nan
+        raise argparse.ArgumentTypeError(f"must be a probability in [0, 1], got {text}")
+    return value
 
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
@@ -108,14 +118,14 @@ def build_parser(train_defaults: dict | None = None) -> argparse.ArgumentParser:
     ev.add_argument("model", help="model folder")
     _add_data_args(ev)
     ev.add_argument("--split", default="test", help="default: test")
-    ev.add_argument("--threshold", type=float, default=0.5)
+    ev.add_argument("--threshold", type=_probability, default=0.5)
     ev.add_argument("--json", action="store_true", help="print one JSON object")
 
     pr = sub.add_parser("predict", help="P(positive) and label for texts (arguments, --file, or stdin)")
     pr.add_argument("model", help="model folder")
     pr.add_argument("texts", nargs="*", help="texts to classify")
     pr.add_argument("--file", help="one text per line ('-' for stdin)")
-    pr.add_argument("--threshold", type=float, default=0.5)
+    pr.add_argument("--threshold", type=_probability, default=0.5)
     pr.add_argument("--json", action="store_true", help="print a JSON list of {text, probability, label}")
 
     sm = sub.add_parser("summary", help="the Keras-style layer table of a model folder or of settings")
@@ -250,7 +260,11 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from loopynet.errors import USER_ERRORS  # heavy imports only after parsing (fast --help)
 
-    if getattr(args, "threads", None):  # train, tag train, tag evaluate
+    if getattr(args, "threads", None) is not None:  # train, tag train, tag evaluate
+        if not 1 <= args.threads <= MAX_THREADS:
+            print(f"loopynet {args.command}: error: --threads must be 1 to {MAX_THREADS}, got {args.threads}",
+                  file=sys.stderr)
+            return EXIT_ERROR
         import torch
 
         torch.set_num_threads(args.threads)
@@ -259,6 +273,10 @@ def main(argv: list[str] | None = None) -> int:
     except USER_ERRORS as err:
         print(f"loopynet {args.command}: error: {err}", file=sys.stderr)
         return EXIT_ERROR
+    except KeyboardInterrupt:
+        print(f"loopynet {args.command}: interrupted; no file was left half-written, an existing model folder "
+              "is unchanged (train --resume continues from the last epoch's checkpoint)", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 def cmd_train(args) -> int:
@@ -277,13 +295,26 @@ def cmd_train(args) -> int:
                                epsilon=args.epsilon, seed=args.seed,
                                optimizer=args.optimizer, clip_norm=args.clip_norm, patience=args.patience,
                                lr_decay=args.lr_decay, ema_decay=args.ema_decay)
-    checkpoints = args.checkpoint_dir or f"{args.out.rstrip('/')}.checkpoint"
+    checkpoints = _outputs_checked(args)
     clf = Classifier.train(args.data, args.vectors, data_config, model_config, train_config, split=args.split,
                            progress=not args.quiet, log=lambda line: print(line, file=sys.stderr),
                            checkpoint_dir=checkpoints, resume=args.resume, init_from=args.init_from)
     out = clf.save(args.out)
     print(f"saved {out}")
     return 0
+
+
+def _outputs_checked(args) -> str:
+    """The checkpoint folder of a training command, after checking (before any work) that `--out` may be
+    written (`loopynet.io.artifact.check_out`) and that the checkpoint path is not a file.
+    Raises ArtifactError."""
+    from loopynet.io.artifact import ArtifactError, check_out
+
+    check_out(args.out)
+    checkpoints = args.checkpoint_dir or f"{args.out.rstrip('/')}.checkpoint"
+    if os.path.exists(checkpoints) and not os.path.isdir(checkpoints):
+        raise ArtifactError(f"checkpoint folder {checkpoints} exists and is not a folder; pass another --checkpoint-dir")
+    return checkpoints
 
 
 def cmd_evaluate(args) -> int:
@@ -354,7 +385,11 @@ def cmd_summary(args) -> int:
             return 0
         print(summary(clf.model.config, len(clf.vocab)))
     else:
-        print(summary(ModelConfig(units=args.units, maxlen=args.maxlen, embedding_dims=args.embedding_dims)))
+        from loopynet.models.recurrent_classifier import check_config
+
+        config = ModelConfig(units=args.units, maxlen=args.maxlen, embedding_dims=args.embedding_dims)
+        check_config(config)
+        print(summary(config))
     return 0
 
 
@@ -426,8 +461,7 @@ def cmd_tag(args) -> int:
                                            lr_decay=args.lr_decay, ema_decay=args.ema_decay)
         tagger = Tagger.train(args.data, args.vectors, data_config, model_config, train_config,
                               progress=not args.quiet, log=lambda line: print(line, file=sys.stderr),
-                              checkpoint_dir=args.checkpoint_dir or f"{args.out.rstrip('/')}.checkpoint",
-                              resume=args.resume)
+                              checkpoint_dir=_outputs_checked(args), resume=args.resume)
         print(f"saved {tagger.save(args.out)}")
         return 0
     from loopynet.tagger import Tagger

@@ -4,6 +4,7 @@ sections 8.1.5-8.4); the data pipeline's defaults are explained in DataConfig.""
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 
@@ -119,6 +120,38 @@ class TrainConfig:
     monitor: str = "val_loss"
     lr_decay: float = 0.0
     ema_decay: float = 0.0
+
+
+def check_data(config: DataConfig) -> None:
+    """Raise ConfigError naming the first DataConfig value outside its range (before any work)."""
+    if config.maxlen < 1:
+        raise ConfigError(f"maxlen must be >= 1 token, got {config.maxlen}")
+    if not 0 <= config.val_split < 1:
+        raise ConfigError(f"val_split must be in [0, 1) (a fraction held out for validation), got {config.val_split}")
+    if config.limit is not None and config.limit < 2:
+        raise ConfigError(f"limit must be >= 2 documents (or unset for all), got {config.limit}")
+
+
+def check_train(config: TrainConfig) -> None:
+    """Raise ConfigError naming the first TrainConfig value outside its range (before any work)."""
+    def finite(value) -> bool:
+        return isinstance(value, (int, float)) and math.isfinite(value)
+
+    problems = [
+        (config.batch_size >= 1, f"batch_size must be >= 1, got {config.batch_size}"),
+        (config.epochs >= 0, f"epochs must be >= 0, got {config.epochs}"),
+        (finite(config.lr) and config.lr > 0, f"lr must be a finite number > 0, got {config.lr}"),
+        (finite(config.rho) and 0 <= config.rho < 1, f"rho (RMSprop's decay) must be in [0, 1), got {config.rho}"),
+        (finite(config.epsilon) and config.epsilon > 0, f"epsilon must be > 0, got {config.epsilon}"),
+        (config.clip_norm is None or (finite(config.clip_norm) and config.clip_norm > 0),
+         f"clip_norm must be > 0 (or unset: no clipping), got {config.clip_norm}"),
+        (config.patience is None or config.patience >= 1, f"patience must be >= 1 epoch (or unset), got {config.patience}"),
+        (finite(config.lr_decay) and config.lr_decay >= 0, f"lr_decay must be >= 0, got {config.lr_decay}"),
+        (finite(config.ema_decay) and 0 <= config.ema_decay < 1, f"ema_decay must be in [0, 1), got {config.ema_decay}"),
+    ]
+    for ok, message in problems:
+        if not ok:
+            raise ConfigError(message)
 
 
 def to_dict(config) -> dict:

@@ -176,9 +176,10 @@ class Tagger:
             data_config = from_dict(TaggerDataConfig, {"tag_scheme": "iob2", **config["data"]})
             train_config = from_dict(TrainConfig, config["train"])
             tag_names, chars = config["tag_names"], config["chars"]
-        except (KeyError, TypeError, ValueError) as err:
-            raise ArtifactError(f"model folder {path}: config.json is not a loopynet tagger config ({err})") from None
-        model = SequenceTagger(model_config)
+            model = SequenceTagger(model_config)
+        except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as err:
+            raise ArtifactError(f"model folder {path}: config.json is not a valid loopynet tagger config "
+                                f"({type(err).__name__}: {err})") from None
         check_tensors(Path(path), model.state_dict(), tensors)
         model.load_state_dict(tensors)
         model.eval()

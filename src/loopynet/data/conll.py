@@ -142,8 +142,16 @@ def read_conll(path: str | os.PathLike, columns: int = 4) -> list[Sentence]:
 
 
 def read_split(data: str | os.PathLike, split: str) -> list[Sentence]:
-    """`read_conll` of `split` in the CoNLL folder `data` (or of `data` when it is a file)."""
-    return read_conll(split_path(data, split))
+    """`read_conll` of `split` in the CoNLL folder `data` (or of `data` when it is a file).
+
+    Raises:
+        ConllError: the file is missing, malformed, or holds no sentence.
+    """
+    path = split_path(data, split)
+    sentences = read_conll(path)
+    if not sentences:
+        raise ConllError(f"{path}: no sentence (empty, or only -DOCSTART- lines)")
+    return sentences
 
 
 def counts(sentences: list[Sentence]) -> dict:

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from loopynet.config import DataConfig
+from loopynet.data.corpus import CorpusError
 from loopynet.data.report import DataReport, make_report
 from loopynet.data.tokenize import TokenizerOptions
 from loopynet.data.tokenized import load_tokenized
-from loopynet.data.vectors import WordVectors
+from loopynet.data.vectors import VectorsError, WordVectors
 from loopynet.data.vocab import EncodedDocs, Vocabulary, build_vocabulary, encode
 from loopynet.home import cache_dir
 
@@ -46,18 +47,30 @@ def prepare_training_data(data: str | os.PathLike, vectors: WordVectors, config:
     The vocabulary is every word of the loaded documents that has a vector (no labels are used).
 
     Raises:
-        CorpusError: unreadable data.
+        CorpusError: unreadable data, not exactly 2 classes (the model has one sigmoid output), or no
+            training document left after `limit` and `val_split`.
+        VectorsError: no training token has a vector (every training document would be empty).
     """
     start = time.perf_counter()
     corpus = load_tokenized(data, split, config.encoding_errors, cache_dir(), tokenizer_options(config))
+    if len(corpus.class_names) != 2:
+        raise CorpusError(f"--data {data}: split {split!r} has {len(corpus.class_names)} classes {corpus.class_names}; "
+                          "the classifier has one sigmoid output and needs exactly 2 class folders")
     corpus = corpus.subset(np.random.default_rng(seed).permutation(len(corpus))[: config.limit])
     seconds = {"read_and_tokenize": time.perf_counter() - start}
     vocab, embeddings = build_vocabulary(corpus, vectors, config.oov, config.vector_norm, config.word_weights,
                                          config.sif_a)
     split_point = int(len(corpus) * (1 - config.val_split))
+    if split_point == 0:
+        raise CorpusError(f"--data {data}: no training document left ({len(corpus)} documents, "
+                          f"val_split {config.val_split}); use more documents (--limit) or a smaller --val-split")
     parts, reports = {}, {}
     for part, index in (("train", np.arange(split_point)), ("validation", np.arange(split_point, len(corpus)))):
         parts[part], oov = encode(corpus.subset(index), vocab)
         reports[part] = make_report(part, parts[part], oov, config.maxlen, corpus.class_names)
         log(reports[part].line())
+        if part == "train" and reports[part].empty_documents == len(index):
+            raise VectorsError(f"no token of the {len(index):,} training documents has a vector in --vectors "
+                               f"{vectors.fingerprint.get('name', '')} (every document would be empty): is it a "
+                               "vector file for this language and casing?")
     return TrainingData(vocab, embeddings, parts["train"], parts["validation"], corpus.class_names, reports, seconds)

@@ -70,6 +70,6 @@ def load_vectors(path: str | Path) -> WordVectors:
     except (EOFError, ValueError, UnicodeDecodeError, OSError, IndexError) as err:
         kind = "word2vec binary" if binary else "word2vec/GloVe text"
         raise VectorsError(f"--vectors {path}: not a complete {kind} vector file ({type(err).__name__}: {err})") from None
-    if len(kv) == 0:
-        raise VectorsError(f"--vectors {path}: holds no vectors")
+    if len(kv) == 0 or kv.vector_size < 1:
+        raise VectorsError(f"--vectors {path}: holds no vectors ({len(kv)} words of {kv.vector_size} dimensions)")
     return WordVectors(dict(kv.key_to_index), np.asarray(kv.vectors, dtype=np.float32), fingerprint(path))

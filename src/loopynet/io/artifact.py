@@ -14,9 +14,10 @@ import tempfile
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from loopynet.io.atomic import atomic_file
+from loopynet.io.atomic import atomic_file, current_umask
 
 FORMAT = "loopynet-model"
 FORMAT_VERSION = 1
@@ -34,16 +35,49 @@ def write_json(path: Path, value) -> None:
         f.write("\n")
 
 
-def save_folder(out: str | os.PathLike, config: dict, tensors: dict[str, torch.Tensor], vocab: list[str],
-                history: list[dict], data_report: dict) -> Path:
-    """Write a complete model folder at `out` atomically, replacing an existing one.
+def check_out(out: str | os.PathLike) -> Path:
+    """Check that a model folder may be written at `out` (call it before a long run, and it is called
+    again when saving): `out` must not exist, or be an empty folder, or be a loopynet model folder
+    (config.json with format "loopynet-model", any version), which is then replaced.
 
-    `config` gets `format` and `format_version` added.
+    Raises:
+        ArtifactError: `out` is a file, a folder with other contents, or the working folder or one of
+            its parents (which cannot be swapped out).
     """
     out = Path(out)
+    if not out.exists() and not out.is_symlink():
+        return out
+    if out.is_dir() and not out.is_symlink() and Path.cwd().resolve().is_relative_to(out.resolve()):
+        raise ArtifactError(f"--out {out} is the working folder or contains it; name a new folder, e.g. {out / 'model'}")
+    if out.is_dir() and not out.is_symlink() and (not any(out.iterdir()) or _is_model_folder(out)):
+        return out
+    what = "a file" if not out.is_dir() or out.is_symlink() else "a folder that is not a loopynet model folder"
+    raise ArtifactError(f"--out {out} exists and is {what}; refusing to replace it (nothing was written): "
+                        "name a new folder, or remove it yourself")
+
+
+def _is_model_folder(path: Path) -> bool:
+    try:
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and config.get("format") == FORMAT
+
+
+def save_folder(out: str | os.PathLike, config: dict, tensors: dict[str, torch.Tensor], vocab: list[str],
+                history: list[dict], data_report: dict) -> Path:
+    """Write a complete model folder at `out` atomically, replacing an existing model folder.
+
+    `config` gets `format` and `format_version` added.
+
+    Raises:
+        ArtifactError: `out` exists and is not an empty folder or a model folder (see `check_out`).
+    """
+    out = check_out(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
     try:
+        os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes it 0700: give it a normal folder's mode
         write_json(tmp / "config.json", {"format": FORMAT, "format_version": FORMAT_VERSION, **config})
         save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp / "model.safetensors"))
         write_json(tmp / "vocab.json", vocab)
@@ -81,9 +115,14 @@ def read_folder(path: str | os.PathLike) -> tuple[dict, dict[str, torch.Tensor],
     try:
         config = json.loads((path / "config.json").read_text(encoding="utf-8"))
         vocab = json.loads((path / "vocab.json").read_text(encoding="utf-8"))
-        tensors = load_file(str(path / "model.safetensors"))
     except (ValueError, OSError) as err:
         raise ArtifactError(f"model folder {path}: unreadable ({err})") from None
+    if not isinstance(config, dict) or not isinstance(vocab, list):
+        raise ArtifactError(f"model folder {path}: config.json must hold an object and vocab.json a list")
+    try:
+        tensors = load_file(str(path / "model.safetensors"))
+    except (SafetensorError, OSError) as err:
+        raise ArtifactError(f"model folder {path}: model.safetensors is unreadable or truncated ({err})") from None
     if config.get("format") != FORMAT or config.get("format_version") != FORMAT_VERSION:
         raise ArtifactError(
             f"model folder {path} has format {config.get('format')!r} version {config.get('format_version')!r}; "

@@ -57,6 +57,8 @@ def check_config(config: ModelConfig) -> None:
         raise ConfigError(f"layers must be >= 1, got {config.layers}")
     if config.units < 1:
         raise ConfigError(f"units must be >= 1, got {config.units}")
+    if config.maxlen < 1 or config.embedding_dims < 1:
+        raise ConfigError(f"maxlen and embedding_dims must be >= 1, got {config.maxlen} and {config.embedding_dims}")
     if not 0.0 <= config.dropout < 1.0:
         raise ConfigError(f"dropout must be in [0, 1), got {config.dropout}")
     if config.stateful:

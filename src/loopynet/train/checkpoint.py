@@ -6,6 +6,7 @@ folder; it lives in its own folder and is read back with `torch.load(weights_onl
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import torch
@@ -24,9 +25,24 @@ def save_checkpoint(folder: str | Path, state: dict) -> Path:
     return folder / CHECKPOINT
 
 
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read, or that another run's settings wrote."""
+
+
 def load_checkpoint(folder: str | Path) -> dict | None:
-    """The state saved in folder/last.pt, or None when there is none."""
+    """The state saved in folder/last.pt, or None when there is none.
+
+    Raises:
+        CheckpointError: the file is truncated or not a loopynet checkpoint.
+    """
     path = Path(folder) / CHECKPOINT
     if not path.is_file():
         return None
-    return torch.load(path, weights_only=True)
+    try:
+        state = torch.load(path, weights_only=True)
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError) as err:
+        raise CheckpointError(f"checkpoint {path} is unreadable ({type(err).__name__}); remove it to start "
+                              "afresh, or train without --resume") from None
+    if not isinstance(state, dict) or "model" not in state:
+        raise CheckpointError(f"{path} is not a loopynet training checkpoint")
+    return state

@@ -21,10 +21,10 @@ import torch.nn.functional as F
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
-from loopynet.config import TrainConfig
+from loopynet.config import TrainConfig, check_train
 from loopynet.data.batching import batches, pad_trunc
 from loopynet.data.vocab import EncodedDocs
-from loopynet.train.checkpoint import load_checkpoint, save_checkpoint
+from loopynet.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from loopynet.train.metrics import binary_metrics
 
 OPTIMIZERS = ("rmsprop", "adam")
@@ -194,14 +194,24 @@ def fit(model: torch.nn.Module, train, validation, config: TrainConfig, task: Ta
 
     Raises:
         TrainingError: the loss became NaN or infinite (the message names epoch and batch).
+        ConfigError: a setting outside its range (`loopynet.config.check_train`).
         ValueError: `config.monitor` is not a validation metric, or a resumed checkpoint lacks the EMA
             weights that `config.ema_decay` needs.
+        CheckpointError: with `resume`, a damaged checkpoint or one written with other settings.
     """
+    check_train(config)
     if isinstance(task, int):  # a model may choose its batching (e.g. length buckets for padding-safe heads)
         task = model.make_task(task) if hasattr(model, "make_task") else BinaryTask(task)
     state = _State(model, make_optimizer(model, config), config)
     if resume and checkpoint_dir and (saved := load_checkpoint(checkpoint_dir)) is not None:
-        state.restore(saved)
+        try:
+            state.restore(saved)
+        except (RuntimeError, KeyError) as err:  # load_state_dict: other shapes / parameter names
+            detail = " ".join(str(err).split())
+            detail = detail if len(detail) <= 300 else detail[:300] + "..."
+            raise CheckpointError(f"the checkpoint in {checkpoint_dir} was written by a run with other settings "
+                                  f"({detail}); resume with that run's settings, or remove the checkpoint folder to "
+                                  "start afresh") from None
     while len(state.history) < config.epochs and not _should_stop(state):
         epoch = len(state.history) + 1
         start = time.perf_counter()

@@ -1,0 +1,194 @@
+"""Bad input found by a new-user audit (stop 10): each gives exit 2 and one clear line, before any
+work where it can, and never damages an existing file or folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import numpy as np
+import pytest
+from conftest import write_split, write_word2vec
+
+from loopynet.cli import main
+from loopynet.data.conll import ConllError, read_split
+
+TRAIN = ["--maxlen", "12", "--units", "6", "--epochs", "1", "--batch-size", "8", "--quiet"]
+
+
+def train(data, vectors, out, *extra) -> int:
+    return main(["train", "--data", str(data), "--vectors", str(vectors), "--out", str(out), *TRAIN, *extra])
+
+
+@pytest.fixture(scope="module")
+def model_dir(tiny_imdb, tiny_vectors, tmp_path_factory):
+    out = tmp_path_factory.mktemp("bad") / "model"
+    assert train(tiny_imdb, tiny_vectors, out) == 0
+    return out
+
+
+def damaged_copy(model_dir, tmp_path, edit) -> str:
+    """A copy of the model folder with config.json passed through `edit` (a dict -> JSON value function)."""
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for f in model_dir.iterdir():
+        (copy / f.name).write_bytes(f.read_bytes())
+    config = json.loads((copy / "config.json").read_text())
+    (copy / "config.json").write_text(json.dumps(edit(config)))
+    return str(copy)
+
+
+def one_line_error(capsys, *fragments: str) -> str:
+    """The one 'loopynet COMMAND: ...' line of stderr (data report lines may come before it)."""
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("loopynet ")]
+    assert "Traceback" not in err and len(lines) == 1 and err.rstrip().endswith(lines[0]), err
+    for fragment in fragments:
+        assert fragment in lines[0], err
+    return lines[0]
+
+
+def test_out_that_is_a_folder_of_other_files_is_refused_before_training(tiny_imdb, tiny_vectors, tmp_path, capsys):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("important")
+    assert train(tiny_imdb, tiny_vectors, out) == 2
+    one_line_error(capsys, f"--out {out} exists and is a folder that is not a loopynet model folder")
+    assert [p.name for p in out.iterdir()] == ["notes.txt"] and (out / "notes.txt").read_text() == "important"
+    assert not (tmp_path / "mine.checkpoint").exists()  # refused before any training
+
+
+def test_out_that_is_a_file_or_the_data_itself_is_refused(tiny_imdb, tiny_vectors, tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("keep me")
+    assert train(tiny_imdb, tiny_vectors, afile) == 2
+    one_line_error(capsys, "exists and is a file; refusing to replace it")
+    assert afile.read_text() == "keep me"
+    assert train(tiny_imdb, tiny_vectors, tiny_imdb) == 2
+    one_line_error(capsys, "refusing to replace it")
+    assert (tiny_imdb / "train" / "pos").is_dir()
+
+
+def test_out_that_is_the_working_folder_is_refused(tiny_imdb, tiny_vectors, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert train(tiny_imdb, tiny_vectors, ".") == 2
+    one_line_error(capsys, "is the working folder or contains it")
+
+
+def test_empty_folder_and_model_folder_may_be_out(tiny_imdb, tiny_vectors, model_dir, tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert train(tiny_imdb, tiny_vectors, empty) == 0
+    assert train(tiny_imdb, tiny_vectors, empty, "--seed", "1") == 0  # now a model folder: replaced
+    assert json.loads((empty / "config.json").read_text())["train"]["seed"] == 1
+
+
+def test_saved_files_get_the_umask_mode_not_0600(model_dir):
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert stat.S_IMODE(model_dir.stat().st_mode) == 0o777 & ~mask
+    assert stat.S_IMODE((model_dir / "config.json").stat().st_mode) == 0o666 & ~mask
+
+
+@pytest.mark.parametrize("flag, value, message", [
+    ("--maxlen", "0", "maxlen must be >= 1 token"),
+    ("--val-split", "1.5", "val_split must be in [0, 1)"),
+    ("--val-split", "1", "val_split must be in [0, 1)"),
+    ("--limit", "1", "limit must be >= 2 documents"),
+    ("--batch-size", "0", "batch_size must be >= 1"),
+    ("--epochs", "-1", "epochs must be >= 0"),
+    ("--clip-norm", "-1", "clip_norm must be > 0"),
+    ("--rho", "2", "rho (RMSprop's decay) must be in [0, 1)"),
+    ("--lr-decay", "nan", "lr_decay must be >= 0"),
+    ("--threads", "0", "--threads must be 1 to 256"),
+    ("--threads", "100000", "--threads must be 1 to 256"),
+])
+def test_out_of_range_settings_stop_before_any_work(flag, value, message, tiny_imdb, tiny_vectors, tmp_path, capsys):
+    assert train(tiny_imdb, tiny_vectors, tmp_path / "o", flag, value) == 2
+    one_line_error(capsys, message)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_no_training_document_left(tiny_imdb, tiny_vectors, tmp_path, capsys):
+    assert train(tiny_imdb, tiny_vectors, tmp_path / "o", "--limit", "2", "--val-split", "0.6") == 2
+    one_line_error(capsys, "no training document left (2 documents, val_split 0.6)")
+
+
+def test_three_classes_are_refused_by_the_binary_model(tiny_vectors, tmp_path, capsys):
+    data = write_split(tmp_path / "three", 4, seed=0, classes=("neg", "neutral", "pos"))
+    assert train(data, tiny_vectors, tmp_path / "o") == 2
+    one_line_error(capsys, "has 3 classes ['neg', 'neutral', 'pos']", "needs exactly 2 class folders")
+
+
+def test_vectors_without_dimensions_or_without_corpus_words(tiny_imdb, tmp_path, capsys):
+    words_only = tmp_path / "words.txt"
+    words_only.write_text("hello\nworld\n")
+    assert train(tiny_imdb, words_only, tmp_path / "o") == 2
+    one_line_error(capsys, "holds no vectors")
+    foreign = write_word2vec(tmp_path / "foreign.bin", ["zebra", "quokka"], np.ones((2, 4)))
+    assert train(tiny_imdb, foreign, tmp_path / "o") == 2
+    one_line_error(capsys, "no token of the", "has a vector in --vectors foreign.bin")
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("command", [["predict", "x", "--threshold", "2"], ["predict", "x", "--threshold", "nan"]])
+def test_threshold_must_be_a_probability(model_dir, command, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([command[0], str(model_dir), *command[1:]])
+    assert exit_.value.code == 2 and "must be a probability in [0, 1]" in capsys.readouterr().err
+
+
+def test_summary_of_impossible_settings(capsys):
+    assert main(["summary", "--units", "-1"]) == 2
+    one_line_error(capsys, "units must be >= 1, got -1")
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda c: {**c, "model": {**c["model"], "units": "fifty"}}, "config.json is not a valid loopynet classifier config"),
+    (lambda c: {k: v for k, v in c.items() if k != "class_names"}, "needs class_names, a list of 2 names"),
+    (lambda c: {**c, "class_names": []}, "needs class_names, a list of 2 names"),
+    (lambda c: {**c, "kind": "tagger"}, "holds a 'tagger' model, not a classifier"),
+    (lambda c: [c], "config.json must hold an object"),
+])
+def test_damaged_config_json(model_dir, tmp_path, edit, message, capsys):
+    assert main(["predict", damaged_copy(model_dir, tmp_path, edit), "fine"]) == 2
+    one_line_error(capsys, message)
+
+
+def test_truncated_weights_file(model_dir, tmp_path, capsys):
+    copy = damaged_copy(model_dir, tmp_path, lambda c: c)
+    weights = tmp_path / "copy" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:40])
+    for command in (["predict", copy, "fine"], ["summary", copy]):
+        assert main(command) == 2
+        one_line_error(capsys, "model.safetensors is unreadable or truncated")
+
+
+def test_resume_from_a_damaged_or_foreign_checkpoint(tiny_imdb, tiny_vectors, tmp_path, capsys):
+    out = tmp_path / "m"
+    assert train(tiny_imdb, tiny_vectors, out) == 0
+    assert train(tiny_imdb, tiny_vectors, out, "--epochs", "2", "--units", "7", "--resume") == 2
+    one_line_error(capsys, "was written by a run with other settings", "remove the checkpoint folder")
+    checkpoint = tmp_path / "m.checkpoint" / "last.pt"
+    checkpoint.write_bytes(checkpoint.read_bytes()[:100])
+    assert train(tiny_imdb, tiny_vectors, out, "--epochs", "2", "--resume") == 2
+    one_line_error(capsys, "last.pt is unreadable")
+    assert (out / "model.safetensors").is_file()  # the saved model is untouched
+
+
+def test_empty_conll_split(tmp_path):
+    (tmp_path / "train.txt").write_text("-DOCSTART- -X- -X- O\n\n")
+    with pytest.raises(ConllError, match="no sentence"):
+        read_split(tmp_path, "train")
+
+
+def test_ctrl_c_is_one_line_and_exit_130(monkeypatch, capsys):
+    import loopynet.cli as cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(cli.COMMANDS, "summary", interrupted)
+    assert main(["summary"]) == 130
+    one_line_error(capsys, "loopynet summary: interrupted")
