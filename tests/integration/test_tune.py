@@ -194,6 +194,20 @@ def test_bad_space_is_one_error_line(tmp_path, capsys):
     assert "loopynet tune: error:" in err and "unknown option 'neurons'" in err and "units" in err
 
 
+@pytest.mark.parametrize("space, message", [
+    ("[dropout]\nlow = 0.5\nhigh = 1.5\n", "search space [dropout]: value 1.5 cannot be trained: dropout must be in [0, 1)"),
+    ("maxlen = 0\n[units]\nlow = 4\nhigh = 8\n", "search space [units]: value 4 cannot be trained: maxlen must be >= 1"),
+    ("[batch_size]\nchoices = [0, 32]\n", "search space [batch_size]: value 0 cannot be trained: batch_size must be >= 1"),
+])
+def test_space_values_training_rejects_stop_the_search_before_any_trial(tmp_path, capsys, space, message):
+    path = tmp_path / "space.toml"
+    path.write_text(space, encoding="utf-8")
+    assert tune(tmp_path / "run", path, "--trials", "1") == 2
+    err = capsys.readouterr().err
+    assert f"loopynet tune: error: {message}" in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()
+
+
 def test_a_drawn_combination_that_does_not_work_fails_its_trial_only(tmp_path):
     """stateful with bidirectional is a ConfigError: that trial is FAIL, the others run."""
     space = tmp_path / "space.toml"

@@ -140,6 +140,9 @@ def test_load_space_errors(tmp_path):
     bad.write_text("[units\nlow = 1\n", encoding="utf-8")
     with pytest.raises(SpaceError, match="bad.toml: not valid TOML"):
         load_space(bad)
+    bad.write_bytes(b"[units]\nlow = 1 # \xff\n")
+    with pytest.raises(SpaceError, match=r"bad.toml: not valid UTF-8 at byte 17"):
+        load_space(bad)
     with pytest.raises(OSError):
         load_space(tmp_path / "missing.toml")
     assert issubclass(SpaceError, ValueError)  # the CLI reports it as one line (exit 2)

@@ -36,9 +36,9 @@ from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.engine import make_url
 
 from loopynet.classifier import Classifier
-from loopynet.config import ConfigError, from_dict, to_dict
+from loopynet.config import ConfigError, check_data, check_train, from_dict, to_dict
 from loopynet.train.loop import TrainingError, best_record
-from loopynet.tune.space import CONFIGS, Space, tunable_options
+from loopynet.tune.space import CONFIGS, Space, SpaceError, tunable_options
 
 COUNTED = (TrialState.COMPLETE, TrialState.PRUNED)
 """Trial states that count toward the requested number of trials."""
@@ -112,6 +112,28 @@ def _check_settings(settings: TuneSettings) -> None:
     for name in ("trials", "workers", "heartbeat"):
         if getattr(settings, name) < 1:
             raise ValueError(f"{name} must be >= 1, not {getattr(settings, name)}")
+    _check_space_values(settings)
+
+
+def _check_space_values(settings: TuneSettings) -> None:
+    """Before any trial: every bound and choice of the space, with the fixed values, must be a value
+    training accepts on its own (loopynet.config.check_data / check_train, the model's check_config
+    without the stateful/chunk_len combinations, which are checked per trial).
+
+    Raises:
+        SpaceError: names the option, the value and what is wrong with it.
+    """
+    from loopynet.models.recurrent_classifier import check_config
+
+    for name, param in settings.space.params.items():
+        for value in param.choices if param.choices is not None else (param.low, param.high):
+            data, model, train = build_configs(settings.space.fixed | {name: value}, settings)
+            try:
+                check_data(data)
+                check_train(train)
+                check_config(dataclasses.replace(model, stateful=False, chunk_len=None))
+            except ConfigError as err:
+                raise SpaceError(f"search space [{name}]: value {value!r} cannot be trained: {err}") from None
 
 
 def _set_verbosity(quiet: bool) -> None:

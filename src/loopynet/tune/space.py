@@ -91,13 +91,15 @@ def load_space(path: str | Path | None = None) -> Space:
 
     Raises:
         OSError: the file cannot be read.
-        SpaceError: not TOML, or an entry is unknown or malformed (see `parse_space`).
+        SpaceError: not UTF-8, not TOML, or an entry is unknown or malformed (see `parse_space`).
     """
     path = Path(path or DEFAULT_SPACE)
     try:
         table = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as err:
         raise SpaceError(f"{path}: not valid TOML: {err}") from None
+    except UnicodeDecodeError as err:
+        raise SpaceError(f"{path}: not valid UTF-8 at byte {err.start} ({err.reason})") from None
     return parse_space(table, str(path))
 
 
