@@ -141,7 +141,7 @@ def test_load_space_errors(tmp_path):
     with pytest.raises(SpaceError, match="bad.toml: not valid TOML"):
         load_space(bad)
     bad.write_bytes(b"[units]\nlow = 1 # \xff\n")
-    with pytest.raises(SpaceError, match=r"bad.toml: not valid UTF-8 at byte 17"):
+    with pytest.raises(SpaceError, match=r"bad.toml: not valid UTF-8 at byte 18"):
         load_space(bad)
     with pytest.raises(OSError):
         load_space(tmp_path / "missing.toml")
