@@ -360,6 +360,8 @@ def cmd_predict(args) -> int:
     from loopynet.classifier import Classifier
 
     texts = _read_texts(args)
+    if not texts:
+        print("loopynet predict: no text given (as arguments, with --file, or on stdin)", file=sys.stderr)
     results = Classifier.load(args.model).predict(texts, args.threshold)
     if args.json:
         print(json.dumps(results, ensure_ascii=False))

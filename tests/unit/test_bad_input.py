@@ -184,7 +184,7 @@ def test_empty_conll_split(tmp_path):
 
 
 def test_ctrl_c_is_one_line_and_exit_130(monkeypatch, capsys):
-    import loopynet.cli as cli
+    from loopynet import cli
 
     def interrupted(args):
         raise KeyboardInterrupt
@@ -192,3 +192,11 @@ def test_ctrl_c_is_one_line_and_exit_130(monkeypatch, capsys):
     monkeypatch.setitem(cli.COMMANDS, "summary", interrupted)
     assert main(["summary"]) == 130
     one_line_error(capsys, "loopynet summary: interrupted")
+
+
+def test_predict_with_no_text_says_so_and_prints_an_empty_list(model_dir, tmp_path, capsys):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    assert main(["predict", str(model_dir), "--file", str(empty), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.strip() == "[]" and "no text given" in captured.err

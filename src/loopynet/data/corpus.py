@@ -73,7 +73,7 @@ def read_corpus(data: str | os.PathLike, split: str = "train", encoding_errors: 
     label_of = {name: i for i, name in enumerate(class_names)}
     texts, labels, paths = [], [], []
     for rel in sorted(chosen):
-        texts.append(_decode(chosen[rel](), f"{path}:{rel}" if is_archive(path) else rel, encoding_errors))
+        texts.append(_decode(chosen[rel](), f"{path}:{rel}" if is_archive(path) else str(path / rel), encoding_errors))
         labels.append(label_of[_class_of(rel)])
         paths.append(rel)
     return Corpus(texts, labels, class_names, paths)
@@ -134,10 +134,11 @@ def _choose_split(files: dict, split: str, where: Path) -> dict:
     elif len(by_split_dir) == 1 and not any(PurePosixPath(d).name in ("train", "test") for d in by_split_dir):
         chosen = next(iter(by_split_dir.values()))
     else:
-        found = sorted(PurePosixPath(d).name or "." for d in by_split_dir) or ["none"]
+        found = (f"found split folders: {sorted(PurePosixPath(d).name or '.' for d in by_split_dir)}" if by_split_dir
+                 else "found no .txt file in a class sub-folder")
         raise CorpusError(
             f"--data {where}: no split folder {split!r} with class sub-folders of .txt files "
-            f"(found split folders: {found}); expected <root>/{split}/<class>/*.txt or <split>/<class>/*.txt"
+            f"({found}); expected <root>/{split}/<class>/*.txt or <split>/<class>/*.txt"
         )
     classes = {_class_of(rel) for rel in chosen}
     if len(classes) < 2:
