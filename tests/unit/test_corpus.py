@@ -75,8 +75,9 @@ def test_empty_document_is_read_not_rejected(tmp_path):
     (lambda p: (p / "f.csv").write_text("a,b") and p / "f.csv", "expected a folder"),
 ])
 def test_bad_data_paths_give_clear_errors(tmp_path, setup, message):
-    with pytest.raises(CorpusError, match=message):
+    with pytest.raises(CorpusError, match=message) as error:
         read_corpus(setup(tmp_path), "train")
+    assert "\n" not in str(error.value)  # the CLI prints it as one line
 
 
 def test_root_without_the_requested_split_lists_what_it_found(tiny_imdb):

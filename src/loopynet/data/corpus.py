@@ -116,7 +116,9 @@ def _archive_files(archive: Path) -> dict[str, callable]:
                     data = tar.extractfile(member).read()
                     files[member.name.lstrip("./")] = (lambda d=data: d)
     except (tarfile.TarError, EOFError, OSError) as err:
-        raise CorpusError(f"--data {archive}: cannot read archive ({err})") from None
+        first, *rest = [line.strip("- ") for line in str(err).splitlines() if line.strip()] or [""]
+        detail = " ".join([first, "; ".join(rest)]).strip()  # one line (tarfile lists each method tried)
+        raise CorpusError(f"--data {archive}: cannot read archive ({detail})") from None
     return files
 
 
