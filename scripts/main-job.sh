@@ -3,9 +3,10 @@
 # 2 epochs), evaluate it on the 25,000-review test split, predict two reviews, print the model summary.
 # Data: ../shared/data (or $LOOPYNET_SHARED_DATA). Model folder: runs/book (or $1).
 set -euo pipefail
+# $1 and $LOOPYNET_SHARED_DATA are relative to where the script is called from
+OUT=$(realpath -m "${1:-$(dirname "$0")/../runs/book}")
+DATA_DIR=$(realpath -m "${LOOPYNET_SHARED_DATA:-$(dirname "$0")/../../shared/data}")
 cd "$(dirname "$0")/.."
-DATA_DIR=${LOOPYNET_SHARED_DATA:-../shared/data}
-OUT=${1:-runs/book}
 bash scripts/setup.sh
 # --threads 2: the numbers in README.md were measured with 2 torch threads; float sums (and so the
 # trained weights) depend on the thread count, so a machine with more cores would otherwise differ.

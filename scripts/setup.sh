@@ -6,6 +6,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-.venv/bin/python -m pip install --quiet --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
-.venv/bin/python -m pip install --quiet "torch==2.13.0" -e ".[test]" 2>&1 | grep -v "^WARNING: Location" || true
-.venv/bin/python -c "import loopynet, torch; print(f'loopynet {loopynet.__version__}, torch {torch.__version__}')"
+
+# pip's output without its "WARNING: Location ..." noise; a failing pip still fails this script
+# (grep's own status is ignored: it is 1 when every line was filtered out).
+pip_install() {
+  local status=0
+  .venv/bin/python -m pip install --quiet "$@" > .venv/pip.log 2>&1 || status=$?
+  grep -v "^WARNING: Location" .venv/pip.log || true
+  return "$status"
+}
+pip_install --upgrade pip
+pip_install "torch==2.13.0" -e ".[test]"
+.venv/bin/python -c "
+import loopynet, torch
+assert torch.__version__.split('+')[0] == '2.13.0', f'torch {torch.__version__} installed, loopynet pins 2.13.0'
+print(f'loopynet {loopynet.__version__}, torch {torch.__version__}')"

@@ -246,3 +246,43 @@ def test_importances_are_left_out_with_a_note_when_all_values_are_equal(tmp_path
     written, notes = write_plots(study, tmp_path)
     assert written == ["optimization_history.png"] and (tmp_path / written[0]).is_file()
     assert notes == ["no param_importances.png: it needs >= 2 completed trials whose parameters and values vary"]
+
+
+def test_out_with_other_files_is_refused_and_left_alone(tmp_path, space_file, capsys):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "best.json").write_text("my own notes")
+    assert tune(out, space_file, "--trials", "1") == 2
+    err = capsys.readouterr().err
+    assert "is a folder with other files and no search.json: refusing" in err and "Traceback" not in err
+    assert [p.name for p in out.iterdir()] == ["best.json"] and (out / "best.json").read_text() == "my own notes"
+
+
+def test_resuming_with_another_space_or_limit_is_refused(tmp_path, space_file, capsys):
+    out = tmp_path / "run"
+    one = tmp_path / "one.toml"
+    one.write_text("maxlen = 20\nepochs = 1\n[units]\nlow = 4\nhigh = 6\n", encoding="utf-8")
+    assert tune(out, one, "--trials", "1") == 0
+    assert json.loads((out / "search.json").read_text())["space"]["params"] == {"units": {"low": 4, "high": 6}}
+    other = tmp_path / "other.toml"
+    other.write_text("maxlen = 30\nepochs = 1\n[units]\nlow = 4\nhigh = 6\n", encoding="utf-8")
+    capsys.readouterr()
+    assert tune(out, other, "--trials", "2") == 2
+    assert "was run with another space" in capsys.readouterr().err
+    assert tune(out, one, "--trials", "2", "--seed", "3") == 2
+    assert "was run with another seed" in capsys.readouterr().err
+    assert len(trials_of(out)) == 1  # nothing was added
+
+
+@pytest.mark.parametrize("storage", ["bogus://x", "not a url", "sqlite:////nonexistent/dir/x.db"])
+def test_bad_storage_url_is_one_line_and_leaves_no_folder(tmp_path, space_file, storage, capsys):
+    out = tmp_path / "run"
+    assert tune(out, space_file, "--trials", "1", "--storage", storage) == 2
+    err = capsys.readouterr().err
+    assert "loopynet tune: error: cannot open the study storage" in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_timeout_must_be_positive(tmp_path, space_file, capsys):
+    assert tune(tmp_path / "run", space_file, "--timeout", "-1") == 2
+    assert "timeout must be > 0 seconds" in capsys.readouterr().err

@@ -21,6 +21,7 @@ import json
 import multiprocessing
 import os
 import shlex
+import shutil
 import time
 import warnings
 from collections.abc import Callable
@@ -29,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import optuna
+import sqlalchemy
 import torch
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.study import MaxTrialsCallback
@@ -37,9 +39,13 @@ from sqlalchemy.engine import make_url
 
 from loopynet.classifier import Classifier
 from loopynet.config import ConfigError, check_data, check_train, from_dict, to_dict
+from loopynet.io.artifact import write_json
+from loopynet.io.atomic import atomic_file
 from loopynet.train.loop import TrainingError, best_record
 from loopynet.tune.space import CONFIGS, Space, SpaceError, tunable_options
 
+SEARCH_FILE = "search.json"
+"""In a results folder: what every trial of the study shares (data, vectors, limit, seed, space)."""
 COUNTED = (TrialState.COMPLETE, TrialState.PRUNED)
 """Trial states that count toward the requested number of trials."""
 SAMPLERS = ("random", "tpe")
@@ -94,9 +100,18 @@ def run_search(settings: TuneSettings, log: Callable[[str], None] = print) -> di
         CorpusError, VectorsError: unreadable data or vectors (with one worker; else TuneError).
     """
     _check_settings(settings)
+    _check_out(Path(settings.out))
+    created = not Path(settings.out).exists()
     Path(settings.out).mkdir(parents=True, exist_ok=True)
     _set_verbosity(settings.quiet)
-    study = open_study(settings)
+    try:
+        study = open_study(settings)
+    except sqlalchemy.exc.SQLAlchemyError as err:
+        if created:
+            shutil.rmtree(settings.out, ignore_errors=True)
+        raise TuneError(f"cannot open the study storage {redact(settings.url)}: "
+                        f"{' '.join(str(err).split())[:300]}") from None
+    _check_same_search(study, settings)
     finished = sum(t.state in COUNTED for t in study.trials)
     remaining = max(0, settings.trials - finished)
     log(f"study {settings.study!r} in {redact(settings.url)}: {finished} finished trial(s), "
@@ -109,10 +124,58 @@ def _check_settings(settings: TuneSettings) -> None:
     """Raises ValueError naming the first bad setting."""
     if settings.sampler not in SAMPLERS or settings.pruner not in PRUNERS:
         raise ValueError(f"sampler must be one of {SAMPLERS} and pruner one of {PRUNERS}")
+    if settings.timeout is not None and not settings.timeout > 0:
+        raise ValueError(f"timeout must be > 0 seconds (or unset), not {settings.timeout}")
     for name in ("trials", "workers", "heartbeat"):
         if getattr(settings, name) < 1:
             raise ValueError(f"{name} must be >= 1, not {getattr(settings, name)}")
     _check_space_values(settings)
+
+
+def _check_out(out: Path) -> None:
+    """`--out` must be new, empty, or the results folder of an earlier search (it holds SEARCH_FILE, or
+    study.db from loopynet before 0.1.0's stop 10); anything else is refused, so no user file is replaced.
+
+    Raises:
+        TuneError: `out` is a file or a folder with other contents.
+    """
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise TuneError(f"--out {out} exists and is not a folder")
+    if any(out.iterdir()) and not ((out / SEARCH_FILE).is_file() or (out / "study.db").is_file()):
+        raise TuneError(f"--out {out} is a folder with other files and no {SEARCH_FILE}: refusing to write the "
+                        "search results into it; name a new folder")
+
+
+def search_identity(settings: TuneSettings) -> dict:
+    """What every trial of one study must share: data, vectors, limit, seed, encoding_errors and the space."""
+    params = {name: {k: v for k, v in (("low", p.low), ("high", p.high), ("step", p.step), ("log", p.log),
+                                       ("choices", list(p.choices) if p.choices is not None else None))
+                     if v not in (None, False)}
+              for name, p in settings.space.params.items()}
+    return {"data": str(Path(settings.data).resolve()), "vectors": str(Path(settings.vectors).resolve()),
+            "limit": settings.limit, "seed": settings.seed, "encoding_errors": settings.encoding_errors,
+            "space": {"params": params, "fixed": settings.space.fixed}}
+
+
+def _check_same_search(study: optuna.Study, settings: TuneSettings) -> None:
+    """Record the search's identity in a new study (and in OUT/SEARCH_FILE); refuse to add trials of
+    another search to an existing one: their results would not be comparable.
+
+    Raises:
+        TuneError: names what differs from the study's earlier runs.
+    """
+    identity = json.loads(json.dumps(search_identity(settings)))  # as stored: tuples become lists
+    earlier = study.user_attrs.get("search")
+    if earlier is None:  # a new study, or one from before identities were stored
+        study.set_user_attr("search", identity)
+    elif earlier != identity:
+        differs = sorted(k for k in identity.keys() | earlier.keys() if identity.get(k) != earlier.get(k))
+        raise TuneError(f"study {settings.study!r} in {redact(settings.url)} was run with another {', '.join(differs)} "
+                        f"(earlier: {json.dumps({k: earlier.get(k) for k in differs})[:300]}); resume it with "
+                        "the same settings, or use a new --out / --study")
+    write_json(Path(settings.out) / SEARCH_FILE, identity)
 
 
 def _check_space_values(settings: TuneSettings) -> None:
@@ -319,14 +382,14 @@ def write_results(study: optuna.Study, settings: TuneSettings, log: Callable[[st
               "trials": counts, "plots": plots, "notes": notes}
     if settings.save_best:
         result |= save_best(settings, config, threads, out / "best-model", log)
-    (out / "best.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    write_json(out / "best.json", result)
     return result
 
 
 def write_trials_csv(trials: list[FrozenTrial], path: Path) -> None:
     """One row per trial: number, state, value, seconds (wall time), then one params_<name> column per param."""
     names = sorted({name for t in trials for name in t.params})
-    with open(path, "w", newline="", encoding="utf-8") as f:
+    with atomic_file(path, "w") as f:
         writer = csv.writer(f)
         writer.writerow(["number", "state", "value", "seconds", *(f"params_{n}" for n in names)])
         for t in trials:
@@ -439,5 +502,8 @@ def save_best(settings: TuneSettings, config: dict, threads: int, path: Path, lo
 
 
 def redact(url: str) -> str:
-    """The storage URL with any password masked."""
-    return make_url(url).render_as_string(hide_password=True)
+    """The storage URL with any password masked (a string that is no URL is shown as "<unparsable URL>")."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except sqlalchemy.exc.ArgumentError:
+        return "<unparsable URL>"
