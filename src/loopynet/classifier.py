@@ -20,7 +20,7 @@ from loopynet import __version__
 from loopynet.config import BOOK_DATA, DataConfig, ModelConfig, TrainConfig, check_data, check_train, from_dict, to_dict
 from loopynet.data.prepare import prepare_training_data, tokenizer_options
 from loopynet.data.report import make_report
-from loopynet.data.tokenize import tokenize
+from loopynet.data.tokenize import text_list, tokenize
 from loopynet.data.tokenized import load_tokenized
 from loopynet.data.vectors import load_vectors
 from loopynet.data.vocab import Vocabulary, encode, encode_texts
@@ -28,7 +28,7 @@ from loopynet.home import cache_dir
 from loopynet.io.artifact import ArtifactError, check_tensors, read_folder, read_records, save_folder
 from loopynet.models.factory import build_classifier
 from loopynet.train.loop import fit, predict_proba
-from loopynet.train.metrics import binary_metrics
+from loopynet.train.metrics import binary_metrics, check_threshold
 
 
 @dataclass
@@ -69,6 +69,10 @@ class Classifier:
                 checked before anything is read).
             TrainingError: the loss became NaN.
         """
+        for given, cls_ in ((data_config, DataConfig), (model_config, ModelConfig), (train_config, TrainConfig)):
+            if given is not None and not isinstance(given, cls_):
+                raise TypeError(f"expected a {cls_.__name__} (or None) where a {type(given).__name__} was given; "
+                                "the order is data_config, model_config, train_config")
         data_config = data_config or DataConfig()
         train_config = train_config or TrainConfig()
         check_data(data_config)
@@ -147,7 +151,12 @@ class Classifier:
                    config.get("vectors", {}), history, report)
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
-        """(N,) P(class_names[1]) for each text (empty texts included: they are all padding)."""
+        """(N,) P(class_names[1]) for each text (empty texts included: they are all padding).
+
+        Raises:
+            TypeError: `texts` is one string, or holds something that is not a string.
+        """
+        texts = text_list(texts)
         options = tokenizer_options(self.data_config)
         docs = encode_texts([tokenize(t, options) for t in texts], self.vocab)
         return predict_proba(self.model, docs, self.maxlen)
@@ -157,6 +166,8 @@ class Classifier:
 
         With one sigmoid output the decision is a threshold, never an argmax over one column.
         """
+        check_threshold(threshold)
+        texts = text_list(texts)
         probabilities = self.predict_proba(texts)
         return [{"text": t, "probability": float(p), "label": self.class_names[int(p >= threshold)]}
                 for t, p in zip(texts, probabilities)]
@@ -169,13 +180,16 @@ class Classifier:
         Raises:
             CorpusError: unreadable data. ValueError: the data's class names differ from the model's.
         """
+        check_threshold(threshold)
+        if limit is not None and limit < 1:
+            raise ValueError(f"limit must be >= 1 document (or None for all), got {limit}")
         start = time.perf_counter()
         corpus = load_tokenized(data, split, encoding_errors or self.data_config.encoding_errors, cache_dir(),
                                 tokenizer_options(self.data_config))
         read_seconds = time.perf_counter() - start
         if corpus.class_names != self.class_names:
             raise ValueError(f"{data} split {split!r} has classes {corpus.class_names}; the model was trained on {self.class_names}")
-        if limit:  # a seeded random slice: the split is sorted by class
+        if limit is not None:  # a seeded random slice: the split is sorted by class
             corpus = corpus.subset(np.random.default_rng(0).permutation(len(corpus))[:limit])
         docs, oov = encode(corpus, self.vocab)
         start = time.perf_counter()

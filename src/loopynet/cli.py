@@ -24,11 +24,22 @@ def _probability(text: str) -> float:
     return value
 
 
+def _count(minimum: int):
+    """argparse type: an int >= `minimum` (e.g. --limit 1, --seed 0)."""
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text}")
+        return value
+    parse.__name__ = f"integer >= {minimum}"  # argparse names the type in "invalid ... value" messages
+    return parse
+
+
 def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, help="aclImdb root folder, split folder, or .tar.gz of either")
     p.add_argument("--encoding-errors", choices=["strict", "replace"], default=None,
                    help="non-UTF-8 files: stop (strict, default) or replace bad bytes")
-    p.add_argument("--limit", type=int, default=None, help="use only N documents (a quick slice)")
+    p.add_argument("--limit", type=_count(1), default=None, help="use only N documents (a quick slice)")
 
 
 def _add_schedule_args(p: argparse.ArgumentParser, defaults: TrainConfig) -> None:
@@ -84,7 +95,7 @@ def build_parser(train_defaults: dict | None = None) -> argparse.ArgumentParser:
     train.add_argument("--checkpoint-dir", default=None, help="save the training state here after every epoch "
                        "(default: OUT.checkpoint)")
     train.add_argument("--resume", action="store_true", help="continue a killed run from its last checkpoint")
-    train.add_argument("--seed", type=int, default=t.seed, help="shuffle, split, init and dropout seed (default 0)")
+    train.add_argument("--seed", type=_count(0), default=t.seed, help="shuffle, split, init and dropout seed (default 0)")
     train.add_argument("--quiet", action="store_true", help="no progress bars and no per-epoch lines")
     train.add_argument("--threads", type=int, default=None,
                        help="torch CPU threads (default: torch's; results depend on the count: float sums change order)")
@@ -147,7 +158,7 @@ def build_parser(train_defaults: dict | None = None) -> argparse.ArgumentParser:
     tune.add_argument("--study", default="loopynet", help="study name in the storage (default: loopynet)")
     tune.add_argument("--storage", help="SQLAlchemy URL (default: sqlite:///OUT/study.db), e.g. postgresql+psycopg2://...")
     tune.add_argument("--workers", type=int, default=1, help="worker processes sharing the study (default 1)")
-    tune.add_argument("--seed", type=int, default=t.seed, help="data shuffle, split, init and sampler seed (default 0)")
+    tune.add_argument("--seed", type=_count(0), default=t.seed, help="data shuffle, split, init and sampler seed (default 0)")
     tune.add_argument("--heartbeat", type=int, default=30,
                       help="seconds between worker heartbeats; a trial silent for twice that is failed and retried (default 30)")
     tune.add_argument("--save-best", action="store_true", help="retrain the best configuration into OUT/best-model")
@@ -176,8 +187,8 @@ def build_parser(train_defaults: dict | None = None) -> argparse.ArgumentParser:
     tt.add_argument("--no-lowercase-fallback", action="store_true", help="look tokens up only as written")
     tt.add_argument("--vector-scale", choices=["none", "unit", "standard"], default="standard",
                     help="scale the vectors: as stored, unit rows, or table / std (default)")
-    tt.add_argument("--limit", type=int, default=None, help="use only the first N training sentences")
-    tt.add_argument("--validation-limit", type=int, default=None, help="use only the first N validation sentences")
+    tt.add_argument("--limit", type=_count(1), default=None, help="use only the first N training sentences")
+    tt.add_argument("--validation-limit", type=_count(1), default=None, help="use only the first N validation sentences")
     tt.add_argument("--batch-size", type=int, default=32, help="default 32")
     tt.add_argument("--epochs", type=int, default=30, help="at most this many (default 30)")
     tt.add_argument("--lr", type=float, default=1e-3, help="default 1e-3")
@@ -189,14 +200,14 @@ def build_parser(train_defaults: dict | None = None) -> argparse.ArgumentParser:
                     help="validation metric for early stopping and best-epoch selection (default val_loss)")
     tt.add_argument("--checkpoint-dir", default=None, help="training state after every epoch (default: OUT.checkpoint)")
     tt.add_argument("--resume", action="store_true", help="continue a killed run from its last checkpoint")
-    tt.add_argument("--seed", type=int, default=t.seed, help="shuffle, init and dropout seed (default 0)")
+    tt.add_argument("--seed", type=_count(0), default=t.seed, help="shuffle, init and dropout seed (default 0)")
     tt.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's; 1 is faster on a busy machine)")
     tt.add_argument("--quiet", action="store_true", help="no progress bars and no per-epoch lines")
     te = tag.add_parser("evaluate", help="entity P/R/F1 per type and token accuracy of a tagger on a split")
     te.add_argument("model", help="model folder")
     te.add_argument("--split", default="test", help="train | valid | test (default: test)")
     te.add_argument("--data", default=None, help="CoNLL folder (default: the one stored in the model)")
-    te.add_argument("--limit", type=int, default=None, help="only the first N sentences")
+    te.add_argument("--limit", type=_count(1), default=None, help="only the first N sentences")
     te.add_argument("--json", action="store_true", help="print one JSON object")
     te.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     tp = tag.add_parser("predict", help="tags and entity spans for texts (arguments, --file, or stdin)")
@@ -214,14 +225,14 @@ def build_parser(train_defaults: dict | None = None) -> argparse.ArgumentParser:
     grads.add_argument("--cells", default="rnn,lstm", help="comma-separated cells among rnn,gru,lstm (default rnn,lstm)")
     grads.add_argument("--maxlen", type=int, default=d.maxlen, help="time steps: reviews with at least this many tokens (default 400)")
     grads.add_argument("--units", type=int, default=m.units, help="default 50 (the book)")
-    grads.add_argument("--batches", type=int, default=4, help="measured batches (default 4)")
-    grads.add_argument("--batch-size", type=int, default=32, help="default 32")
-    grads.add_argument("--train-steps", type=int, default=0,
+    grads.add_argument("--batches", type=_count(1), default=4, help="measured batches (default 4)")
+    grads.add_argument("--batch-size", type=_count(1), default=32, help="default 32")
+    grads.add_argument("--train-steps", type=_count(0), default=0,
                        help="also measure after this many Adam steps on other long reviews (default 0: initialisation only)")
     grads.add_argument("--vector-norm", choices=VECTOR_NORMS, default="none",
                        help="scale word vectors to unit L2 norm (default: none, the book's pipeline; the shared "
                             "vectors' norms are ~48)")
-    grads.add_argument("--seed", type=int, default=t.seed)
+    grads.add_argument("--seed", type=_count(0), default=t.seed)
 
     data = sub.add_parser("data", help="datasets").add_subparsers(dest="data_command", required=True)
     fetch = data.add_parser("fetch", help="download a dataset archive into $LOOPYNET_HOME/data")
@@ -333,7 +344,15 @@ def cmd_evaluate(args) -> int:
 
 
 def _read_texts(args) -> list[str]:
-    """Texts from the arguments, then `--file` (one per line, '-' = stdin); stdin when neither is given."""
+    """Texts from the arguments, then `--file` (one per line, '-' = stdin); stdin when neither is given.
+    No text at all is said on stderr (the output is then empty, `--json`: [])."""
+    texts = _texts_given(args)
+    if not texts:
+        print(f"loopynet {args.command}: no text given (as arguments, with --file, or on stdin)", file=sys.stderr)
+    return texts
+
+
+def _texts_given(args) -> list[str]:
     texts = list(args.texts)
     if args.file == "-":
         texts += [line.rstrip("\n") for line in sys.stdin]
@@ -360,8 +379,6 @@ def cmd_predict(args) -> int:
     from loopynet.classifier import Classifier
 
     texts = _read_texts(args)
-    if not texts:
-        print("loopynet predict: no text given (as arguments, with --file, or on stdin)", file=sys.stderr)
     results = Classifier.load(args.model).predict(texts, args.threshold)
     if args.json:
         print(json.dumps(results, ensure_ascii=False))

@@ -122,8 +122,24 @@ class TrainConfig:
     ema_decay: float = 0.0
 
 
+_TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
+
+
+def check_types(config) -> None:
+    """Raise ConfigError naming the first field of a config dataclass whose value has the wrong type
+    (e.g. epochs="1" or batch_size=2.5; an int is accepted for a float, a bool is not an int)."""
+    for f in dataclasses.fields(config):
+        value, names = getattr(config, f.name), [n.strip() for n in str(f.type).split("|")]
+        if value is None and "None" in names:
+            continue
+        allowed = tuple(t for n in names for t in _TYPES.get(n, (object,)))
+        if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
+            raise ConfigError(f"{type(config).__name__}.{f.name} must be {f.type}, got {value!r}")
+
+
 def check_data(config: DataConfig) -> None:
     """Raise ConfigError naming the first DataConfig value outside its range (before any work)."""
+    check_types(config)
     if config.maxlen < 1:
         raise ConfigError(f"maxlen must be >= 1 token, got {config.maxlen}")
     if not 0 <= config.val_split < 1:
@@ -134,6 +150,7 @@ def check_data(config: DataConfig) -> None:
 
 def check_train(config: TrainConfig) -> None:
     """Raise ConfigError naming the first TrainConfig value outside its range (before any work)."""
+    check_types(config)
     def finite(value) -> bool:
         return isinstance(value, (int, float)) and math.isfinite(value)
 

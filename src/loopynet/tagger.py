@@ -21,7 +21,7 @@ import torch
 from loopynet import __version__
 from loopynet.config import TrainConfig, from_dict, to_dict
 from loopynet.data.conll import counts, iob2_tag, read_split, scheme_tags, with_scheme
-from loopynet.data.tokenize import TokenizerOptions
+from loopynet.data.tokenize import TokenizerOptions, text_list
 from loopynet.data.tokenize import tokenize as treebank_tokenize
 from loopynet.data.vectors import WordVectors, load_vectors
 from loopynet.io.artifact import ArtifactError, check_tensors, read_folder, read_records, save_folder
@@ -117,6 +117,8 @@ class Tagger:
         seconds["read"] = time.perf_counter() - start
         start = time.perf_counter()
         paths = [vectors] if isinstance(vectors, (str, os.PathLike)) else list(vectors)
+        if not paths:
+            raise ValueError("vectors: give a vector file, or a non-empty list of them")
         wvs = [load_vectors(p) for p in paths]
         wv = wvs[0] if len(wvs) == 1 else concatenate_vectors(wvs, data_config)
         seconds["vectors"] = time.perf_counter() - start
@@ -224,7 +226,11 @@ class Tagger:
 
         A text is a string (tokenised like CoNLL: NLTK's Treebank tokenizer) or a list of tokens.
         Entity start/end are token indices, end exclusive.
+
+        Raises:
+            TypeError: `texts` is one string, or holds something that is neither a string nor a token list.
         """
+        texts = text_list(texts, tokens_allowed=True)
         tokenized = [tokenize(t) if isinstance(t, str) else list(t) for t in texts]
         results = []
         for text, tokens, tags in zip(texts, tokenized, self.tag(tokenized)):

@@ -200,3 +200,92 @@ def test_predict_with_no_text_says_so_and_prints_an_empty_list(model_dir, tmp_pa
     assert main(["predict", str(model_dir), "--file", str(empty), "--json"]) == 0
     captured = capsys.readouterr()
     assert captured.out.strip() == "[]" and "no text given" in captured.err
+
+
+# --- second audit: the Python API, diagnose, curves, tag predict --------------------------------------
+
+
+def test_api_predict_wants_a_list_of_strings(model_dir):
+    from loopynet import Classifier
+
+    clf = Classifier.load(model_dir)
+    with pytest.raises(TypeError, match=r"not one string: pass \[text\]"):
+        clf.predict("great movie")
+    with pytest.raises(TypeError, match=r"texts\[1\] must be a string, not int"):
+        clf.predict(["fine", 3])
+    from_generator = clf.predict(t for t in ["great wonderful", "awful dreadful"])
+    assert [r["probability"] for r in from_generator] == [r["probability"] for r in clf.predict(["great wonderful", "awful dreadful"])]
+    for bad in (2, float("nan"), "0.5"):
+        with pytest.raises(ValueError, match="threshold must be a probability in"):
+            clf.predict(["fine"], threshold=bad)
+
+
+def test_api_evaluate_limit_and_threshold(model_dir, tiny_imdb):
+    from loopynet import Classifier
+
+    clf = Classifier.load(model_dir)
+    with pytest.raises(ValueError, match="limit must be >= 1 document"):
+        clf.evaluate(tiny_imdb, limit=0)
+    with pytest.raises(ValueError, match="threshold must be a probability"):
+        clf.evaluate(tiny_imdb, threshold=5)
+    assert clf.evaluate(tiny_imdb, limit=10)["support"] == 10
+
+
+def test_api_train_checks_config_order_and_types(tiny_imdb, tiny_vectors):
+    from loopynet import Classifier, ModelConfig, TrainConfig
+    from loopynet.config import ConfigError
+
+    with pytest.raises(TypeError, match="expected a DataConfig .* where a ModelConfig was given"):
+        Classifier.train(tiny_imdb, tiny_vectors, ModelConfig())
+    for bad, message in (({"epochs": "1"}, "TrainConfig.epochs must be int, got '1'"),
+                         ({"batch_size": 2.5}, "TrainConfig.batch_size must be int, got 2.5")):
+        with pytest.raises(ConfigError, match=message):
+            Classifier.train(tiny_imdb, tiny_vectors, train_config=TrainConfig(**bad))
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("units", 0, "units must be >= 1"), ("dropout", 2.0, r"dropout must be in \[0, 1\)"),
+    ("cell", "transformer", "cell must be one of"),
+])
+def test_tagger_config_ranges(field, value, message):
+    from loopynet.config import ConfigError
+    from loopynet.models.tagger import SequenceTagger, TaggerConfig
+
+    with pytest.raises(ConfigError, match=message):
+        SequenceTagger(TaggerConfig(**{field: value}))
+
+
+def test_diagnose_checks_counts_and_out_before_reading_anything(tmp_path, capsys):
+    from loopynet.config import ConfigError
+    from loopynet.inspect.gradients import diagnose
+
+    afile = tmp_path / "afile"
+    afile.write_text("keep")
+    with pytest.raises(ConfigError, match="--out .* is a file"):
+        diagnose("/no/data", "/no/vectors", ["rnn"], afile)  # would be a CorpusError had it read the data
+    with pytest.raises(ConfigError, match="batches must be >= 1, got 0"):
+        diagnose("/no/data", "/no/vectors", ["rnn"], tmp_path / "o", batches=0)
+    assert afile.read_text() == "keep"
+    with pytest.raises(SystemExit):
+        main(["diagnose", "gradients", "--data", "x", "--vectors", "y", "--batch-size", "0"])
+    assert "argument --batch-size: must be an integer >= 1, got 0" in capsys.readouterr().err
+
+
+def test_learning_curve_script(model_dir, tmp_path, capsys):
+    from loopynet.inspect.curves import main as curves
+
+    assert curves([str(tmp_path / "nope"), str(tmp_path / "c.png")]) == 2
+    err = capsys.readouterr().err
+    assert f"error: model folder {tmp_path / 'nope'} does not exist" in err and "Traceback" not in err
+    out = tmp_path / "curve"  # no suffix: still a PNG, at exactly that path
+    assert curves([str(model_dir), str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and capsys.readouterr().out.strip() == str(out)
+
+
+def test_negative_limits_and_seeds_are_refused_by_the_cli(model_dir, capsys):
+    for argv in (["evaluate", str(model_dir), "--data", "x", "--limit", "0"],
+                 ["train", "--data", "x", "--vectors", "y", "--out", "z", "--seed", "-1"],
+                 ["tag", "evaluate", "m", "--limit", "-1"]):
+        with pytest.raises(SystemExit) as exit_:
+            main(argv)
+        assert exit_.value.code == 2 and "must be an integer >=" in capsys.readouterr().err

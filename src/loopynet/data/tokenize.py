@@ -41,6 +41,25 @@ class TokenizerOptions:
 BOOK = TokenizerOptions()
 
 
+def text_list(texts, tokens_allowed: bool = False) -> list:
+    """`texts` as a list, checked: a list (or any iterable, e.g. a generator) of strings, or with
+    `tokens_allowed` also of token lists.
+
+    Raises:
+        TypeError: `texts` is one string (pass [text]), or an item is not a string (or token list).
+    """
+    if isinstance(texts, (str, bytes)):
+        raise TypeError("texts must be a list of strings, not one string: pass [text]")
+    texts = list(texts)
+    for i, text in enumerate(texts):
+        ok = isinstance(text, str) or (tokens_allowed and isinstance(text, (list, tuple))
+                                       and all(isinstance(t, str) for t in text))
+        if not ok:
+            kind = "a string or a list of token strings" if tokens_allowed else "a string"
+            raise TypeError(f"texts[{i}] must be {kind}, not {type(text).__name__}: {text!r:.60}")
+    return texts
+
+
 def tokenize(text: str, options: TokenizerOptions = BOOK) -> list[str]:
     """Treebank tokens of one document (the book's `tokenizer.tokenize(sample[1])`), plus `options`."""
     if options.strip_html:

@@ -8,7 +8,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from loopynet.io.artifact import read_records
+from loopynet.io.artifact import ArtifactError, read_folder, read_records
+from loopynet.io.atomic import atomic_file
 
 
 def plot_history(history: list[dict], path: str | Path, title: str = "") -> Path:
@@ -32,16 +33,28 @@ def plot_history(history: list[dict], path: str | Path, title: str = "") -> Path
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
+    with atomic_file(path) as f:  # PNG whatever the name's suffix
+        fig.savefig(f, format="png", dpi=100)
     plt.close(fig)
     return path
 
 
 def main(argv: list[str] | None = None) -> int:
-    folder, out = (argv or sys.argv[1:])[:2]
-    history, _ = read_records(folder)
-    plot_history(history, out, f"{Path(folder).name}: loss and accuracy per epoch")
-    print(out)
+    """`python -m loopynet.inspect.curves MODEL_FOLDER OUT.png`; exit 2 with one line on bad input."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m loopynet.inspect.curves", description=__doc__.splitlines()[0])
+    parser.add_argument("model", help="a model folder (reads its history.json)")
+    parser.add_argument("out", help="the PNG file to write")
+    args = parser.parse_args(argv)
+    try:
+        read_folder(args.model)  # the same checks (and messages) as loading the model
+        history, _ = read_records(args.model)
+        path = plot_history(history, args.out, f"{Path(args.model).name}: loss and accuracy per epoch")
+    except (ArtifactError, OSError) as err:
+        print(f"{parser.prog}: error: {err}", file=sys.stderr)
+        return 2
+    print(path)
     return 0
 
 

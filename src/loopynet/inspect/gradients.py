@@ -13,7 +13,6 @@ each document's gradient is its own).
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -23,7 +22,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from loopynet.config import DataConfig, ModelConfig
+from loopynet.config import ConfigError, DataConfig, ModelConfig
+from loopynet.io.artifact import write_json
+from loopynet.io.atomic import atomic_file
 from loopynet.models.recurrent_classifier import RecurrentClassifier
 
 
@@ -68,10 +69,23 @@ def diagnose(data: str, vectors: str, cells: list[str], out: str | Path, maxlen:
 
     With `train_steps` > 0 each model is first trained that many Adam steps (lr 1e-3, batch_size, the
     same long reviews, other batches than the measured ones) and measured both before and after.
+    Both files are written atomically (temp file + rename), the plot first.
+
+    Raises:
+        ValueError (ConfigError): a count below 1 (maxlen, units, batches, batch_size), train_steps or
+            seed below 0, or `out` is an existing file; all checked before any data is read.
+        CorpusError, VectorsError: unreadable data or vectors.
     """
     from loopynet.data.prepare import prepare_training_data
     from loopynet.data.vectors import load_vectors
 
+    least = {"maxlen": (maxlen, 1), "units": (units, 1), "batches": (batches, 1), "batch_size": (batch_size, 1),
+             "train_steps": (train_steps, 0), "seed": (seed, 0)}
+    for name, (value, minimum) in least.items():
+        if value < minimum:
+            raise ConfigError(f"{name} must be >= {minimum}, got {value}")
+    if Path(out).exists() and not Path(out).is_dir():
+        raise ConfigError(f"--out {out} is a file; diagnose writes a folder (gradients.png, gradients.json)")
     start = time.perf_counter()
     data_config = replace(data_config or DataConfig(), maxlen=maxlen, val_split=0.0)
     word_vectors = load_vectors(vectors)
@@ -116,8 +130,8 @@ def diagnose(data: str, vectors: str, cells: list[str], out: str | Path, maxlen:
     result["seconds"] = time.perf_counter() - start
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "gradients.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     plot(result, out / "gradients.png")
+    write_json(out / "gradients.json", result)
     return result
 
 
@@ -162,7 +176,8 @@ def plot(result: dict, path: Path) -> Path:
     fig.suptitle(f"IMDB reviews, first {result['maxlen']} tokens, {result['units']} units, "
                  f"{result['batches']}x{result['batch_size']} reviews", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with atomic_file(path) as f:
+        fig.savefig(f, format="png", dpi=110)
     plt.close(fig)
     return path
 

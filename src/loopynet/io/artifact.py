@@ -108,7 +108,7 @@ def read_folder(path: str | os.PathLike) -> tuple[dict, dict[str, torch.Tensor],
     """
     path = Path(path)
     if not path.is_dir():
-        raise ArtifactError(f"model folder {path} does not exist")
+        raise ArtifactError(f"model folder {path} " + ("is a file, not a folder" if path.exists() else "does not exist"))
     missing = [name for name in FILES if not (path / name).is_file()]
     if missing:
         raise ArtifactError(f"model folder {path} is incomplete: missing {missing}")

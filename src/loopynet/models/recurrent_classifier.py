@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from loopynet.config import ConfigError, ModelConfig
+from loopynet.config import ConfigError, ModelConfig, check_types
 from loopynet.models.simple_rnn import SimpleRNN, glorot_uniform_
 
 CELLS = ("rnn", "gru", "lstm")
@@ -49,6 +49,7 @@ HEADS = ("flatten", "last", "mean", "max")
 
 def check_config(config: ModelConfig) -> None:
     """Raise ConfigError (a ValueError) naming the first invalid or unsupported combination of settings."""
+    check_types(config)
     if config.cell not in CELLS:
         raise ConfigError(f"cell must be one of {CELLS}, got {config.cell!r}")
     if config.head not in HEADS:

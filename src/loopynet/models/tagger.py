@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from loopynet.config import ConfigError, check_types
 from loopynet.models.recurrent_classifier import CELLS, reverse_within_length
 from loopynet.models.simple_rnn import SimpleRNN
 
@@ -91,13 +92,28 @@ def casing(token: str) -> int:
     return 9
 
 
+def check_tagger_config(config: TaggerConfig) -> None:
+    """Raise ConfigError (a ValueError) naming the first TaggerConfig value outside its range."""
+    check_types(config)
+    if config.cell not in CELLS:
+        raise ConfigError(f"cell must be one of {CELLS}, got {config.cell!r}")
+    for name in ("units", "char_width", "vocab_size", "embedding_dims", "num_chars", "num_tags"):
+        if getattr(config, name) < 1:
+            raise ConfigError(f"{name} must be >= 1, got {getattr(config, name)}")
+    for name in ("casing_dims", "char_dims", "char_filters", "finetune_words"):
+        if getattr(config, name) < 0:
+            raise ConfigError(f"{name} must be >= 0 (0 = off), got {getattr(config, name)}")
+    for name in ("dropout", "word_dropout"):
+        if not 0 <= getattr(config, name) < 1:
+            raise ConfigError(f"{name} must be in [0, 1), got {getattr(config, name)}")
+
+
 class SequenceTagger(nn.Module):
     """Emission scores (B, T, K) for every step; `loss` and `decode` on top (softmax or CRF)."""
 
     def __init__(self, config: TaggerConfig, embeddings: torch.Tensor | None = None, seed: int = 0):
         super().__init__()
-        if config.cell not in CELLS:
-            raise ValueError(f"cell must be one of {CELLS}, got {config.cell!r}")
+        check_tagger_config(config)
         self.config = config
         torch.manual_seed(seed)  # torch's RNN, Conv1d and Linear modules take no generator
         gen = torch.Generator().manual_seed(seed)

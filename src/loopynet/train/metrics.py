@@ -12,6 +12,12 @@ def binary_cross_entropy(probabilities: np.ndarray, labels: np.ndarray, eps: flo
     return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))) if len(y) else float("nan")
 
 
+def check_threshold(threshold: float) -> None:
+    """Raise ValueError unless `threshold` is a number in [0, 1] (the decision rule p >= threshold)."""
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
+        raise ValueError(f"threshold must be a probability in [0, 1], got {threshold!r}")
+
+
 def binary_metrics(probabilities: np.ndarray, labels: np.ndarray, threshold: float = 0.5) -> dict:
     """Metrics for the positive class (label 1), predicted when probability >= threshold.
 
