@@ -205,3 +205,9 @@ def test_cli_fetch_prints_the_path_and_reports_errors(server, tmp_path, monkeypa
     _final(tmp_path).unlink()
     assert main(["data", "fetch", "imdb", "--url", server.url]) == 2  # the publisher's MD5 does not match
     assert "7c2ac02c03563afcf9b574c7e56c153a" in capsys.readouterr().err
+
+
+def test_malformed_md5_is_refused_before_any_download(tmp_path):
+    with pytest.raises(ValueError, match="--md5 must be 32 hexadecimal digits, got 'xyz'"):
+        fetch("imdb", home=tmp_path, url="http://127.0.0.1:1/", md5="xyz", progress=False, timeout=2.0)
+    assert not (tmp_path / "data").exists()

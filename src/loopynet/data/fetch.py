@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
+import re
 import sys
 import urllib.error
 import urllib.request
@@ -76,13 +77,15 @@ def fetch(
     md5: overrides the dataset's expected hex MD5 (for a mirror serving another build, or tests).
 
     Raises:
-        ValueError: `name` is not in `DATASETS`.
+        ValueError: `name` is not in `DATASETS`, or `md5` is not 32 hex digits (checked before downloading).
         FetchError: the download failed (the partial bytes stay in `<file>.part` and re-running
             resumes from them) or the MD5 did not match (the `.part` is deleted).
     """
     dataset = _dataset(name)
     target = Path(home or loopynet_home()) / "data" / dataset.filename
-    expected = md5 or dataset.md5
+    expected = (md5 or dataset.md5).lower()
+    if not re.fullmatch(r"[0-9a-f]{32}", expected):
+        raise ValueError(f"--md5 must be 32 hexadecimal digits, got {md5!r}")
     if target.exists() and _md5_of(target) == expected:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
