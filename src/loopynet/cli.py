@@ -16,9 +16,20 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, the shell's convention
 MAX_THREADS = 256  # torch crashes (segfault) when asked for ~100,000
 
 
+class OneLineErrors(argparse.ArgumentParser):
+    """argparse with its usage errors on one line, like loopynet's other errors (exit 2); subcommands
+    inherit the class (add_subparsers uses the parent's type)."""
+
+    def error(self, message: str):
+        self.exit(EXIT_ERROR, f"{self.prog}: error: {message} (see: {self.prog} --help)\n")
+
+
 def _probability(text: str) -> float:
     """argparse type of --threshold: a number in [0, 1]."""
-    value = float(text)
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a probability in [0, 1], got {text!r}") from None
     if not 0 <= value <= 1:  # also rejects nan
         raise argparse.ArgumentTypeError(f"must be a probability in [0, 1], got {text}")
     return value
@@ -52,7 +63,7 @@ def _add_schedule_args(p: argparse.ArgumentParser, defaults: TrainConfig) -> Non
 
 def build_parser(train_defaults: dict | None = None) -> argparse.ArgumentParser:
     """The argument parser; `train_defaults` (a preset's values) replace `loopynet train`'s defaults."""
-    parser = argparse.ArgumentParser(prog="loopynet", description="Recurrent neural networks over text.")
+    parser = OneLineErrors(prog="loopynet", description="Recurrent neural networks over text.")
     parser.add_argument("--version", action="version", version=f"loopynet {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 

@@ -88,7 +88,8 @@ def test_saved_files_get_the_umask_mode_not_0600(model_dir):
     mask = os.umask(0o022)
     os.umask(mask)
     assert stat.S_IMODE(model_dir.stat().st_mode) == 0o777 & ~mask
-    assert stat.S_IMODE((model_dir / "config.json").stat().st_mode) == 0o666 & ~mask
+    for name in ("config.json", "model.safetensors", "vocab.json"):
+        assert stat.S_IMODE((model_dir / name).stat().st_mode) == 0o666 & ~mask, name
 
 
 @pytest.mark.parametrize("flag, value, message", [
@@ -132,11 +133,13 @@ def test_vectors_without_dimensions_or_without_corpus_words(tiny_imdb, tmp_path,
     assert not (tmp_path / "o").exists()
 
 
-@pytest.mark.parametrize("command", [["predict", "x", "--threshold", "2"], ["predict", "x", "--threshold", "nan"]])
-def test_threshold_must_be_a_probability(model_dir, command, capsys):
+@pytest.mark.parametrize("value", ["2", "nan", "abc"])
+def test_threshold_must_be_a_probability_one_line(model_dir, value, capsys):
     with pytest.raises(SystemExit) as exit_:
-        main([command[0], str(model_dir), *command[1:]])
-    assert exit_.value.code == 2 and "must be a probability in [0, 1]" in capsys.readouterr().err
+        main(["predict", str(model_dir), "fine", "--threshold", value])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and err.count("\n") == 1, err  # argparse's usage block is not printed
+    assert err.startswith("loopynet predict: error: argument --threshold: must be a probability in [0, 1]")
 
 
 def test_summary_of_impossible_settings(capsys):

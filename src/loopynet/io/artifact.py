@@ -80,6 +80,7 @@ def save_folder(out: str | os.PathLike, config: dict, tensors: dict[str, torch.T
         os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes it 0700: give it a normal folder's mode
         write_json(tmp / "config.json", {"format": FORMAT, "format_version": FORMAT_VERSION, **config})
         save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp / "model.safetensors"))
+        os.chmod(tmp / "model.safetensors", 0o666 & ~current_umask())  # safetensors writes it 0600
         write_json(tmp / "vocab.json", vocab)
         write_json(tmp / "history.json", history)
         write_json(tmp / "data_report.json", data_report)
