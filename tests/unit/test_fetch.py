@@ -173,8 +173,9 @@ def test_unknown_dataset_names_the_known_ones(tmp_path):
 
 def test_http_404_raises_fetch_error(server, tmp_path):
     server.mode = "404"
-    with pytest.raises(FetchError, match="404"):
+    with pytest.raises(FetchError, match="HTTP 404 .*check the URL") as error:
         _fetch(server, tmp_path)
+    assert "re-run the same command" not in str(error.value).lower()  # a 404 does not go away by retrying
     assert not _final(tmp_path).exists()
     assert not _part(tmp_path).exists()
 

@@ -117,6 +117,9 @@ def _download(url: str, part: Path, timeout: float, progress: bool) -> None:
     except urllib.error.HTTPError as err:
         if err.code == 416 and offset:
             return
+        if 400 <= err.code < 500 and err.code not in (408, 429):  # the request itself is wrong: no retry helps
+            raise FetchError(f"download of {url} failed: HTTP {err.code} {err.reason}; check the URL "
+                             "(--url) — re-running will not help") from err
         raise FetchError(_failure(url, part, f"HTTP {err.code} {err.reason}")) from err
     except (urllib.error.URLError, http.client.IncompleteRead, ConnectionError, TimeoutError) as err:
         reason = err.reason if isinstance(err, urllib.error.URLError) else err
