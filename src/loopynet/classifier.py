@@ -156,7 +156,9 @@ class Classifier:
         Raises:
             TypeError: `texts` is one string, or holds something that is not a string.
         """
-        texts = text_list(texts)
+        return self._probabilities(text_list(texts))
+
+    def _probabilities(self, texts: list[str]) -> np.ndarray:
         options = tokenizer_options(self.data_config)
         docs = encode_texts([tokenize(t, options) for t in texts], self.vocab)
         return predict_proba(self.model, docs, self.maxlen)
@@ -168,7 +170,7 @@ class Classifier:
         """
         check_threshold(threshold)
         texts = text_list(texts)
-        probabilities = self.predict_proba(texts)
+        probabilities = self._probabilities(texts)
         return [{"text": t, "probability": float(p), "label": self.class_names[int(p >= threshold)]}
                 for t, p in zip(texts, probabilities)]
 

@@ -76,7 +76,7 @@ def test_out_that_is_the_working_folder_is_refused(tiny_imdb, tiny_vectors, tmp_
     one_line_error(capsys, "is the working folder or contains it")
 
 
-def test_empty_folder_and_model_folder_may_be_out(tiny_imdb, tiny_vectors, model_dir, tmp_path, capsys):
+def test_empty_folder_and_model_folder_may_be_out(tiny_imdb, tiny_vectors, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     assert train(tiny_imdb, tiny_vectors, empty) == 0

@@ -69,8 +69,8 @@ def prepare_training_data(data: str | os.PathLike, vectors: WordVectors, config:
         parts[part], oov = encode(corpus.subset(index), vocab)
         reports[part] = make_report(part, parts[part], oov, config.maxlen, corpus.class_names)
         log(reports[part].line())
-        if part == "train" and reports[part].empty_documents == len(index):
-            raise VectorsError(f"no token of the {len(index):,} training documents has a vector in --vectors "
-                               f"{vectors.fingerprint.get('name', '')} (every document would be empty): is it a "
-                               "vector file for this language and casing?")
+    if reports["train"].empty_documents == split_point:
+        raise VectorsError(f"no token of the {split_point:,} training documents has a vector in --vectors "
+                           f"{vectors.fingerprint.get('name', '')} (every document would be empty): is it a "
+                           "vector file for this language and casing?")
     return TrainingData(vocab, embeddings, parts["train"], parts["validation"], corpus.class_names, reports, seconds)

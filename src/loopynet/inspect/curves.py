@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from loopynet.io.artifact import ArtifactError, read_folder, read_records
+from loopynet.io.artifact import ArtifactError, read_records
 from loopynet.io.atomic import atomic_file
 
 
@@ -48,7 +48,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out", help="the PNG file to write")
     args = parser.parse_args(argv)
     try:
-        read_folder(args.model)  # the same checks (and messages) as loading the model
         history, _ = read_records(args.model)
         path = plot_history(history, args.out, f"{Path(args.model).name}: loss and accuracy per epoch")
     except (ArtifactError, OSError) as err:

@@ -47,11 +47,12 @@ def check_out(out: str | os.PathLike) -> Path:
     out = Path(out)
     if not out.exists() and not out.is_symlink():
         return out
-    if out.is_dir() and not out.is_symlink() and Path.cwd().resolve().is_relative_to(out.resolve()):
+    folder = out.is_dir() and not out.is_symlink()
+    if folder and Path.cwd().resolve().is_relative_to(out.resolve()):
         raise ArtifactError(f"--out {out} is the working folder or contains it; name a new folder, e.g. {out / 'model'}")
-    if out.is_dir() and not out.is_symlink() and (not any(out.iterdir()) or _is_model_folder(out)):
+    if folder and (not any(out.iterdir()) or _is_model_folder(out)):
         return out
-    what = "a file" if not out.is_dir() or out.is_symlink() else "a folder that is not a loopynet model folder"
+    what = "a folder that is not a loopynet model folder" if folder else "a file"
     raise ArtifactError(f"--out {out} exists and is {what}; refusing to replace it (nothing was written): "
                         "name a new folder, or remove it yourself")
 
@@ -102,42 +103,53 @@ def _swap_into_place(tmp: Path, out: Path) -> None:
 
 
 def read_folder(path: str | os.PathLike) -> tuple[dict, dict[str, torch.Tensor], list[str]]:
-    """Read (config, tensors, vocab) of a model folder.
+    """Read (config, tensors, vocab) of a model folder; the format is checked before the weights are read.
 
     Raises:
         ArtifactError: missing folder or file, another format or format version, unreadable file.
     """
-    path = Path(path)
-    if not path.is_dir():
-        raise ArtifactError(f"model folder {path} " + ("is a file, not a folder" if path.exists() else "does not exist"))
-    missing = [name for name in FILES if not (path / name).is_file()]
-    if missing:
-        raise ArtifactError(f"model folder {path} is incomplete: missing {missing}")
-    try:
-        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
-        vocab = json.loads((path / "vocab.json").read_text(encoding="utf-8"))
-    except (ValueError, OSError) as err:
-        raise ArtifactError(f"model folder {path}: unreadable ({err})") from None
+    path = _complete_folder(path)
+    config, vocab = _read_json(path, "config.json"), _read_json(path, "vocab.json")
     if not isinstance(config, dict) or not isinstance(vocab, list):
         raise ArtifactError(f"model folder {path}: config.json must hold an object and vocab.json a list")
-    try:
-        tensors = load_file(str(path / "model.safetensors"))
-    except (SafetensorError, OSError) as err:
-        raise ArtifactError(f"model folder {path}: model.safetensors is unreadable or truncated ({err})") from None
     if config.get("format") != FORMAT or config.get("format_version") != FORMAT_VERSION:
         raise ArtifactError(
             f"model folder {path} has format {config.get('format')!r} version {config.get('format_version')!r}; "
             f"this loopynet reads {FORMAT!r} version {FORMAT_VERSION} (written by loopynet "
             f"{config.get('loopynet_version', '?')}); retrain it or use that loopynet version"
         )
+    try:
+        tensors = load_file(str(path / "model.safetensors"))
+    except (SafetensorError, OSError) as err:
+        raise ArtifactError(f"model folder {path}: model.safetensors is unreadable or truncated ({err})") from None
     return config, tensors, vocab
 
 
 def read_records(path: str | os.PathLike) -> tuple[list[dict], dict]:
-    """(history, data report) of a model folder that `read_folder` accepted."""
+    """(history, data report) of a model folder, without reading its weights.
+
+    Raises:
+        ArtifactError: missing folder or file, unreadable JSON.
+    """
+    path = _complete_folder(path)
+    return _read_json(path, "history.json"), _read_json(path, "data_report.json")
+
+
+def _complete_folder(path: str | os.PathLike) -> Path:
     path = Path(path)
-    return (json.loads((path / "history.json").read_text(encoding="utf-8")),
-            json.loads((path / "data_report.json").read_text(encoding="utf-8")))
+    if not path.is_dir():
+        raise ArtifactError(f"model folder {path} " + ("is a file, not a folder" if path.exists() else "does not exist"))
+    missing = [name for name in FILES if not (path / name).is_file()]
+    if missing:
+        raise ArtifactError(f"model folder {path} is incomplete: missing {missing}")
+    return path
+
+
+def _read_json(folder: Path, name: str):
+    try:
+        return json.loads((folder / name).read_text(encoding="utf-8"))
+    except (ValueError, OSError) as err:
+        raise ArtifactError(f"model folder {folder}: {name} is unreadable ({err})") from None
 
 
 def check_tensors(path: Path, expected: dict[str, torch.Tensor], found: dict[str, torch.Tensor]) -> None:
