@@ -32,7 +32,8 @@ from loopynet.data.tokenize import tokenize
 from loopynet.data.vectors import load_vectors
 from loopynet.data.vocab import encode_texts
 from loopynet.models.classifier import BookClassifier
-from loopynet.train.loop import fit, predict_proba
+from loopynet.tasks.classification.task import BinaryTask, predict_proba
+from loopynet.train.loop import fit
 
 DATA = Path(os.environ.get("LOOPYNET_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -47,7 +48,7 @@ def run_loopynet(prepared, data_config, seed: int) -> dict:
     model_config = ModelConfig(embedding_dims=prepared.embeddings.shape[1], maxlen=data_config.maxlen)
     model = BookClassifier(model_config, torch.from_numpy(prepared.embeddings), seed=seed)
     start = time.perf_counter()
-    history = fit(model, prepared.train, prepared.validation, config, data_config.maxlen, progress=False)
+    history = fit(model, BinaryTask(data_config.maxlen), config, prepared.train, prepared.validation, progress=False)
     seconds = time.perf_counter() - start
     sample_1 = predict_proba(model, encode_sample_1(prepared, data_config), data_config.maxlen)[0]
     return {"val_accuracy": [h["val_accuracy"] for h in history], "loss": [h["loss"] for h in history],

@@ -6,15 +6,20 @@ load torch before it has parsed its arguments and set its environment.
 
 __version__ = "0.1.0"
 
-__all__ = ["Classifier", "DataConfig", "ModelConfig", "TrainConfig", "__version__"]
+_CONFIGS = ("DataConfig", "ModelConfig", "TrainConfig", "NgramConfig", "TaggerConfig", "TaggerDataConfig")
+__all__ = ["Classifier", "Tagger", *_CONFIGS, "__version__"]
 
 
 def __getattr__(name: str):
     if name == "Classifier":
-        from loopynet.classifier import Classifier
+        from loopynet.tasks.classification.api import Classifier
 
         return Classifier
-    if name in ("DataConfig", "ModelConfig", "TrainConfig"):
+    if name == "Tagger":
+        from loopynet.tasks.tagging.api import Tagger
+
+        return Tagger
+    if name in _CONFIGS:
         from loopynet import config
 
         return getattr(config, name)

@@ -302,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_train(args) -> int:
-    from loopynet.classifier import Classifier
+    from loopynet.tasks.classification.api import Classifier
 
     data_config = DataConfig(maxlen=args.maxlen, val_split=args.val_split, oov=args.oov,
                              encoding_errors=args.encoding_errors or "strict", limit=args.limit,
@@ -340,7 +340,7 @@ def _outputs_checked(args) -> str:
 
 
 def cmd_evaluate(args) -> int:
-    from loopynet.classifier import Classifier
+    from loopynet.tasks.classification.api import Classifier
 
     metrics = Classifier.load(args.model).evaluate(args.data, args.split, args.threshold, args.encoding_errors, args.limit)
     if args.json:
@@ -387,7 +387,7 @@ def _utf8_lines(path: Path) -> list[str]:
 
 
 def cmd_predict(args) -> int:
-    from loopynet.classifier import Classifier
+    from loopynet.tasks.classification.api import Classifier
 
     texts = _read_texts(args)
     results = Classifier.load(args.model).predict(texts, args.threshold)
@@ -403,7 +403,7 @@ def cmd_summary(args) -> int:
     from loopynet.models.summary import summary
 
     if args.model:
-        from loopynet.classifier import Classifier
+        from loopynet.tasks.classification.api import Classifier
 
         clf = Classifier.load(args.model)
         from loopynet.models.factory import is_book
@@ -415,10 +415,10 @@ def cmd_summary(args) -> int:
             return 0
         print(summary(clf.model.config, len(clf.vocab)))
     else:
-        from loopynet.models.recurrent_classifier import check_config
+        from loopynet.config import check_model
 
         config = ModelConfig(units=args.units, maxlen=args.maxlen, embedding_dims=args.embedding_dims)
-        check_config(config)
+        check_model(config)
         print(summary(config))
     return 0
 
@@ -476,8 +476,8 @@ def cmd_data(args) -> int:
 
 def cmd_tag(args) -> int:
     if args.tag_command == "train":
-        from loopynet.models.tagger import TaggerConfig
-        from loopynet.tagger import Tagger, TaggerDataConfig, tagger_train_config
+        from loopynet.config import TaggerConfig, TaggerDataConfig, tagger_train_config
+        from loopynet.tasks.tagging.api import Tagger
 
         data_config = TaggerDataConfig(lowercase_fallback=not args.no_lowercase_fallback, vector_scale=args.vector_scale,
                                        finetune=args.finetune, limit=args.limit, validation_limit=args.validation_limit,
@@ -494,7 +494,7 @@ def cmd_tag(args) -> int:
                               checkpoint_dir=_outputs_checked(args), resume=args.resume)
         print(f"saved {tagger.save(args.out)}")
         return 0
-    from loopynet.tagger import Tagger
+    from loopynet.tasks.tagging.api import Tagger
 
     tagger = Tagger.load(args.model)
     if args.tag_command == "evaluate":

@@ -14,9 +14,12 @@ class ConfigError(ValueError):
 
 VECTOR_NORMS = ("none", "unit", "abtt")
 WORD_WEIGHTS = ("none", "sif")
+VECTOR_SCALES = ("none", "unit", "standard")
+CELLS = ("rnn", "gru", "lstm")
+HEADS = ("flatten", "last", "mean", "max")
 
 
-@dataclass
+@dataclass(frozen=True)
 class DataConfig:
     """How text becomes token ids.
 
@@ -63,7 +66,7 @@ BOOK_DATA = {"strip_html": False, "split_periods": False, "map_quotes": False, "
              "word_weights": "none"}
 
 
-@dataclass
+@dataclass(frozen=True)
 class ModelConfig:
     """The book's network: SimpleRNN(units, tanh, return_sequences) -> Dropout -> Flatten -> Dense(1, sigmoid).
 
@@ -92,7 +95,7 @@ class ModelConfig:
     rnn_maxlen: int | None = None  # with ngram: tokens the recurrent part reads (None = maxlen)
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainConfig:
     """Training loop settings (book 8.2-8.3: RMSprop, binary cross-entropy, batch 32, 2 epochs).
 
@@ -120,6 +123,95 @@ class TrainConfig:
     monitor: str = "val_loss"
     lr_decay: float = 0.0
     ema_decay: float = 0.0
+
+
+@dataclass(frozen=True)
+class NgramConfig:
+    """How the n-gram part of `--ngram N` models is fitted (loopynet.tasks.classification.ngram): a logistic
+    regression on naive-Bayes-scaled binary n-gram features (Wang & Manning 2012), Adam with `lr` and
+    `weight_decay` (L2), `epochs` passes in batches of `batch_size` documents, the epoch with the lowest
+    validation loss kept; an n-gram is a feature when at least `min_df` training documents contain it."""
+
+    min_df: int = 2
+    epochs: int = 4
+    lr: float = 0.01
+    weight_decay: float = 0.0
+    batch_size: int = 128
+
+
+@dataclass(frozen=True)
+class TaggerDataConfig:
+    """How CoNLL sentences become ids (the tagger, loopynet.tasks.tagging).
+
+    data: the CoNLL folder the model was trained on (used by `evaluate` unless overridden).
+    lowercase_fallback: look a token up as written, else lowercased (raises coverage of the
+        case-sensitive 300-d vectors from 85.97% to 89.09% of CoNLL train tokens).
+    vector_scale: "none" (as stored), "unit" (each row L2 norm 1), "standard" (the whole table divided
+        by the std of its entries: per-dimension scale ~1, relative norms kept).
+    finetune: fine-tune the word vectors of the words seen in training (see TaggerConfig.finetune_words).
+    train_words_min_count: with finetune, training words seen this often that have no vector get
+        their own (trained, zero-started) row; 0 = never.
+    max_word_len: characters per token given to the char CNN.
+    tag_scheme: "iob2" (the data's tags) or "iobes" (the model learns S-/E- for single and last entity
+        tokens; predictions and metrics are converted back to IOB2; Lample et al. 2016, sec. 4).
+    limit: use only the first N training sentences (a quick slice); validation_limit likewise.
+    """
+
+    data: str = ""
+    lowercase_fallback: bool = True
+    vector_scale: str = "standard"
+    finetune: bool = True
+    train_words_min_count: int = 2
+    max_word_len: int = 20
+    tag_scheme: str = "iobes"
+    limit: int | None = None
+    validation_limit: int | None = None
+
+
+@dataclass(frozen=True)
+class TaggerConfig:
+    """The tagger network (loopynet.models.tagger.SequenceTagger).
+
+    cell: "rnn" (loopynet's Keras SimpleRNN), "gru" or "lstm" (torch's, cuDNN-style gates).
+    units: per direction. bidirectional: a second RNN reads each sentence backwards; the two outputs
+        are concatenated per step (2*units features).
+    dropout: on the step inputs and on the RNN outputs (Lample et al. 2016: 0.5).
+    word_dropout: in training, each word id is replaced by <unk> with this probability (Lample et al.
+        2016 do this for singletons), so the unknown-word row, casing and characters learn to carry
+        the words the test set has and training did not.
+    casing_dims: 0 = off, else an embedding of the token's casing class (lower, UPPER, Title, digits, ...).
+    char_dims / char_filters / char_width: a character CNN (Ma & Hovy 2016): char embedding ->
+        Conv1d(char_filters, char_width) -> max over characters; char_filters 0 = off.
+    crf: a linear-chain CRF (pytorch-crf) on the per-step scores instead of a per-step softmax.
+    finetune_words: 0 = the word vectors stay frozen; N > 0 = N rows (the words seen in training) get a
+        trained correction added to their frozen vector (`delta`, zero at the start; row map in the
+        buffer `delta_rows`). Only words seen in training get gradients anyway, so this is fine-tuning
+        the table with Adam state for N rows instead of the whole vocabulary.
+    vocab_size, embedding_dims, num_chars, num_tags: set from the data and the vectors.
+    """
+
+    cell: str = "lstm"
+    units: int = 200
+    bidirectional: bool = True
+    dropout: float = 0.5
+    word_dropout: float = 0.0
+    casing_dims: int = 8
+    char_dims: int = 25
+    char_filters: int = 50
+    char_width: int = 3
+    crf: bool = True
+    finetune_words: int = 0
+    vocab_size: int = 2
+    embedding_dims: int = 300
+    num_chars: int = 2
+    num_tags: int = 9
+
+
+def tagger_train_config(**overrides) -> TrainConfig:
+    """TrainConfig defaults for the tagger: Adam, lr 1e-3, batch 32, clip 5, up to 30 epochs, early stopping
+    with patience 5 on val_loss, weights averaged with ema_decay 0.999 (docs/tagger.md: the measured recipe)."""
+    return dataclasses.replace(TrainConfig(batch_size=32, epochs=30, optimizer="adam", clip_norm=5.0, patience=5,
+                                           ema_decay=0.999), **overrides)
 
 
 _TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
@@ -169,6 +261,57 @@ def check_train(config: TrainConfig) -> None:
     for ok, message in problems:
         if not ok:
             raise ConfigError(message)
+
+
+def check_model(config: ModelConfig) -> None:
+    """Raise ConfigError naming the first invalid or unsupported combination of ModelConfig settings."""
+    check_types(config)
+    if config.cell not in CELLS:
+        raise ConfigError(f"cell must be one of {CELLS}, got {config.cell!r}")
+    if config.head not in HEADS:
+        raise ConfigError(f"head must be one of {HEADS}, got {config.head!r}")
+    if config.layers < 1:
+        raise ConfigError(f"layers must be >= 1, got {config.layers}")
+    if config.units < 1:
+        raise ConfigError(f"units must be >= 1, got {config.units}")
+    if config.maxlen < 1 or config.embedding_dims < 1:
+        raise ConfigError(f"maxlen and embedding_dims must be >= 1, got {config.maxlen} and {config.embedding_dims}")
+    if not 0.0 <= config.dropout < 1.0:
+        raise ConfigError(f"dropout must be in [0, 1), got {config.dropout}")
+    if config.ngram < 0:
+        raise ConfigError(f"ngram must be >= 0, got {config.ngram}")
+    if config.stateful:
+        if not config.chunk_len or config.chunk_len < 1:
+            raise ConfigError("--stateful needs --chunk-len K >= 1 (tokens per chunk)")
+        if config.bidirectional:
+            raise ConfigError("--stateful runs documents left to right in chunks; it cannot be --bidirectional")
+        if config.head == "flatten":
+            raise ConfigError("--stateful needs --head last, mean or max (flatten needs the whole padded sequence)")
+    elif config.chunk_len is not None:
+        raise ConfigError("--chunk-len applies only with --stateful")
+
+
+def check_tagger(config: TaggerConfig) -> None:
+    """Raise ConfigError naming the first TaggerConfig value outside its range."""
+    check_types(config)
+    if config.cell not in CELLS:
+        raise ConfigError(f"cell must be one of {CELLS}, got {config.cell!r}")
+    for name in ("units", "char_width", "vocab_size", "embedding_dims", "num_chars", "num_tags"):
+        if getattr(config, name) < 1:
+            raise ConfigError(f"{name} must be >= 1, got {getattr(config, name)}")
+    for name in ("casing_dims", "char_dims", "char_filters", "finetune_words"):
+        if getattr(config, name) < 0:
+            raise ConfigError(f"{name} must be >= 0 (0 = off), got {getattr(config, name)}")
+    for name in ("dropout", "word_dropout"):
+        if not 0 <= getattr(config, name) < 1:
+            raise ConfigError(f"{name} must be in [0, 1), got {getattr(config, name)}")
+
+
+def check_tagger_data(config: TaggerDataConfig) -> None:
+    """Raise ConfigError naming the first TaggerDataConfig value outside its range."""
+    check_types(config)
+    if config.vector_scale not in VECTOR_SCALES:
+        raise ConfigError(f"vector_scale must be one of {VECTOR_SCALES}, got {config.vector_scale!r}")
 
 
 def to_dict(config) -> dict:

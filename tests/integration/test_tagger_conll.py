@@ -8,9 +8,9 @@ from conftest import GLOVE_50D, SHARED_DATA
 
 from loopynet.config import TrainConfig
 from loopynet.data.conll import read_split
-from loopynet.models.tagger import TaggerConfig
-from loopynet.tagger import Tagger, TaggerDataConfig
-from loopynet.train.tagging import majority_accuracy
+from loopynet.config import TaggerConfig, TaggerDataConfig
+from loopynet.tasks.tagging.api import Tagger
+from loopynet.tasks.tagging.metrics import majority_accuracy
 
 CONLL = SHARED_DATA / "conll2003"
 

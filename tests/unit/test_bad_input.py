@@ -252,7 +252,8 @@ def test_api_train_checks_config_order_and_types(tiny_imdb, tiny_vectors):
 ])
 def test_tagger_config_ranges(field, value, message):
     from loopynet.config import ConfigError
-    from loopynet.models.tagger import SequenceTagger, TaggerConfig
+    from loopynet.config import TaggerConfig
+    from loopynet.models.tagger import SequenceTagger
 
     with pytest.raises(ConfigError, match=message):
         SequenceTagger(TaggerConfig(**{field: value}))

@@ -17,6 +17,7 @@ from loopynet.models.recurrent_classifier import (
     parameter_count,
     reverse_within_length,
 )
+from loopynet.tasks.classification.task import classification_task
 from loopynet.train.loop import SparseAndDense, fit, make_optimizer
 
 V, E, T = 30, 6, 12
@@ -190,18 +191,17 @@ def test_fit_with_fine_tuned_vectors_resumes_identically_and_clips(tmp_path):
     cfg = config(cell="gru", head="mean", train_embeddings=True)
     settings = TrainConfig(epochs=3, batch_size=8, optimizer="adam", clip_norm=1.0, lr=1e-2)
     straight = RecurrentClassifier(cfg, table())
-    full = fit(straight, train, val, settings, T, progress=False, checkpoint_dir=tmp_path / "a")
+    full = fit(straight, classification_task(straight, T), settings, train, val, progress=False, checkpoint_dir=tmp_path / "a")
     resumed = RecurrentClassifier(cfg, table())
-    fit(resumed, train, val, TrainConfig(**(vars(settings) | {"epochs": 1})), T, progress=False,
-        checkpoint_dir=tmp_path / "b")
-    history = fit(resumed, train, val, settings, T, progress=False, checkpoint_dir=tmp_path / "b", resume=True)
+    fit(resumed, classification_task(resumed, T), TrainConfig(**(vars(settings) | {"epochs": 1})), train, val, progress=False, checkpoint_dir=tmp_path / "b")
+    history = fit(resumed, classification_task(resumed, T), settings, train, val, progress=False, checkpoint_dir=tmp_path / "b", resume=True)
     assert strip_time(history) == strip_time(full)
     assert all(torch.equal(a, b) for a, b in zip(resumed.state_dict().values(), straight.state_dict().values()))
     assert full[-1]["loss"] < full[0]["loss"]
 
 
 def test_bucketed_batches_cover_every_document_once_trimmed_and_deterministic():
-    from loopynet.models.recurrent_classifier import BucketedTask
+    from loopynet.tasks.classification.task import BucketedTask
 
     d = docs(100, 3)
     task = BucketedTask(T, pool=3)
@@ -217,7 +217,7 @@ def test_bucketed_batches_cover_every_document_once_trimmed_and_deterministic():
 
 
 def test_predictions_of_padding_safe_models_do_not_depend_on_batching():
-    from loopynet.train.loop import predict_proba
+    from loopynet.tasks.classification.task import predict_proba
 
     d = docs(40, 5)
     model = RecurrentClassifier(config(cell="gru", head="mean", bidirectional=True), table())

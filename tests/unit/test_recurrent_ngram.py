@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from loopynet import Classifier, DataConfig, ModelConfig, TrainConfig
-from loopynet.models.ngram import NgramEnsemble, _bag_sums, doc_ngrams
+from loopynet.models.ngram import NgramEnsemble, doc_ngrams
+from loopynet.tasks.classification.ngram import bag_sums
 
 
 def test_doc_ngrams_are_the_distinct_ngrams_of_the_real_tokens():
@@ -29,7 +30,7 @@ def test_bag_sums_sum_each_documents_weights():
     weights = torch.tensor([1.0, 10.0, 100.0])
     index = torch.tensor([0, 1, 2, 2, 1])
     offsets = torch.tensor([0, 2, 2, 5])
-    assert _bag_sums(weights, index, offsets, torch.tensor([2, 0, 1])).tolist() == [210.0, 11.0, 0.0]
+    assert bag_sums(weights, index, offsets, torch.tensor([2, 0, 1])).tolist() == [210.0, 11.0, 0.0]
 
 
 def test_bag_sums_gradient_is_exact_and_identical_run_to_run():
@@ -47,7 +48,7 @@ def test_bag_sums_gradient_is_exact_and_identical_run_to_run():
         grads = []
         for _ in range(5):
             weights = torch.zeros(20_000, requires_grad=True)
-            (_bag_sums(weights, index, offsets, docs) * upstream).sum().backward()
+            (bag_sums(weights, index, offsets, docs) * upstream).sum().backward()
             grads.append(weights.grad)
     finally:
         torch.set_num_threads(threads)

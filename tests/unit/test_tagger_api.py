@@ -13,8 +13,8 @@ from loopynet.cli import main
 from loopynet.config import TrainConfig
 from loopynet.data.conll import read_split
 from loopynet.io.artifact import ArtifactError
-from loopynet.models.tagger import TaggerConfig
-from loopynet.tagger import Tagger, TaggerDataConfig, entities
+from loopynet.config import TaggerConfig, TaggerDataConfig
+from loopynet.tasks.tagging.api import Tagger, entities
 
 CONLL = SHARED_DATA / "conll2003"
 SMALL = {"data_config": TaggerDataConfig(limit=60, validation_limit=30, finetune=True),
@@ -109,7 +109,7 @@ def test_cli_train_evaluate_predict(vectors, tmp_path, capsys):
 
 def test_concatenated_vectors(tmp_path):
     from loopynet.data.vectors import load_vectors
-    from loopynet.tagger import concatenate_vectors
+    from loopynet.tasks.tagging.vectors import concatenate_vectors
 
     cased = write_word2vec(tmp_path / "a.bin", ["Paris", "the"], np.array([[1.0, 2.0], [3.0, 4.0]]))
     lower = write_word2vec(tmp_path / "b.bin", ["paris", "lamb"], np.array([[5.0], [6.0]]))
@@ -148,7 +148,7 @@ def test_iobes_scheme_learns_s_and_e_tags_and_outputs_iob2(vectors, tmp_path):
 def test_cli_defaults_are_the_api_defaults():
     """`loopynet tag train` and `Tagger.train` default to the same recipe (the one docs/tagger.md measures)."""
     from loopynet.cli import parse
-    from loopynet.tagger import tagger_train_config
+    from loopynet.config import tagger_train_config
 
     args = parse(["tag", "train", "--data", "d", "--vectors", "v", "--out", "o"])
     data, model, train = TaggerDataConfig(), TaggerConfig(), tagger_train_config()

@@ -8,20 +8,11 @@ import torch
 
 from loopynet.data.conll import TAGS, Sentence
 from loopynet.models.recurrent_classifier import reverse_within_length
-from loopynet.models.tagger import (
-    CASINGS,
-    SequenceTagger,
-    TaggerConfig,
-    casing,
-)
-from loopynet.train.tagging import (
-    CharIndex,
-    TaggingTask,
-    WordIndex,
-    encode_sentences,
-    pad_batch,
-    tag_metrics,
-)
+from loopynet.config import TaggerConfig
+from loopynet.data.indexes import CharIndex, WordIndex
+from loopynet.models.tagger import CASINGS, SequenceTagger, casing
+from loopynet.tasks.tagging.metrics import tag_metrics
+from loopynet.tasks.tagging.task import TaggingTask, encode_sentences, pad_batch
 
 SENTS = [Sentence(["EU", "rejects", "German", "call"], ["x"] * 4, ["x"] * 4, ["B-ORG", "O", "B-MISC", "O"]),
          Sentence(["Peter", "Blackburn"], ["x"] * 2, ["x"] * 2, ["B-PER", "I-PER"]),

@@ -16,9 +16,10 @@ from torch.optim.optimizer import register_optimizer_step_post_hook
 from loopynet.config import TrainConfig
 from loopynet.data.conll import TAGS
 from loopynet.models import reference
-from loopynet.models.tagger import SequenceTagger, TaggerConfig
+from loopynet.config import TaggerConfig
+from loopynet.models.tagger import SequenceTagger
+from loopynet.tasks.tagging.task import TaggedDocs, TaggingTask, pad_batch
 from loopynet.train.loop import fit
-from loopynet.train.tagging import TaggedDocs, TaggingTask, pad_batch
 
 V, E, H, K = 12, 5, 4, len(TAGS)
 LENGTHS = [6, 3, 5]
@@ -120,7 +121,7 @@ def test_weights_change_once_per_batch_by_the_summed_correction():
     handle = register_optimizer_step_post_hook(lambda opt, args, kwargs: steps.append(1))
     try:
         config = TrainConfig(batch_size=3, epochs=1, optimizer="rmsprop", lr=0.01, seed=0)
-        fit(model, docs, None, config, TaggingTask(list(TAGS)), progress=False)
+        fit(model, TaggingTask(list(TAGS)), config, docs, None, progress=False)
     finally:
         handle.remove()
     assert len(steps) == 1  # 3 sentences, batch 3: one update
@@ -136,8 +137,7 @@ def test_one_update_per_batch(batch_size):
     steps = []
     handle = register_optimizer_step_post_hook(lambda opt, args, kwargs: steps.append(1))
     try:
-        fit(model, docs, None, TrainConfig(batch_size=batch_size, epochs=2, seed=0), TaggingTask(list(TAGS)),
-            progress=False)
+        fit(model, TaggingTask(list(TAGS)), TrainConfig(batch_size=batch_size, epochs=2, seed=0), docs, None, progress=False)
     finally:
         handle.remove()
     assert len(steps) == 2 * math.ceil(len(docs) / batch_size)

@@ -11,7 +11,8 @@ from loopynet.config import ModelConfig, TrainConfig
 from loopynet.data.vocab import EncodedDocs
 from loopynet.models.classifier import BookClassifier
 from loopynet.train.checkpoint import load_checkpoint
-from loopynet.train.loop import BinaryTask, fit, make_optimizer
+from loopynet.tasks.classification.task import BinaryTask
+from loopynet.train.loop import fit, make_optimizer
 
 MAXLEN = 10
 
@@ -45,7 +46,7 @@ class Killed(Exception):
 def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path, ema_decay):
     config = TrainConfig(epochs=4, batch_size=8, seed=3, ema_decay=ema_decay, lr_decay=0.5)
     straight = model()
-    full = fit(straight, TRAIN, VAL, config, MAXLEN, progress=False, checkpoint_dir=tmp_path / "a")
+    full = fit(straight, BinaryTask(MAXLEN), config, TRAIN, VAL, progress=False, checkpoint_dir=tmp_path / "a")
 
     def kill_after_two(record):
         if record["epoch"] == 2:
@@ -53,10 +54,10 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path, ema_decay):
 
     interrupted = model()
     with pytest.raises(Killed):
-        fit(interrupted, TRAIN, VAL, config, MAXLEN, progress=False, on_epoch_end=kill_after_two, checkpoint_dir=tmp_path / "b")
+        fit(interrupted, BinaryTask(MAXLEN), config, TRAIN, VAL, progress=False, on_epoch_end=kill_after_two, checkpoint_dir=tmp_path / "b")
     assert len(load_checkpoint(tmp_path / "b")["history"]) == 2
     resumed = model()
-    history = fit(resumed, TRAIN, VAL, config, MAXLEN, progress=False, checkpoint_dir=tmp_path / "b", resume=True)
+    history = fit(resumed, BinaryTask(MAXLEN), config, TRAIN, VAL, progress=False, checkpoint_dir=tmp_path / "b", resume=True)
     assert strip_time(history) == strip_time(full)
     assert all(torch.equal(a, b) for a, b in zip(resumed.state_dict().values(), straight.state_dict().values()))
 
@@ -64,8 +65,8 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path, ema_decay):
 def test_resume_without_a_checkpoint_starts_fresh(tmp_path):
     config = TrainConfig(epochs=1, batch_size=8)
     a, b = model(), model()
-    assert strip_time(fit(a, TRAIN, VAL, config, MAXLEN, progress=False)) == strip_time(
-        fit(b, TRAIN, VAL, config, MAXLEN, progress=False, checkpoint_dir=tmp_path, resume=True))
+    assert strip_time(fit(a, BinaryTask(MAXLEN), config, TRAIN, VAL, progress=False)) == strip_time(
+        fit(b, BinaryTask(MAXLEN), config, TRAIN, VAL, progress=False, checkpoint_dir=tmp_path, resume=True))
 
 
 def test_early_stopping_stops_and_restores_the_best_epoch():
@@ -76,7 +77,7 @@ def test_early_stopping_stops_and_restores_the_best_epoch():
     def remember(record):
         best_weights[record["epoch"]] = {k: v.clone() for k, v in m.state_dict().items()}
 
-    history = fit(m, TRAIN, VAL, config, MAXLEN, progress=False, on_epoch_end=remember)
+    history = fit(m, BinaryTask(MAXLEN), config, TRAIN, VAL, progress=False, on_epoch_end=remember)
     losses = [h["val_loss"] for h in history]
     best = int(np.argmin(losses))
     assert len(history) == best + 1 + 2 < 30  # stopped `patience` epochs after the best
@@ -102,7 +103,7 @@ def test_clip_norm_bounds_each_update():
 
     torch.nn.utils.clip_grad_norm_, saved = spy, original
     try:
-        fit(m, TRAIN, None, TrainConfig(epochs=1, batch_size=8, clip_norm=1e-3), MAXLEN, progress=False)
+        fit(m, BinaryTask(MAXLEN), TrainConfig(epochs=1, batch_size=8, clip_norm=1e-3), TRAIN, None, progress=False)
     finally:
         torch.nn.utils.clip_grad_norm_ = saved
     assert len(seen) == 8 and max(seen) <= 1e-3 * (1 + 1e-4)
@@ -110,11 +111,11 @@ def test_clip_norm_bounds_each_update():
 
 def test_monitor_a_metric_to_maximise_and_reject_an_unknown_one():
     config = TrainConfig(epochs=30, batch_size=8, lr=0.05, patience=2, monitor="val_accuracy")
-    history = fit(model(), TRAIN, VAL, config, MAXLEN, progress=False)
+    history = fit(model(), BinaryTask(MAXLEN), config, TRAIN, VAL, progress=False)
     best = int(np.argmax([h["val_accuracy"] for h in history]))
     assert len(history) == best + 1 + 2 or len(history) == 30
     with pytest.raises(ValueError, match="monitor 'val_f1' is not a validation metric"):
-        fit(model(), TRAIN, VAL, TrainConfig(epochs=1, batch_size=8, patience=1, monitor="val_f1"), MAXLEN, progress=False)
+        fit(model(), BinaryTask(MAXLEN), TrainConfig(epochs=1, batch_size=8, patience=1, monitor="val_f1"), TRAIN, VAL, progress=False)
 
 
 def spy_optimizer(monkeypatch, m):
@@ -143,15 +144,14 @@ def test_lr_decay_divides_each_epochs_learning_rate(monkeypatch):
     m = model()
     made, _ = spy_optimizer(monkeypatch, m)
     rates = []
-    fit(m, TRAIN, None, TrainConfig(epochs=3, batch_size=8, lr=0.01, lr_decay=0.5), MAXLEN, progress=False,
-        on_epoch_end=lambda record: rates.append(made[0].param_groups[0]["lr"]))
+    fit(m, BinaryTask(MAXLEN), TrainConfig(epochs=3, batch_size=8, lr=0.01, lr_decay=0.5), TRAIN, None, progress=False, on_epoch_end=lambda record: rates.append(made[0].param_groups[0]["lr"]))
     assert rates == pytest.approx([0.01, 0.01 / 1.5, 0.01 / 2.0])  # lr / (1 + decay * (epoch - 1))
 
 
 def test_ema_validates_and_returns_the_moving_average_of_the_weights(monkeypatch):
     m = model()
     _, after_step = spy_optimizer(monkeypatch, m)
-    history = fit(m, TRAIN, VAL, TrainConfig(epochs=1, batch_size=8, lr=0.05, ema_decay=0.5), MAXLEN, progress=False)
+    history = fit(m, BinaryTask(MAXLEN), TrainConfig(epochs=1, batch_size=8, lr=0.05, ema_decay=0.5), TRAIN, VAL, progress=False)
     assert len(after_step) == 8  # 64 documents / 8
     expected = after_step[0]  # the first update copies the weights, then avg = 0.5 avg + 0.5 w
     for weights in after_step[1:]:
@@ -166,7 +166,7 @@ def test_ema_validates_and_returns_the_moving_average_of_the_weights(monkeypatch
 
 def test_progress_names_the_epoch_whose_weights_were_kept(capsys):
     config = TrainConfig(epochs=30, batch_size=8, lr=0.05, patience=2)
-    history = fit(model(), TRAIN, VAL, config, MAXLEN, progress=True)
+    history = fit(model(), BinaryTask(MAXLEN), config, TRAIN, VAL, progress=True)
     best = min(history, key=lambda h: h["val_loss"])
     out = capsys.readouterr().out
     assert "Epoch 1/30 - " in out and "val_accuracy" in out  # one line per epoch (no bar: stderr is not a terminal)

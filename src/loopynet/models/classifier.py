@@ -16,10 +16,11 @@ from torch import nn
 
 from loopynet.config import ModelConfig
 from loopynet.models import fast_kernel
+from loopynet.models.base import Network
 from loopynet.models.simple_rnn import SimpleRNN, glorot_uniform_
 
 
-class BookClassifier(nn.Module):
+class BookClassifier(Network):
     """The book's network over token ids.
 
     The word vectors live in a frozen (V, E) buffer `embeddings` whose row 0 is the zero padding

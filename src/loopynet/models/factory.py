@@ -9,8 +9,9 @@ from dataclasses import replace
 
 import torch
 
-from loopynet.config import ModelConfig
-from loopynet.models.recurrent_classifier import RecurrentClassifier, check_config
+from loopynet.config import ModelConfig, check_model
+from loopynet.models.base import Network
+from loopynet.models.recurrent_classifier import RecurrentClassifier
 
 
 def is_book(config: ModelConfig) -> bool:
@@ -19,15 +20,13 @@ def is_book(config: ModelConfig) -> bool:
             and not config.stateful and not config.train_embeddings and not config.ngram)
 
 
-def build_classifier(config: ModelConfig, embeddings: torch.Tensor, seed: int = 0) -> torch.nn.Module:
+def build_classifier(config: ModelConfig, embeddings: torch.Tensor, seed: int = 0) -> Network:
     """The classifier network of `config` over the (V, E) `embeddings`, initialised from `seed`.
 
     Raises:
-        ValueError: an invalid or unsupported combination of settings (the message names it).
+        ConfigError: an invalid or unsupported combination of settings (the message names it).
     """
-    check_config(config)
-    if config.ngram < 0:
-        raise ValueError(f"ngram must be >= 0, got {config.ngram}")
+    check_model(config)
     if is_book(config):
         from loopynet.models.classifier import BookClassifier
 
@@ -36,26 +35,5 @@ def build_classifier(config: ModelConfig, embeddings: torch.Tensor, seed: int = 
         from loopynet.models.ngram import NgramEnsemble
 
         rnn_config = replace(config, ngram=0, rnn_maxlen=None, maxlen=config.rnn_maxlen or config.maxlen)
-        return NgramEnsemble(config, RecurrentClassifier(rnn_config, embeddings, seed=seed), seed=seed)
+        return NgramEnsemble(config, RecurrentClassifier(rnn_config, embeddings, seed=seed))
     return RecurrentClassifier(config, embeddings, seed=seed)
-
-
-def init_from(model: torch.nn.Module, saved, words: list[str], log=print) -> None:
-    """Copy the weights of `saved` (a loaded `Classifier`) into `model`, or into its recurrent part
-    when `model` is an `NgramEnsemble` and `saved` is not.
-
-    Raises:
-        ValueError: the vocabularies differ (other data options or vectors), or the networks differ.
-    """
-    if saved.vocab.words != words:
-        raise ValueError(f"--init-from: its vocabulary ({len(saved.vocab):,} words) differs from this run's "
-                         f"({len(words):,}); use the same data, vectors and tokenisation options")
-    target = model
-    source = saved.model
-    if hasattr(model, "rnn") and not hasattr(source, "rnn"):
-        target = model.rnn
-    try:
-        target.load_state_dict(source.state_dict())
-    except RuntimeError as err:
-        raise ValueError(f"--init-from: the saved network does not match this one ({err})") from None
-    log(f"initialised {type(target).__name__} from the saved model")

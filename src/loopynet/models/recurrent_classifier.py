@@ -40,38 +40,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from loopynet.config import ConfigError, ModelConfig, check_types
+from loopynet.config import ModelConfig, check_model
+from loopynet.models.base import Network
 from loopynet.models.simple_rnn import SimpleRNN, glorot_uniform_
-
-CELLS = ("rnn", "gru", "lstm")
-HEADS = ("flatten", "last", "mean", "max")
-
-
-def check_config(config: ModelConfig) -> None:
-    """Raise ConfigError (a ValueError) naming the first invalid or unsupported combination of settings."""
-    check_types(config)
-    if config.cell not in CELLS:
-        raise ConfigError(f"cell must be one of {CELLS}, got {config.cell!r}")
-    if config.head not in HEADS:
-        raise ConfigError(f"head must be one of {HEADS}, got {config.head!r}")
-    if config.layers < 1:
-        raise ConfigError(f"layers must be >= 1, got {config.layers}")
-    if config.units < 1:
-        raise ConfigError(f"units must be >= 1, got {config.units}")
-    if config.maxlen < 1 or config.embedding_dims < 1:
-        raise ConfigError(f"maxlen and embedding_dims must be >= 1, got {config.maxlen} and {config.embedding_dims}")
-    if not 0.0 <= config.dropout < 1.0:
-        raise ConfigError(f"dropout must be in [0, 1), got {config.dropout}")
-    if config.stateful:
-        if not config.chunk_len or config.chunk_len < 1:
-            raise ConfigError("--stateful needs --chunk-len K >= 1 (tokens per chunk)")
-        if config.bidirectional:
-            raise ConfigError("--stateful runs documents left to right in chunks; it cannot be --bidirectional")
-        if config.head == "flatten":
-            raise ConfigError("--stateful needs --head last, mean or max (flatten needs the whole padded sequence)")
-    elif config.chunk_len is not None:
-        raise ConfigError("--chunk-len applies only with --stateful")
-
 
 def lengths_of(ids: torch.Tensor) -> torch.Tensor:
     """(B,) number of real (non-zero) ids of each post-padded row."""
@@ -127,7 +98,7 @@ def detach_state(state):
     return state.detach()
 
 
-class RecurrentClassifier(nn.Module):
+class RecurrentClassifier(Network):
     """Word vectors -> L recurrent layers (optionally bidirectional) -> dropout -> head -> Dense(1) logit.
 
     forward(ids (B, T) int64, post-padded with 0) -> logits (B,). T must be config.maxlen only for the
@@ -139,7 +110,7 @@ class RecurrentClassifier(nn.Module):
 
     def __init__(self, config: ModelConfig, embeddings: torch.Tensor, seed: int = 0):
         super().__init__()
-        check_config(config)
+        check_model(config)
         if embeddings.shape[1] != config.embedding_dims:
             raise ValueError(f"embedding matrix has {embeddings.shape[1]} dims, config says embedding_dims="
                              f"{config.embedding_dims}")
@@ -165,14 +136,6 @@ class RecurrentClassifier(nn.Module):
     def padding_safe(self) -> bool:
         """Whether trailing padding leaves the logits unchanged (heads last/mean/max)."""
         return self.config.head != "flatten"
-
-    def make_task(self, maxlen: int):
-        """The training `Task` for `fit`: length-bucketed, trimmed batches when padding-safe."""
-        if self.padding_safe:
-            return BucketedTask(maxlen)
-        from loopynet.train.loop import BinaryTask
-
-        return BinaryTask(maxlen)
 
     def sparse_parameters(self) -> list[nn.Parameter]:
         """Parameters whose gradients are sparse (the fine-tuned embedding table), else []."""
@@ -266,45 +229,6 @@ def parameter_count(config: ModelConfig) -> int:
                "lstm": 4 * (inputs * H + H * H + 2 * H)}[config.cell]
         total += per * (2 if config.bidirectional else 1)
     return total + D * (config.maxlen if config.head == "flatten" else 1) + 1
-
-
-class BucketedTask:
-    """`BinaryTask` with length buckets: each epoch's shuffled order is cut into pools of `pool` batches,
-    each pool sorted by length and cut into batches, the batches visited in a seeded order, and each
-    batch trimmed to its longest review. Only for padding-safe heads (last/mean/max), where trailing
-    padding changes nothing: IMDB reviews average ~230 tokens, so this does ~40% less work than
-    batches padded to 400. Deterministic given the order (resume stays exact).
-    """
-
-    def __init__(self, maxlen: int, pool: int = 50, eval_batch_size: int = 128):
-        from loopynet.train.loop import BinaryTask
-
-        self.maxlen, self.pool = maxlen, pool
-        self._binary = BinaryTask(maxlen, eval_batch_size)
-
-    def batches(self, docs, batch_size: int, order):
-        import numpy as np
-
-        from loopynet.data.batching import pad_trunc
-
-        lengths = np.minimum(docs.lengths, self.maxlen)
-        groups = []
-        for start in range(0, len(order), batch_size * self.pool):
-            pool = order[start : start + batch_size * self.pool]
-            pool = pool[np.argsort(-lengths[pool], kind="stable")]
-            groups += [pool[i : i + batch_size] for i in range(0, len(pool), batch_size)]
-        seed = int(np.asarray(order[:8], dtype=np.int64).sum()) + len(order)
-        for g in np.random.default_rng(seed).permutation(len(groups)):
-            index = groups[g]
-            ids = pad_trunc(docs, index, self.maxlen, trim=True)
-            yield ids, docs.labels[index]
-
-    def loss(self, model, batch):
-        return self._binary.loss(model, batch)
-
-    def validate(self, model, docs) -> dict:
-        return self._binary.validate(model, docs)
-
 
 
 def describe(model: nn.Module) -> str:

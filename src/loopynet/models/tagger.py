@@ -16,55 +16,15 @@ the sum once per batch (the chapter's rule; with the `rnn` cell this equals
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from loopynet.config import ConfigError, check_types
-from loopynet.models.recurrent_classifier import CELLS, reverse_within_length
+from loopynet.config import TaggerConfig, check_tagger
+from loopynet.models.base import Network
+from loopynet.models.recurrent_classifier import reverse_within_length
 from loopynet.models.simple_rnn import SimpleRNN
-
-
-@dataclass
-class TaggerConfig:
-    """The tagger network.
-
-    cell: "rnn" (loopynet's Keras SimpleRNN), "gru" or "lstm" (torch's, cuDNN-style gates).
-    units: per direction. bidirectional: a second RNN reads each sentence backwards; the two outputs
-        are concatenated per step (2*units features).
-    dropout: on the step inputs and on the RNN outputs (Lample et al. 2016: 0.5).
-    word_dropout: in training, each word id is replaced by <unk> with this probability (Lample et al.
-        2016 do this for singletons), so the unknown-word row, casing and characters learn to carry
-        the words the test set has and training did not.
-    casing_dims: 0 = off, else an embedding of the token's casing class (lower, UPPER, Title, digits, ...).
-    char_dims / char_filters / char_width: a character CNN (Ma & Hovy 2016): char embedding ->
-        Conv1d(char_filters, char_width) -> max over characters; char_filters 0 = off.
-    crf: a linear-chain CRF (pytorch-crf) on the per-step scores instead of a per-step softmax.
-    finetune_words: 0 = the word vectors stay frozen; N > 0 = N rows (the words seen in training) get a
-        trained correction added to their frozen vector (`delta`, zero at the start; row map in the
-        buffer `delta_rows`). Only words seen in training get gradients anyway, so this is fine-tuning
-        the table with Adam state for N rows instead of the whole vocabulary.
-    vocab_size, embedding_dims, num_chars, num_tags: set from the data and the vectors.
-    """
-
-    cell: str = "lstm"
-    units: int = 200
-    bidirectional: bool = True
-    dropout: float = 0.5
-    word_dropout: float = 0.0
-    casing_dims: int = 8
-    char_dims: int = 25
-    char_filters: int = 50
-    char_width: int = 3
-    crf: bool = True
-    finetune_words: int = 0
-    vocab_size: int = 2
-    embedding_dims: int = 300
-    num_chars: int = 2
-    num_tags: int = 9
 
 
 CASINGS = ("<pad>", "lower", "upper", "title", "mixed", "numeric", "mainly_numeric", "has_digit", "punct", "other")
@@ -92,28 +52,12 @@ def casing(token: str) -> int:
     return 9
 
 
-def check_tagger_config(config: TaggerConfig) -> None:
-    """Raise ConfigError (a ValueError) naming the first TaggerConfig value outside its range."""
-    check_types(config)
-    if config.cell not in CELLS:
-        raise ConfigError(f"cell must be one of {CELLS}, got {config.cell!r}")
-    for name in ("units", "char_width", "vocab_size", "embedding_dims", "num_chars", "num_tags"):
-        if getattr(config, name) < 1:
-            raise ConfigError(f"{name} must be >= 1, got {getattr(config, name)}")
-    for name in ("casing_dims", "char_dims", "char_filters", "finetune_words"):
-        if getattr(config, name) < 0:
-            raise ConfigError(f"{name} must be >= 0 (0 = off), got {getattr(config, name)}")
-    for name in ("dropout", "word_dropout"):
-        if not 0 <= getattr(config, name) < 1:
-            raise ConfigError(f"{name} must be in [0, 1), got {getattr(config, name)}")
-
-
-class SequenceTagger(nn.Module):
+class SequenceTagger(Network):
     """Emission scores (B, T, K) for every step; `loss` and `decode` on top (softmax or CRF)."""
 
     def __init__(self, config: TaggerConfig, embeddings: torch.Tensor | None = None, seed: int = 0):
         super().__init__()
-        check_tagger_config(config)
+        check_tagger(config)
         self.config = config
         torch.manual_seed(seed)  # torch's RNN, Conv1d and Linear modules take no generator
         gen = torch.Generator().manual_seed(seed)

@@ -2,8 +2,9 @@
 per epoch with loss/accuracy, validation after each epoch; plus early stopping with best-weights
 restore, a checkpoint every epoch, and resuming a killed run with the same result.
 
-The loop knows a model only through a `Task`: how to batch documents, compute a batch's loss, and
-validate. `BinaryTask` is the chapter's classifier (one sigmoid output, binary cross-entropy).
+The loop knows the data only through a `Task` (how to batch documents, compute a batch's loss, and
+validate; the tasks are in loopynet.tasks) and the network only through the model contract
+(`loopynet.models.base.Network`).
 """
 
 from __future__ import annotations
@@ -17,15 +18,12 @@ from typing import Protocol
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from loopynet.config import TrainConfig, check_train
-from loopynet.data.batching import batches, pad_trunc
-from loopynet.data.vocab import EncodedDocs
+from loopynet.models.base import NetworkLike
 from loopynet.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from loopynet.train.metrics import binary_metrics
 
 OPTIMIZERS = ("rmsprop", "adam")
 
@@ -35,41 +33,20 @@ class TrainingError(RuntimeError):
 
 
 class Task(Protocol):
-    """What the loop needs to know about a model and its data."""
+    """What the loop needs to know about the data and the loss. The last element of a batch holds one
+    entry per document (the loop counts documents with its len)."""
 
     def batches(self, docs, batch_size: int, order: np.ndarray) -> Iterator[tuple]:
         """Yield batches of `docs` in `order`; each batch is passed to `loss`."""
 
-    def loss(self, model: torch.nn.Module, batch: tuple) -> tuple[torch.Tensor, int, int]:
+    def loss(self, model: NetworkLike, batch: tuple) -> tuple[torch.Tensor, int, int]:
         """(mean loss of the batch, items predicted correctly, items)."""
 
-    def validate(self, model: torch.nn.Module, docs) -> dict:
+    def validate(self, model: NetworkLike, docs) -> dict:
         """Validation metrics with Keras' names: at least val_loss and val_accuracy."""
 
 
-class BinaryTask:
-    """One sigmoid output per document, binary cross-entropy on its logit (the chapter's model)."""
-
-    def __init__(self, maxlen: int, eval_batch_size: int = 128):
-        self.maxlen = maxlen
-        self.eval_batch_size = eval_batch_size
-
-    def batches(self, docs: EncodedDocs, batch_size: int, order: np.ndarray):
-        return batches(docs, batch_size, self.maxlen, order)
-
-    def loss(self, model, batch):
-        ids, labels = batch
-        logits = model(torch.from_numpy(ids))
-        loss = F.binary_cross_entropy_with_logits(logits, torch.from_numpy(labels).float())
-        correct = int(((logits >= 0).long() == torch.from_numpy(labels)).sum())
-        return loss, correct, len(labels)
-
-    def validate(self, model, docs: EncodedDocs) -> dict:
-        metrics = binary_metrics(predict_proba(model, docs, self.maxlen, self.eval_batch_size), docs.labels)
-        return {"val_loss": metrics["loss"], "val_accuracy": metrics["accuracy"]}
-
-
-def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+def make_optimizer(model: NetworkLike, config: TrainConfig) -> torch.optim.Optimizer:
     """RMSprop with Keras' constants (lr 1e-3, rho 0.9, eps 1e-7; Tieleman & Hinton 2012, lecture 6.5),
     or Adam (Kingma & Ba 2015) with the same lr and eps.
 
@@ -78,7 +55,7 @@ def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.O
     Raises:
         ValueError: unknown optimizer name.
     """
-    sparse = list(model.sparse_parameters()) if hasattr(model, "sparse_parameters") else []
+    sparse = list(model.sparse_parameters())
     sparse_ids = {id(p) for p in sparse}
     trainable = [p for p in model.parameters() if p.requires_grad and id(p) not in sparse_ids]
     if config.optimizer == "rmsprop":
@@ -121,22 +98,6 @@ class SparseAndDense:
         self.dense.load_state_dict(state["dense"])
 
 
-@torch.no_grad()
-def predict_proba(model: torch.nn.Module, docs: EncodedDocs, maxlen: int, batch_size: int = 128) -> np.ndarray:
-    """(N,) float64 P(positive) for every document, in document order, model in eval mode."""
-    model.eval()
-    if getattr(model, "padding_safe", False):  # trailing padding changes nothing: batch by length, trim it
-        order = np.argsort(np.minimum(docs.lengths, maxlen), kind="stable")
-        probabilities = np.zeros(len(docs))
-        for start in range(0, len(order), batch_size):
-            index = order[start : start + batch_size]
-            ids = pad_trunc(docs, index, maxlen, trim=True)
-            probabilities[index] = torch.sigmoid(model(torch.from_numpy(ids))).double().numpy()
-        return probabilities
-    out = [torch.sigmoid(model(torch.from_numpy(ids))).double().numpy() for ids, _ in batches(docs, batch_size, maxlen)]
-    return np.concatenate(out) if out else np.zeros(0)
-
-
 class _State:
     """Everything that makes a resumed run identical to an uninterrupted one."""
 
@@ -172,10 +133,11 @@ class _State:
             self.averaged.load_state_dict(saved["averaged"])
 
 
-def fit(model: torch.nn.Module, train, validation, config: TrainConfig, task: Task | int, progress: bool = True,
+def fit(model: NetworkLike, task: Task, config: TrainConfig, train, validation=None, *, progress: bool = True,
         on_epoch_end: Callable[[dict], None] | None = None, checkpoint_dir: str | Path | None = None,
         resume: bool = False) -> list[dict]:
-    """Train `model` for `config.epochs` epochs; returns the history, one dict per epoch.
+    """Train `model` on `train` (documents `task` can batch) for `config.epochs` epochs, validating on
+    `validation` (None: no validation); returns the history, one dict per epoch.
 
     Each epoch visits the training documents in a fresh seeded order (Keras' shuffle=True), in
     batches of `config.batch_size`; the gradient of each batch's mean loss is backpropagated through
@@ -183,7 +145,6 @@ def fit(model: torch.nn.Module, train, validation, config: TrainConfig, task: Ta
     `config.clip_norm` when set. History keys follow Keras: loss, accuracy, val_loss, val_accuracy;
     plus epoch, seconds (training, without validation), samples_per_second, val_seconds.
 
-    `task` may be an int `maxlen`, meaning `BinaryTask(maxlen)`.
     Early stopping (`config.patience` epochs without a better `config.monitor`, default val_loss;
     metrics whose name has no "loss" count as better when higher) stops and, with
     `config.restore_best`, puts back the weights of the best epoch. `config.lr_decay` lowers the learning
@@ -200,8 +161,6 @@ def fit(model: torch.nn.Module, train, validation, config: TrainConfig, task: Ta
         CheckpointError: with `resume`, a damaged checkpoint or one written with other settings.
     """
     check_train(config)
-    if isinstance(task, int):  # a model may choose its batching (e.g. length buckets for padding-safe heads)
-        task = model.make_task(task) if hasattr(model, "make_task") else BinaryTask(task)
     state = _State(model, make_optimizer(model, config), config)
     if resume and checkpoint_dir and (saved := load_checkpoint(checkpoint_dir)) is not None:
         try:

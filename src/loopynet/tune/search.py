@@ -37,8 +37,8 @@ from optuna.study import MaxTrialsCallback
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.engine import make_url
 
-from loopynet.classifier import Classifier
-from loopynet.config import ConfigError, check_data, check_train, from_dict, to_dict
+from loopynet.tasks.classification.api import Classifier
+from loopynet.config import ConfigError, check_data, check_model, check_train, from_dict, to_dict
 from loopynet.io.artifact import write_json
 from loopynet.io.atomic import atomic_file
 from loopynet.train.loop import TrainingError, best_record
@@ -180,21 +180,19 @@ def _check_same_search(study: optuna.Study, settings: TuneSettings) -> None:
 
 def _check_space_values(settings: TuneSettings) -> None:
     """Before any trial: every bound and choice of the space, with the fixed values, must be a value
-    training accepts on its own (loopynet.config.check_data / check_train, the model's check_config
+    training accepts on its own (loopynet.config.check_data / check_train, check_model
     without the stateful/chunk_len combinations, which are checked per trial).
 
     Raises:
         SpaceError: names the option, the value and what is wrong with it.
     """
-    from loopynet.models.recurrent_classifier import check_config
-
     for name, param in settings.space.params.items():
         for value in param.choices if param.choices is not None else (param.low, param.high):
             data, model, train = build_configs(settings.space.fixed | {name: value}, settings)
             try:
                 check_data(data)
                 check_train(train)
-                check_config(dataclasses.replace(model, stateful=False, chunk_len=None))
+                check_model(dataclasses.replace(model, stateful=False, chunk_len=None))
             except ConfigError as err:
                 raise SpaceError(f"search space [{name}]: value {value!r} cannot be trained: {err}") from None
 

@@ -1,60 +1,18 @@
-"""Tagging for the generic training loop: encoding CoNLL sentences, padded batches, the `TaggingTask`
-(`loopynet.train.loop.Task`) and entity-level metrics (seqeval, conlleval convention).
+"""Tagging for the generic training loop: encoding CoNLL sentences, padded batches and the `TaggingTask`
+(`loopynet.train.loop.Task`).
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from loopynet.data.conll import Sentence, iob2_tag
+from loopynet.data.conll import Sentence
+from loopynet.data.indexes import UNK, CharIndex, WordIndex
 from loopynet.models.tagger import SequenceTagger, casing
-
-PAD, UNK = 0, 1
-
-
-@dataclass
-class WordIndex:
-    """Token -> row of the embedding table: the exact string, else (lowercase_fallback) its lowercase,
-    else <unk> (row 1). Row 0 is padding."""
-
-    words: list[str]
-    lowercase_fallback: bool = True
-    index: dict[str, int] = field(init=False, repr=False)
-
-    def __post_init__(self):
-        self.index = {w: i for i, w in enumerate(self.words)}
-
-    def __len__(self) -> int:
-        return len(self.words)
-
-    def lookup(self, token: str) -> int:
-        i = self.index.get(token)
-        if i is None and self.lowercase_fallback:
-            i = self.index.get(token.lower())
-        return UNK if i is None else i
-
-
-@dataclass
-class CharIndex:
-    """Character -> id; 0 padding, 1 unknown character."""
-
-    chars: list[str]
-    index: dict[str, int] = field(init=False, repr=False)
-
-    def __post_init__(self):
-        self.index = {c: i for i, c in enumerate(self.chars)}
-
-    def ids(self, token: str, max_len: int) -> list[int]:
-        return [self.index.get(c, UNK) for c in token[:max_len]]
-
-    @classmethod
-    def from_sentences(cls, sentences: list[Sentence], min_count: int = 1) -> CharIndex:
-        counts = Counter(c for s in sentences for t in s.tokens for c in t)
-        return cls(["<pad>", "<unk>"] + sorted(c for c, n in counts.items() if n >= min_count))
+from loopynet.tasks.tagging.metrics import tag_metrics
 
 
 @dataclass
@@ -180,31 +138,3 @@ class TaggingTask:
         predictions, loss = self.predict(model, docs)
         metrics = tag_metrics([list(t) for t in docs.tags], predictions, self.tag_names)
         return {"val_loss": loss, "val_accuracy": metrics["token_accuracy"], "val_f1": metrics["f1"]}
-
-
-def tag_metrics(true_ids: list[list[int]], pred_ids: list[list[int]], tag_names: list[str]) -> dict:
-    """Entity-level precision/recall/F1 overall (micro) and per type by seqeval in the conlleval
-    convention (default mode: an I- after O or another type starts an entity), plus token accuracy.
-    IOBES tag names are compared as IOB2 (S- as B-, E- as I-).
-    """
-    from seqeval.metrics import classification_report
-
-    names = [iob2_tag(t) for t in tag_names]
-    y_true = [[names[i] for i in s] for s in true_ids]
-    y_pred = [[names[i] for i in s] for s in pred_ids]
-    tokens = sum(len(s) for s in y_true)
-    correct = sum(a == b for t, p in zip(y_true, y_pred) for a, b in zip(t, p))
-    report = classification_report(y_true, y_pred, output_dict=True, zero_division=0)
-    micro = report.get("micro avg", {"precision": 0.0, "recall": 0.0, "f1-score": 0.0, "support": 0})
-    per_type = {k: {"precision": float(v["precision"]), "recall": float(v["recall"]), "f1": float(v["f1-score"]),
-                    "support": int(v["support"])}
-                for k, v in report.items() if not k.endswith(" avg")}
-    return {"precision": float(micro["precision"]), "recall": float(micro["recall"]), "f1": float(micro["f1-score"]),
-            "entities": int(micro["support"]), "per_type": per_type, "token_accuracy": correct / max(tokens, 1),
-            "tokens": tokens, "sentences": len(y_true)}
-
-
-def majority_accuracy(docs: TaggedDocs) -> float:
-    """Token accuracy of always predicting the most frequent tag of `docs`."""
-    counts = Counter(int(t) for s in docs.tags for t in s)
-    return max(counts.values()) / max(sum(counts.values()), 1) if counts else 0.0

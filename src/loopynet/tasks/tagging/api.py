@@ -10,70 +10,35 @@ from __future__ import annotations
 
 import os
 import time
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from loopynet import __version__
-from loopynet.config import TrainConfig, from_dict, to_dict
+from loopynet.config import (
+    TaggerConfig,
+    TaggerDataConfig,
+    TrainConfig,
+    check_tagger_data,
+    from_dict,
+    tagger_train_config,
+    to_dict,
+)
 from loopynet.data.conll import counts, iob2_tag, read_split, scheme_tags, with_scheme
+from loopynet.data.indexes import CharIndex, WordIndex
 from loopynet.data.tokenize import TokenizerOptions, text_list
 from loopynet.data.tokenize import tokenize as treebank_tokenize
-from loopynet.data.vectors import WordVectors, load_vectors
+from loopynet.data.vectors import load_vectors
 from loopynet.io.artifact import ArtifactError, check_tensors, read_folder, read_records, save_folder
-from loopynet.models.tagger import SequenceTagger, TaggerConfig
+from loopynet.models.tagger import SequenceTagger
+from loopynet.tasks.tagging.metrics import tag_metrics
+from loopynet.tasks.tagging.task import TaggedDocs, TaggingTask, encode_sentences
+from loopynet.tasks.tagging.vectors import concatenate_vectors, embedding_table
 from loopynet.train.loop import fit
-from loopynet.train.tagging import (
-    CharIndex,
-    TaggedDocs,
-    TaggingTask,
-    WordIndex,
-    encode_sentences,
-    tag_metrics,
-)
 
-VECTOR_SCALES = ("none", "unit", "standard")
 CONLL_TOKENS = TokenizerOptions(map_quotes=True)
-
-
-@dataclass
-class TaggerDataConfig:
-    """How CoNLL sentences become ids.
-
-    data: the CoNLL folder the model was trained on (used by `evaluate` unless overridden).
-    lowercase_fallback: look a token up as written, else lowercased (raises coverage of the
-        case-sensitive 300-d vectors from 85.97% to 89.09% of CoNLL train tokens).
-    vector_scale: "none" (as stored), "unit" (each row L2 norm 1), "standard" (the whole table divided
-        by the std of its entries: per-dimension scale ~1, relative norms kept).
-    finetune: fine-tune the word vectors of the words seen in training (see TaggerConfig.finetune_words).
-    train_words_min_count: with finetune, training words seen this often that have no vector get
-        their own (trained, zero-started) row; 0 = never.
-    max_word_len: characters per token given to the char CNN.
-    tag_scheme: "iob2" (the data's tags) or "iobes" (the model learns S-/E- for single and last entity
-        tokens; predictions and metrics are converted back to IOB2; Lample et al. 2016, sec. 4).
-    limit: use only the first N training sentences (a quick slice); validation_limit likewise.
-    """
-
-    data: str = ""
-    lowercase_fallback: bool = True
-    vector_scale: str = "standard"
-    finetune: bool = True
-    train_words_min_count: int = 2
-    max_word_len: int = 20
-    tag_scheme: str = "iobes"
-    limit: int | None = None
-    validation_limit: int | None = None
-
-
-def tagger_train_config(**overrides) -> TrainConfig:
-    """TrainConfig defaults for the tagger: Adam, lr 1e-3, batch 32, clip 5, up to 30 epochs, early stopping
-    with patience 5 on val_loss, weights averaged with ema_decay 0.999 (docs/tagger.md: the measured recipe)."""
-    return replace(TrainConfig(batch_size=32, epochs=30, optimizer="adam", clip_norm=5.0, patience=5, ema_decay=0.999),
-                   **overrides)
 
 
 @dataclass
@@ -106,8 +71,7 @@ class Tagger:
             TrainingError: the loss became NaN.
         """
         data_config = replace(data_config or TaggerDataConfig(), data=str(data))
-        if data_config.vector_scale not in VECTOR_SCALES:
-            raise ValueError(f"vector_scale must be one of {VECTOR_SCALES}, got {data_config.vector_scale!r}")
+        check_tagger_data(data_config)
         model_config = model_config or TaggerConfig()
         train_config = train_config or tagger_train_config()
         seconds = {}
@@ -122,7 +86,7 @@ class Tagger:
         wvs = [load_vectors(p) for p in paths]
         wv = wvs[0] if len(wvs) == 1 else concatenate_vectors(wvs, data_config)
         seconds["vectors"] = time.perf_counter() - start
-        words, table, delta_rows = _embedding_table(wv, train_sents, data_config)
+        words, table, delta_rows = embedding_table(wv, train_sents, data_config)
         chars = CharIndex.from_sentences(train_sents)
         tag_names = scheme_tags(data_config.tag_scheme)
         extra = sorted({t for s in train_sents for t in s.tags} - set(tag_names))
@@ -139,8 +103,8 @@ class Tagger:
         if delta_rows is not None:
             model.delta_rows.copy_(torch.from_numpy(delta_rows))
         start = time.perf_counter()
-        history = fit(model, train_docs, valid_docs, train_config, TaggingTask(tag_names), progress, on_epoch_end,
-                      checkpoint_dir, resume)
+        history = fit(model, TaggingTask(tag_names), train_config, train_docs, valid_docs, progress=progress,
+                      on_epoch_end=on_epoch_end, checkpoint_dir=checkpoint_dir, resume=resume)
         seconds["train"] = time.perf_counter() - start
         report = {"train": _report(train_sents, train_docs), "validation": _report(valid_sents, valid_docs),
                   "seconds": seconds}
@@ -250,54 +214,6 @@ def entities(tokens: list[str], tags: list[str]) -> list[dict]:
 
     return [{"type": kind, "text": " ".join(tokens[s: e + 1]), "start": s, "end": e + 1}
             for kind, s, e in get_entities(list(tags))]
-
-
-def concatenate_vectors(wvs: list, data_config: TaggerDataConfig) -> WordVectors:
-    """One table from several vector files: the union of their words, each row the concatenation of
-    every file's vector for that word (looked up as written, else lowercased with lowercase_fallback,
-    else zeros). Each file is scaled by `vector_scale` first, so files with different norms mix evenly
-    (e.g. the case-sensitive 300-d spaCy vectors with the lowercase 50-d GloVe ones)."""
-    words = list(dict.fromkeys(w for wv in wvs for w in sorted(wv.index, key=wv.index.get)))
-    parts = []
-    for wv in wvs:
-        table = _scaled(np.asarray(wv.vectors, dtype=np.float32), data_config.vector_scale)
-        rows = np.array([wv.index.get(w, wv.index.get(w.lower(), -1) if data_config.lowercase_fallback else -1)
-                         for w in words])
-        part = np.zeros((len(words), table.shape[1]), dtype=np.float32)
-        part[rows >= 0] = table[rows[rows >= 0]]
-        parts.append(part)
-    return WordVectors({w: i for i, w in enumerate(words)}, np.concatenate(parts, axis=1),
-                       {"concatenated": [wv.fingerprint for wv in wvs]})
-
-
-def _scaled(vectors: np.ndarray, scale: str) -> np.ndarray:
-    if scale == "unit":
-        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    if scale == "standard":
-        return vectors / max(float(vectors.std()), 1e-12)
-    return vectors
-
-
-def _embedding_table(wv, train_sents, data_config: TaggerDataConfig) -> tuple[WordIndex, np.ndarray, np.ndarray | None]:
-    """Rows: <pad>, <unk>, every vector word, then (finetune only) frequent training words without a
-    vector (zero vectors: their trained correction is their vector). With finetune also the (V,) map
-    row -> correction row (1..N for the rows that training tokens look up, <unk> included; 0 = none)."""
-    vectors = _scaled(np.asarray(wv.vectors, dtype=np.float32), data_config.vector_scale)
-    words = ["<pad>", "<unk>"] + sorted(wv.index, key=wv.index.get)
-    rows = [np.zeros((2, vectors.shape[1]), dtype=np.float32), vectors]
-    if not data_config.finetune:
-        return WordIndex(words, data_config.lowercase_fallback), np.concatenate(rows), None
-    index = WordIndex(words, data_config.lowercase_fallback)
-    counts_ = Counter(t for s in train_sents for t in s.tokens)
-    if data_config.train_words_min_count:
-        new = sorted(w for w, n in counts_.items() if n >= data_config.train_words_min_count and index.lookup(w) == 1)
-        rows.append(np.zeros((len(new), vectors.shape[1]), dtype=np.float32))
-        words += new
-        index = WordIndex(words, data_config.lowercase_fallback)
-    seen = sorted({index.lookup(t) for t in counts_})
-    delta_rows = np.zeros(len(words), dtype=np.int64)
-    delta_rows[seen] = np.arange(1, len(seen) + 1)
-    return index, np.concatenate(rows), delta_rows
 
 
 def _report(sentences, docs: TaggedDocs) -> dict:

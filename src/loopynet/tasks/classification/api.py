@@ -17,7 +17,17 @@ import numpy as np
 import torch
 
 from loopynet import __version__
-from loopynet.config import BOOK_DATA, DataConfig, ModelConfig, TrainConfig, check_data, check_train, from_dict, to_dict
+from loopynet.config import (
+    BOOK_DATA,
+    DataConfig,
+    ModelConfig,
+    NgramConfig,
+    TrainConfig,
+    check_data,
+    check_train,
+    from_dict,
+    to_dict,
+)
 from loopynet.data.prepare import prepare_training_data, tokenizer_options
 from loopynet.data.report import make_report
 from loopynet.data.tokenize import text_list, tokenize
@@ -26,16 +36,21 @@ from loopynet.data.vectors import load_vectors
 from loopynet.data.vocab import Vocabulary, encode, encode_texts
 from loopynet.home import cache_dir
 from loopynet.io.artifact import ArtifactError, check_tensors, read_folder, read_records, save_folder
+from loopynet.models.base import Network
 from loopynet.models.factory import build_classifier
-from loopynet.train.loop import fit, predict_proba
-from loopynet.train.metrics import binary_metrics, check_threshold
+from loopynet.models.ngram import NgramEnsemble
+from loopynet.tasks.classification.metrics import binary_metrics, check_threshold
+from loopynet.tasks.classification.ngram import fit_mix, fit_ngram
+from loopynet.tasks.classification.task import classification_task, predict_proba
+from loopynet.tasks.classification.warm_start import init_from as warm_start
+from loopynet.train.loop import fit
 
 
 @dataclass
 class Classifier:
     """A trained model with everything needed to use it: vocabulary, class names, configs, history."""
 
-    model: torch.nn.Module  # BookClassifier for the book's settings, else see loopynet.models.factory
+    model: Network  # BookClassifier for the book's settings, else see loopynet.models.factory
     vocab: Vocabulary
     class_names: list[str]
     data_config: DataConfig
@@ -53,7 +68,8 @@ class Classifier:
               model_config: ModelConfig | None = None, train_config: TrainConfig | None = None,
               split: str = "train", progress: bool = True, log: Callable[[str], None] = print,
               on_epoch_end: Callable[[dict], None] | None = None, checkpoint_dir: str | os.PathLike | None = None,
-              resume: bool = False, init_from: str | os.PathLike | None = None) -> "Classifier":
+              resume: bool = False, init_from: str | os.PathLike | None = None,
+              ngram_config: NgramConfig | None = None) -> "Classifier":
         """Read `split` of `data`, shuffle (seeded), hold out `val_split`, and train the book's model.
 
         `on_epoch_end(record)` is called with each epoch's history record (loss, accuracy, val_loss,
@@ -61,7 +77,9 @@ class Classifier:
         With `checkpoint_dir` the training state is saved there after each epoch, and `resume=True`
         continues a killed run from it (same seed and settings: same result as an uninterrupted run).
 
-        `model_config.embedding_dims` and `.maxlen` are set from the vectors and `data_config`.
+        `model_config.embedding_dims` and `.maxlen` are set from the vectors and `data_config`. With
+        `model_config.ngram`, the n-gram part is fitted first (settings: `ngram_config`) and the mix of the
+        two logits last (loopynet.tasks.classification.ngram).
 
         Raises:
             CorpusError, VectorsError: unreadable data or vectors.
@@ -84,17 +102,17 @@ class Classifier:
         vectors_seconds = time.perf_counter() - start
         prepared = prepare_training_data(data, word_vectors, data_config, train_config.seed, split, log)
         model = build_classifier(model_config, torch.from_numpy(prepared.embeddings), seed=train_config.seed)
-        if init_from is not None:  # start from a saved model's weights (see loopynet.models.factory.init_from)
-            from loopynet.models.factory import init_from as _init_from
-
-            _init_from(model, cls.load(init_from), prepared.vocab.words, log)
+        if init_from is not None:  # start from a saved model's weights
+            saved = cls.load(init_from)
+            warm_start(model, saved.model, saved.vocab.words, prepared.vocab.words, log)
         start = time.perf_counter()
-        if hasattr(model, "before_fit"):  # e.g. the n-gram part of NgramEnsemble (loopynet.models.ngram)
-            model.before_fit(prepared.train, prepared.validation, log)
-        history = fit(model, prepared.train, prepared.validation, train_config, data_config.maxlen, progress,
-                      on_epoch_end, checkpoint_dir, resume)
-        if hasattr(model, "after_fit"):
-            model.after_fit(prepared.validation, log)
+        if isinstance(model, NgramEnsemble):
+            fit_ngram(model, prepared.train, prepared.validation, ngram_config or NgramConfig(), train_config.seed, log)
+        history = fit(model, classification_task(model, data_config.maxlen), train_config, prepared.train,
+                      prepared.validation, progress=progress, on_epoch_end=on_epoch_end,
+                      checkpoint_dir=checkpoint_dir, resume=resume)
+        if isinstance(model, NgramEnsemble):
+            fit_mix(model, prepared.validation, log)
         seconds = prepared.seconds | {"vectors": vectors_seconds, "train": time.perf_counter() - start}
         report = {part: r.to_dict() for part, r in prepared.reports.items()} | {"seconds": seconds}
         return cls(model, prepared.vocab, prepared.class_names, data_config, train_config, word_vectors.fingerprint,
@@ -142,8 +160,7 @@ class Classifier:
         if "embeddings" in tensors and tensors["embeddings"].shape[0] != len(words):
             raise ArtifactError(f"model folder {path}: vocab.json has {len(words)} words but the embeddings have "
                                 f"{tensors['embeddings'].shape[0]} rows")
-        if hasattr(model, "resize_for"):  # buffers whose size is data-dependent (n-gram table)
-            model.resize_for(tensors)
+        model.resize_for(tensors)  # buffers whose size is data-dependent (n-gram table)
         check_tensors(Path(path), model.state_dict(), tensors)
         model.load_state_dict(tensors)
         history, report = read_records(path)
