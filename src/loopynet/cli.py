@@ -3,13 +3,29 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
 from pathlib import Path
 
-from loopynet.config import BOOK_DATA, VECTOR_NORMS, WORD_WEIGHTS, DataConfig, ModelConfig, TrainConfig
-from loopynet.data.conll import TAG_SCHEMES
+from loopynet.config import (
+    BOOK_DATA,
+    CLASSIFIER_VECTOR_NORMS,
+    COMMAND_FIELDS,
+    DEPRECATED,
+    FLAGS,
+    DataConfig,
+    Flag,
+    ModelConfig,
+    TaggerConfig,
+    TaggerDataConfig,
+    TrainConfig,
+    TuneSettings,
+    field_type,
+    option,
+    tagger_train_config,
+)
 
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, the shell's convention
@@ -49,206 +65,206 @@ def _count(minimum: int):
 def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, help="aclImdb root folder, split folder, or .tar.gz of either")
     p.add_argument("--encoding-errors", choices=["strict", "replace"], default=None,
-                   help="non-UTF-8 files: stop (strict, default) or replace bad bytes")
-    p.add_argument("--limit", type=_count(1), default=None, help="use only N documents (a quick slice)")
+                   help="non-UTF-8 files: stop, or replace the bad bytes (default: the model's setting, strict)")
+    p.add_argument("--limit", type=_count(1), default=None, help="use only N documents, a seeded random slice "
+                   "(default: all)")
 
 
-def _add_schedule_args(p: argparse.ArgumentParser, defaults: TrainConfig) -> None:
-    p.add_argument("--lr-decay", type=float, default=defaults.lr_decay,
-                   help=f"epoch e uses lr / (1 + LR_DECAY * (e - 1)) (Ma & Hovy 2016; default {defaults.lr_decay:g}, "
-                        "0 = constant)")
-    p.add_argument("--ema-decay", type=float, default=defaults.ema_decay,
-                   help=f"validate and keep a moving average of the weights (default {defaults.ema_decay:g}; 0 = off)")
+class Switch(argparse.Action):
+    """An on/off option: `--name` sets True, `--no-name` False (argparse.BooleanOptionalAction without the
+    default that some Python versions append to the help)."""
+
+    def __init__(self, option_strings, dest, default=None, help=None):
+        names = [n for name in option_strings for n in (name, "--no-" + name[2:])]
+        super().__init__(names, dest, nargs=0, default=default, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, not option_string.startswith("--no-"))
+
+
+_WARNED: set[str] = set()
+
+
+def _deprecated(alias: str, new: str):
+    """An argparse action for `alias`, the deprecated spelling of `new`: a switch that sets its `const`, or
+    (const None) an option taking the value; it warns once per process on stderr."""
+
+    class Deprecated(argparse.Action):
+        def __call__(self, parser, namespace, values, option_string=None):
+            if alias not in _WARNED:
+                _WARNED.add(alias)
+                print(f"{parser.prog}: warning: {alias} is deprecated; use {new}", file=sys.stderr)
+            setattr(namespace, self.dest, values if self.const is None else self.const)
+
+    return Deprecated
+
+
+def _value_type(kind: type, spec: Flag):
+    """argparse type of a config option: int (>= spec.minimum), float or str; 0 means None with spec.zero_off."""
+    parse = _count(spec.minimum) if kind is int and spec.minimum is not None else kind
+
+    def value(text: str):
+        result = parse(text)
+        return None if spec.zero_off and result == 0 else result
+
+    value.__name__ = getattr(parse, "__name__", kind.__name__)  # argparse names it in "invalid ... value"
+    return value
+
+
+def add_config_options(p: argparse.ArgumentParser, command: str, defaults: dict) -> None:
+    """The options of `command` from the table in loopynet.config (`COMMAND_FIELDS`, `FLAGS`), with
+    `defaults` (field -> value) as defaults; deprecated aliases too."""
+    added = set()
+    for cls, names in COMMAND_FIELDS[command]:
+        for name in (n for n in names if n not in added):
+            added.add(name)
+            spec, kind = FLAGS[name], field_type(cls, name)
+            if kind is bool:
+                p.add_argument(option(name), action=Switch, default=defaults[name], help=spec.help_text(defaults[name]))
+            else:
+                p.add_argument(option(name), type=_value_type(kind, spec), choices=spec.choices, default=defaults[name],
+                               help=spec.help_text(defaults[name]))
+    for alias, name, value in DEPRECATED.get(command, ()):
+        new = option(name) if value is None or value else "--no-" + option(name)[2:]
+        p.add_argument(alias, dest=name, action=_deprecated(alias, new), nargs=0 if value is not None else None,
+                       const=value, choices=FLAGS[name].choices if value is None else None, help=f"deprecated: use {new}")
+
+
+def _defaults(*configs) -> dict:
+    """field -> default of config instances or classes (a class' fields without a default are left out)."""
+    values = {}
+    for config in configs:
+        for f in dataclasses.fields(config):
+            if isinstance(config, type):
+                if f.default is not dataclasses.MISSING:
+                    values[f.name] = f.default
+            else:
+                values[f.name] = getattr(config, f.name)
+    return values
+
+
+def _add_out_args(p: argparse.ArgumentParser) -> None:
+    """Options of the training commands that are not settings of the model."""
+    p.add_argument("--out", required=True, help="model folder to write (replaced atomically)")
+    p.add_argument("--checkpoint-dir", default=None, help="save the training state here after every epoch "
+                   "(default: OUT.checkpoint)")
+    p.add_argument("--resume", action="store_true", help="continue a killed run from its last checkpoint (default: off)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars and no per-epoch lines (default: off)")
+    p.add_argument("--threads", type=int, default=None, help=f"torch CPU threads, 1 to {MAX_THREADS} (default: torch's; "
+                   "results depend on the count: float sums change order)")
 
 
 def build_parser(train_defaults: dict | None = None) -> argparse.ArgumentParser:
     """The argument parser; `train_defaults` (a preset's values) replace `loopynet train`'s defaults."""
-    parser = OneLineErrors(prog="loopynet", description="Recurrent neural networks over text.")
+    parser = OneLineErrors(prog="loopynet", description="Recurrent neural networks over text.", allow_abbrev=False)
     parser.add_argument("--version", action="version", version=f"loopynet {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    d, m, t = DataConfig(), ModelConfig(), TrainConfig()
-    train = sub.add_parser("train", help="train the book's SimpleRNN classifier and save a model folder")
-    _add_data_args(train)
+    train = sub.add_parser("train", help="train the book's SimpleRNN classifier (or a GRU/LSTM one) and save a "
+                           "model folder", allow_abbrev=False)
+    train.add_argument("--data", required=True, help="aclImdb root folder, split folder, or .tar.gz of either")
     train.add_argument("--vectors", required=True, help="word vectors: word2vec .bin/.bin.gz or text/GloVe")
-    train.add_argument("--out", required=True, help="model folder to write (replaced atomically)")
     train.add_argument("--split", default="train", help="split folder inside a root (default: train)")
-    train.add_argument("--maxlen", type=int, default=d.maxlen, help="tokens per document (default 400)")
-    train.add_argument("--val-split", type=float, default=d.val_split, help="validation fraction (default 0.2)")
-    train.add_argument("--oov", choices=["drop", "unk"], default=d.oov, help="tokens without a vector (default: drop, as the book)")
-    on_off = argparse.BooleanOptionalAction
-    train.add_argument("--strip-html", action=on_off, default=d.strip_html,
-                       help="replace <br /> with a space before tokenising (default: on; the book: off)")
-    train.add_argument("--split-periods", action=on_off, default=d.split_periods,
-                       help="split a trailing period off words, movie. -> movie . (default: on; the book: off)")
-    train.add_argument("--map-quotes", action=on_off, default=d.map_quotes,
-                       help="map Treebank quote tokens `` and '' to \" (default: on; the book: off)")
-    train.add_argument("--vector-norm", choices=VECTOR_NORMS, default=d.vector_norm,
-                       help="abtt (default): all-but-the-top post-processing (Mu & Viswanath 2018), then L2 norm 1; "
-                            "unit: L2 norm 1; none: as stored (the book)")
-    train.add_argument("--word-weights", choices=WORD_WEIGHTS, default=d.word_weights,
-                       help="sif (default): scale each word vector by a/(a + its corpus frequency) (Arora et al. 2017); "
-                            "none: the book")
-    train.add_argument("--sif-a", type=float, default=d.sif_a, help="a of --word-weights sif (default 1e-3)")
-    train.add_argument("--units", type=int, default=m.units, help="recurrent units (default 50)")
-    train.add_argument("--dropout", type=float, default=m.dropout, help="dropout after the RNN (default 0.2)")
-    train.add_argument("--embedding-dims", type=int, default=None, help="must match the vectors (default: from the file)")
-    train.add_argument("--batch-size", type=int, default=t.batch_size, help="default 32")
-    train.add_argument("--epochs", type=int, default=t.epochs, help="default 2")
-    train.add_argument("--lr", type=float, default=t.lr, help="learning rate of RMSprop or Adam (default 1e-3)")
-    train.add_argument("--rho", type=float, default=t.rho, help="RMSprop's decay of the squared-gradient average (default 0.9)")
-    train.add_argument("--epsilon", type=float, default=t.epsilon, help="RMSprop/Adam epsilon (default 1e-7, Keras')")
-    train.add_argument("--optimizer", choices=["rmsprop", "adam"], default=t.optimizer, help="default: rmsprop (book)")
-    _add_schedule_args(train, t)
-    train.add_argument("--clip-norm", type=float, default=None, help="clip the gradient's global norm (default: off)")
-    train.add_argument("--patience", type=int, default=None,
-                       help="early stopping: epochs without a lower val_loss (default: off); best weights restored")
-    train.add_argument("--checkpoint-dir", default=None, help="save the training state here after every epoch "
-                       "(default: OUT.checkpoint)")
-    train.add_argument("--resume", action="store_true", help="continue a killed run from its last checkpoint")
-    train.add_argument("--seed", type=_count(0), default=t.seed, help="shuffle, split, init and dropout seed (default 0)")
-    train.add_argument("--quiet", action="store_true", help="no progress bars and no per-epoch lines")
-    train.add_argument("--threads", type=int, default=None,
-                       help="torch CPU threads (default: torch's; results depend on the count: float sums change order)")
+    add_config_options(train, "train", _defaults(DataConfig(), ModelConfig(), TrainConfig()))
+    _add_out_args(train)
     from loopynet.presets import PRESETS
 
     train.add_argument("--preset", choices=sorted(PRESETS), default=None,
-                       help="a named recipe (see loopynet/presets.py, README); flags given explicitly override it")
-    train.add_argument("--cell", choices=["rnn", "gru", "lstm"], default=m.cell,
-                       help="rnn: Keras SimpleRNN (book); gru/lstm: torch.nn.GRU/LSTM (default rnn)")
-    train.add_argument("--layers", type=int, default=m.layers, help="stacked recurrent layers, --dropout between (default 1)")
-    train.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=m.bidirectional,
-                       help="add a backward direction (reversed within each review's length), outputs concatenated")
-    train.add_argument("--head", choices=["flatten", "last", "mean", "max"], default=m.head,
-                       help="flatten (book) or the padding-safe last/mean/max over real tokens (default flatten)")
-    train.add_argument("--stateful", action=argparse.BooleanOptionalAction, default=m.stateful,
-                       help="run documents in chunks of --chunk-len tokens carrying the state (truncated BPTT)")
-    train.add_argument("--chunk-len", type=int, default=m.chunk_len, help="tokens per chunk with --stateful")
-    train.add_argument("--train-embeddings", action=argparse.BooleanOptionalAction, default=m.train_embeddings,
-                       help="fine-tune the word vectors (sparse SparseAdam updates of the rows a batch uses)")
-    train.add_argument("--ngram", type=int, default=m.ngram,
-                       help="add a naive-Bayes-weighted logistic model on 1..N-grams, mixed on validation (default 0: off)")
-    train.add_argument("--rnn-maxlen", type=int, default=m.rnn_maxlen,
-                       help="with --ngram: tokens the recurrent part reads (default: --maxlen)")
+                       help="a named recipe (see loopynet/presets.py, README); flags given explicitly override it "
+                            "(default: none)")
     train.add_argument("--init-from", default=None, help="start from a saved model folder's weights (same data "
                        "options: same vocabulary); with --ngram its recurrent part, e.g. with --epochs 0 to only "
-                       "fit the n-gram model and the mix")
+                       "fit the n-gram model and the mix (default: random initial weights)")
     if train_defaults:
         train.set_defaults(**train_defaults)
 
-    ev = sub.add_parser("evaluate", help="metrics of a model folder on a labelled split (default: test)")
+    ev = sub.add_parser("evaluate", help="metrics of a model folder on a labelled split (default: test)",
+                        allow_abbrev=False)
     ev.add_argument("model", help="model folder")
     _add_data_args(ev)
-    ev.add_argument("--split", default="test", help="default: test")
-    ev.add_argument("--threshold", type=_probability, default=0.5)
-    ev.add_argument("--json", action="store_true", help="print one JSON object")
+    ev.add_argument("--split", default="test", help="split folder inside a root (default: test)")
+    ev.add_argument("--threshold", type=_probability, default=0.5,
+                    help="label positive when P(positive) >= this (default: 0.5)")
+    ev.add_argument("--json", action="store_true", help="print one JSON object (default: a table)")
 
-    pr = sub.add_parser("predict", help="P(positive) and label for texts (arguments, --file, or stdin)")
+    pr = sub.add_parser("predict", help="P(positive) and label for texts (arguments, --file, or stdin)",
+                        allow_abbrev=False)
     pr.add_argument("model", help="model folder")
     pr.add_argument("texts", nargs="*", help="texts to classify")
-    pr.add_argument("--file", help="one text per line ('-' for stdin)")
-    pr.add_argument("--threshold", type=_probability, default=0.5)
-    pr.add_argument("--json", action="store_true", help="print a JSON list of {text, probability, label}")
+    pr.add_argument("--file", help="one text per line, '-' for stdin (default: the arguments, else stdin)")
+    pr.add_argument("--threshold", type=_probability, default=0.5,
+                    help="label positive when P(positive) >= this (default: 0.5)")
+    pr.add_argument("--json", action="store_true", help="print a JSON list of {text, probability, label} "
+                    "(default: one tab-separated line per text)")
 
-    sm = sub.add_parser("summary", help="the Keras-style layer table of a model folder or of settings")
-    sm.add_argument("model", nargs="?", help="model folder (else use --units/--maxlen/--embedding-dims)")
-    sm.add_argument("--units", type=int, default=m.units)
-    sm.add_argument("--maxlen", type=int, default=m.maxlen)
-    sm.add_argument("--embedding-dims", type=int, default=m.embedding_dims)
+    m = ModelConfig()
+    sm = sub.add_parser("summary", help="the Keras-style layer table of a model folder or of settings",
+                        allow_abbrev=False)
+    sm.add_argument("model", nargs="?", help="model folder (else the book's network with the options below)")
+    sm.add_argument("--units", type=_count(1), default=None, help=f"without a folder: recurrent units (default: {m.units})")
+    sm.add_argument("--maxlen", type=_count(1), default=None,
+                    help=f"without a folder: tokens per document (default: {m.maxlen} tokens)")
+    sm.add_argument("--embedding-dims", type=_count(1), default=None,
+                    help=f"without a folder: word-vector dimensions (default: {m.embedding_dims})")
 
-    tune = sub.add_parser("tune", help="search hyperparameters with Optuna (random or TPE), resumable and parallel")
-    _add_data_args(tune)
+    tune = sub.add_parser("tune", help="search hyperparameters with Optuna (random or TPE), resumable and parallel",
+                          allow_abbrev=False)
+    tune.add_argument("--data", required=True, help="aclImdb root folder, split folder, or .tar.gz of either")
     tune.add_argument("--vectors", required=True, help="word vectors, as for train")
     tune.add_argument("--out", required=True, help="results folder: best.json, trials.csv, plots (and study.db)")
     tune.add_argument("--space", help="search space TOML (default: the book's 8.4 list, loopynet/tune/default_space.toml)")
-    tune.add_argument("--sampler", choices=["random", "tpe"], default="tpe", help="default: tpe")
-    tune.add_argument("--pruner", choices=["median", "halving", "none"], default="median",
-                      help="stop poor trials after an epoch (default: median)")
-    tune.add_argument("--trials", type=int, default=20, help="finished trials wanted in the study, earlier runs included (default 20)")
-    tune.add_argument("--timeout", type=float, default=None, help="seconds after which workers start no new trial")
-    tune.add_argument("--study", default="loopynet", help="study name in the storage (default: loopynet)")
-    tune.add_argument("--storage", help="SQLAlchemy URL (default: sqlite:///OUT/study.db), e.g. postgresql+psycopg2://...")
-    tune.add_argument("--workers", type=int, default=1, help="worker processes sharing the study (default 1)")
-    tune.add_argument("--seed", type=_count(0), default=t.seed, help="data shuffle, split, init and sampler seed (default 0)")
-    tune.add_argument("--heartbeat", type=int, default=30,
-                      help="seconds between worker heartbeats; a trial silent for twice that is failed and retried (default 30)")
-    tune.add_argument("--save-best", action="store_true", help="retrain the best configuration into OUT/best-model")
-    tune.add_argument("--quiet", action="store_true", help="only warnings from Optuna")
+    add_config_options(tune, "tune", _defaults(TuneSettings))
 
-    tag = sub.add_parser("tag", help="sequence tagger (CoNLL-2003 NER): train | evaluate | predict").add_subparsers(
-        dest="tag_command", required=True)
-    tt = tag.add_parser("train", help="train a (bi)RNN/GRU/LSTM tagger and save a model folder")
+    tag = sub.add_parser("tag", help="sequence tagger (CoNLL-2003 NER): train | evaluate | predict",
+                         allow_abbrev=False).add_subparsers(dest="tag_command", required=True)
+    tt = tag.add_parser("train", help="train a (bi)RNN/GRU/LSTM tagger and save a model folder", allow_abbrev=False)
     tt.add_argument("--data", required=True, help="CoNLL-2003 folder with train.txt and valid.txt")
     tt.add_argument("--vectors", required=True, nargs="+",
                     help="word vectors: word2vec .bin/.bin.gz or text/GloVe; several files are concatenated per word")
-    tt.add_argument("--out", required=True, help="model folder to write (replaced atomically)")
-    tt.add_argument("--cell", choices=["rnn", "gru", "lstm"], default="lstm", help="default: lstm")
-    tt.add_argument("--units", type=int, default=200, help="units per direction (default 200)")
-    tt.add_argument("--unidirectional", action="store_true", help="forward RNN only (default: bidirectional)")
-    tt.add_argument("--dropout", type=float, default=0.5, help="on step inputs and RNN outputs (default 0.5)")
-    tt.add_argument("--word-dropout", type=float, default=0.0, help="replace word ids by <unk> in training with this probability (default 0)")
-    tt.add_argument("--casing-dims", type=int, default=8, help="casing-class embedding size, 0 = off (default 8)")
-    tt.add_argument("--char-filters", type=int, default=50, help="character CNN filters, 0 = off (default 50)")
-    tt.add_argument("--char-dims", type=int, default=25, help="character embedding size (default 25)")
-    tt.add_argument("--no-crf", action="store_true", help="per-step softmax instead of a CRF layer")
-    tt.add_argument("--finetune", action=argparse.BooleanOptionalAction, default=True,
-                    help="fine-tune the vectors of words seen in training (default: on)")
-    tt.add_argument("--tag-scheme", choices=TAG_SCHEMES, default="iobes",
-                    help="tags the model learns (default iobes; the data's are iob2); output is always IOB2")
-    tt.add_argument("--no-lowercase-fallback", action="store_true", help="look tokens up only as written")
-    tt.add_argument("--vector-scale", choices=["none", "unit", "standard"], default="standard",
-                    help="scale the vectors: as stored, unit rows, or table / std (default)")
-    tt.add_argument("--limit", type=_count(1), default=None, help="use only the first N training sentences")
-    tt.add_argument("--validation-limit", type=_count(1), default=None, help="use only the first N validation sentences")
-    tt.add_argument("--batch-size", type=int, default=32, help="default 32")
-    tt.add_argument("--epochs", type=int, default=30, help="at most this many (default 30)")
-    tt.add_argument("--lr", type=float, default=1e-3, help="default 1e-3")
-    tt.add_argument("--optimizer", choices=["rmsprop", "adam"], default="adam", help="default: adam")
-    _add_schedule_args(tt, TrainConfig(ema_decay=0.999))
-    tt.add_argument("--clip-norm", type=float, default=5.0, help="clip the gradient's global norm (default 5; 0 = off)")
-    tt.add_argument("--patience", type=int, default=5, help="early stopping on --monitor (default 5; 0 = off)")
-    tt.add_argument("--monitor", choices=["val_loss", "val_f1"], default="val_loss",
-                    help="validation metric for early stopping and best-epoch selection (default val_loss)")
-    tt.add_argument("--checkpoint-dir", default=None, help="training state after every epoch (default: OUT.checkpoint)")
-    tt.add_argument("--resume", action="store_true", help="continue a killed run from its last checkpoint")
-    tt.add_argument("--seed", type=_count(0), default=t.seed, help="shuffle, init and dropout seed (default 0)")
-    tt.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's; 1 is faster on a busy machine)")
-    tt.add_argument("--quiet", action="store_true", help="no progress bars and no per-epoch lines")
-    te = tag.add_parser("evaluate", help="entity P/R/F1 per type and token accuracy of a tagger on a split")
+    add_config_options(tt, "tag train", _defaults(TaggerDataConfig(), TaggerConfig(), tagger_train_config()))
+    _add_out_args(tt)
+    te = tag.add_parser("evaluate", help="entity P/R/F1 per type and token accuracy of a tagger on a split",
+                        allow_abbrev=False)
     te.add_argument("model", help="model folder")
     te.add_argument("--split", default="test", help="train | valid | test (default: test)")
     te.add_argument("--data", default=None, help="CoNLL folder (default: the one stored in the model)")
-    te.add_argument("--limit", type=_count(1), default=None, help="only the first N sentences")
-    te.add_argument("--json", action="store_true", help="print one JSON object")
-    te.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    tp = tag.add_parser("predict", help="tags and entity spans for texts (arguments, --file, or stdin)")
+    te.add_argument("--limit", type=_count(1), default=None, help="only the first N sentences (default: all)")
+    te.add_argument("--json", action="store_true", help="print one JSON object (default: a table)")
+    te.add_argument("--threads", type=int, default=None, help=f"torch CPU threads, 1 to {MAX_THREADS} (default: torch's)")
+    tp = tag.add_parser("predict", help="tags and entity spans for texts (arguments, --file, or stdin)",
+                        allow_abbrev=False)
     tp.add_argument("model", help="model folder")
     tp.add_argument("texts", nargs="*", help="texts to tag")
-    tp.add_argument("--file", help="one text per line ('-' for stdin)")
-    tp.add_argument("--json", action="store_true", help="print a JSON list of {text, tokens, tags, entities}")
+    tp.add_argument("--file", help="one text per line, '-' for stdin (default: the arguments, else stdin)")
+    tp.add_argument("--json", action="store_true", help="print a JSON list of {text, tokens, tags, entities} "
+                    "(default: token/TAG lines and entity lines)")
 
-    diagnose = sub.add_parser("diagnose", help="diagnostics").add_subparsers(dest="diagnose_command", required=True)
+    d, t = DataConfig(), TrainConfig()
+    diagnose = sub.add_parser("diagnose", help="diagnostics", allow_abbrev=False).add_subparsers(
+        dest="diagnose_command", required=True)
     grads = diagnose.add_parser("gradients", help="‖∂loss/∂h_t‖ per time step on real reviews (vanishing gradients): "
-                                "writes OUT/gradients.png and OUT/gradients.json")
+                                "writes OUT/gradients.png and OUT/gradients.json", allow_abbrev=False)
     _add_data_args(grads)
     grads.add_argument("--vectors", required=True, help="word vectors, as for train")
     grads.add_argument("--out", default="docs", help="folder for gradients.png and gradients.json (default: docs)")
-    grads.add_argument("--cells", default="rnn,lstm", help="comma-separated cells among rnn,gru,lstm (default rnn,lstm)")
-    grads.add_argument("--maxlen", type=int, default=d.maxlen, help="time steps: reviews with at least this many tokens (default 400)")
-    grads.add_argument("--units", type=int, default=m.units, help="default 50 (the book)")
-    grads.add_argument("--batches", type=_count(1), default=4, help="measured batches (default 4)")
-    grads.add_argument("--batch-size", type=_count(1), default=32, help="default 32")
+    grads.add_argument("--cells", default="rnn,lstm", help="comma-separated cells among rnn,gru,lstm (default: rnn,lstm)")
+    grads.add_argument("--maxlen", type=_count(1), default=d.maxlen,
+                       help=f"time steps: reviews with at least this many tokens (default: {d.maxlen} tokens)")
+    grads.add_argument("--units", type=_count(1), default=m.units, help=f"recurrent units (default: {m.units}, the book)")
+    grads.add_argument("--batches", type=_count(1), default=4, help="measured batches (default: 4)")
+    grads.add_argument("--batch-size", type=_count(1), default=32, help="reviews per batch (default: 32)")
     grads.add_argument("--train-steps", type=_count(0), default=0,
-                       help="also measure after this many Adam steps on other long reviews (default 0: initialisation only)")
-    grads.add_argument("--vector-norm", choices=VECTOR_NORMS, default="none",
-                       help="scale word vectors to unit L2 norm (default: none, the book's pipeline; the shared "
-                            "vectors' norms are ~48)")
-    grads.add_argument("--seed", type=_count(0), default=t.seed)
+                       help="also measure after this many Adam steps on other long reviews (default: 0, "
+                            "initialisation only)")
+    grads.add_argument("--vector-norm", choices=CLASSIFIER_VECTOR_NORMS, default="none",
+                       help="word vectors as stored (none, the book's pipeline), unit L2 norm, or all-but-the-top "
+                            "(default: none; the shared vectors' norms are ~48)")
+    grads.add_argument("--seed", type=_count(0), default=t.seed, help=f"batches and initial weights (default: {t.seed})")
 
-    data = sub.add_parser("data", help="datasets").add_subparsers(dest="data_command", required=True)
-    fetch = data.add_parser("fetch", help="download a dataset archive into $LOOPYNET_HOME/data")
+    data = sub.add_parser("data", help="datasets", allow_abbrev=False).add_subparsers(dest="data_command", required=True)
+    fetch = data.add_parser("fetch", help="download a dataset archive into $LOOPYNET_HOME/data", allow_abbrev=False)
     fetch.add_argument("name", help="dataset name (imdb)")
-    fetch.add_argument("--url", help="mirror URL of the same archive")
+    fetch.add_argument("--url", help="mirror URL of the same archive (default: the publisher's)")
     fetch.add_argument("--md5", help="expected MD5 when the mirror serves another build (default: the publisher's)")
     return parser
 
@@ -280,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     # Idle OpenMP threads sleep instead of spinning: with other jobs on a small machine, spinning
     # waits made training steps ~10x slower (measured, benchmarks/README.md). Set before torch loads.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    from loopynet.errors import USER_ERRORS  # heavy imports only after parsing (fast --help)
+    from loopynet.errors import UserError
 
     if getattr(args, "threads", None) is not None:  # train, tag train, tag evaluate
         if not 1 <= args.threads <= MAX_THREADS:
@@ -292,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     try:
         return COMMANDS[args.command](args) or 0
-    except USER_ERRORS as err:
+    except (UserError, ValueError, OSError) as err:
         print(f"loopynet {args.command}: error: {err}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
@@ -301,22 +317,18 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
+def configs_from(command: str, args: argparse.Namespace, *bases) -> list:
+    """The configs of `command` (one per entry of COMMAND_FIELDS[command]): each of `bases` with the
+    command's options replaced by the parsed values."""
+    values = vars(args)
+    return [dataclasses.replace(base, **{name: values[name] for name in names})
+            for base, (_, names) in zip(bases, COMMAND_FIELDS[command])]
+
+
 def cmd_train(args) -> int:
     from loopynet.tasks.classification.api import Classifier
 
-    data_config = DataConfig(maxlen=args.maxlen, val_split=args.val_split, oov=args.oov,
-                             encoding_errors=args.encoding_errors or "strict", limit=args.limit,
-                             strip_html=args.strip_html, split_periods=args.split_periods, map_quotes=args.map_quotes,
-                             vector_norm=args.vector_norm, word_weights=args.word_weights, sif_a=args.sif_a)
-    model_config = ModelConfig(units=args.units, dropout=args.dropout, maxlen=args.maxlen,
-                               embedding_dims=args.embedding_dims or ModelConfig.embedding_dims,
-                               cell=args.cell, layers=args.layers, bidirectional=args.bidirectional, head=args.head,
-                               stateful=args.stateful, chunk_len=args.chunk_len,
-                               train_embeddings=args.train_embeddings, ngram=args.ngram, rnn_maxlen=args.rnn_maxlen)
-    train_config = TrainConfig(batch_size=args.batch_size, epochs=args.epochs, lr=args.lr, rho=args.rho,
-                               epsilon=args.epsilon, seed=args.seed,
-                               optimizer=args.optimizer, clip_norm=args.clip_norm, patience=args.patience,
-                               lr_decay=args.lr_decay, ema_decay=args.ema_decay)
+    data_config, model_config, train_config = configs_from("train", args, DataConfig(), ModelConfig(), TrainConfig())
     checkpoints = _outputs_checked(args)
     clf = Classifier.train(args.data, args.vectors, data_config, model_config, train_config, split=args.split,
                            progress=not args.quiet, log=lambda line: print(line, file=sys.stderr),
@@ -402,24 +414,26 @@ def cmd_predict(args) -> int:
 def cmd_summary(args) -> int:
     from loopynet.models.summary import summary
 
+    given = [option(name) for name in ("units", "maxlen", "embedding_dims") if getattr(args, name) is not None]
     if args.model:
+        if given:
+            raise UsageError(f"{', '.join(given)} apply only without a model folder (the folder's network is "
+                             "summarised as it was trained)")
+        from loopynet.models.factory import is_book
+        from loopynet.models.recurrent_classifier import describe
         from loopynet.tasks.classification.api import Classifier
 
         clf = Classifier.load(args.model)
-        from loopynet.models.factory import is_book
+        # GRU/LSTM, bidirectional, other heads, n-grams: a parameter table
+        print(summary(clf.model.config, len(clf.vocab)) if is_book(clf.model.config) else describe(clf.model))
+        return 0
+    from loopynet.config import check_model
 
-        if not is_book(clf.model.config):  # GRU/LSTM, bidirectional, other heads, n-grams
-            from loopynet.models.recurrent_classifier import describe
-
-            print(describe(clf.model))
-            return 0
-        print(summary(clf.model.config, len(clf.vocab)))
-    else:
-        from loopynet.config import check_model
-
-        config = ModelConfig(units=args.units, maxlen=args.maxlen, embedding_dims=args.embedding_dims)
-        check_model(config)
-        print(summary(config))
+    m = ModelConfig()
+    config = ModelConfig(units=args.units or m.units, maxlen=args.maxlen or m.maxlen,
+                         embedding_dims=args.embedding_dims or m.embedding_dims)
+    check_model(config)
+    print(summary(config))
     return 0
 
 
@@ -431,11 +445,8 @@ def cmd_tune(args) -> int:
         return EXIT_ERROR
     from loopynet.tune.space import load_space
 
-    settings = TuneSettings(args.data, args.vectors, args.out, load_space(args.space), sampler=args.sampler,
-                            pruner=args.pruner, trials=args.trials, timeout=args.timeout, study=args.study,
-                            storage=args.storage, workers=args.workers, limit=args.limit, seed=args.seed,
-                            encoding_errors=args.encoding_errors or "strict", heartbeat=args.heartbeat,
-                            save_best=args.save_best, quiet=args.quiet)
+    fixed = TuneSettings(args.data, args.vectors, Path(args.out), load_space(args.space))
+    (settings,) = configs_from("tune", args, fixed)
     try:
         best = run_search(settings, log=lambda line: print(line, file=sys.stderr))
     except TuneError as err:
@@ -446,8 +457,6 @@ def cmd_tune(args) -> int:
     print(f"reproduce: {best['shell_command']}")
     for note in best["notes"]:
         print(f"note: {note}")
-    if best["not_in_command"]:
-        print(f"note: loopynet train has no flag for {best['not_in_command']}: the command trains their defaults")
     return 0
 
 
@@ -476,19 +485,10 @@ def cmd_data(args) -> int:
 
 def cmd_tag(args) -> int:
     if args.tag_command == "train":
-        from loopynet.config import TaggerConfig, TaggerDataConfig, tagger_train_config
         from loopynet.tasks.tagging.api import Tagger
 
-        data_config = TaggerDataConfig(lowercase_fallback=not args.no_lowercase_fallback, vector_scale=args.vector_scale,
-                                       finetune=args.finetune, limit=args.limit, validation_limit=args.validation_limit,
-                                       tag_scheme=args.tag_scheme)
-        model_config = TaggerConfig(cell=args.cell, units=args.units, bidirectional=not args.unidirectional,
-                                    dropout=args.dropout, word_dropout=args.word_dropout, casing_dims=args.casing_dims, char_dims=args.char_dims,
-                                    char_filters=args.char_filters, crf=not args.no_crf)
-        train_config = tagger_train_config(batch_size=args.batch_size, epochs=args.epochs, lr=args.lr, seed=args.seed,
-                                           optimizer=args.optimizer, clip_norm=args.clip_norm or None,
-                                           patience=args.patience or None, monitor=args.monitor,
-                                           lr_decay=args.lr_decay, ema_decay=args.ema_decay)
+        data_config, model_config, train_config = configs_from("tag train", args, TaggerDataConfig(), TaggerConfig(),
+                                                               tagger_train_config())
         tagger = Tagger.train(args.data, args.vectors, data_config, model_config, train_config,
                               progress=not args.quiet, log=lambda line: print(line, file=sys.stderr),
                               checkpoint_dir=_outputs_checked(args), resume=args.resume)

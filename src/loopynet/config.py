@@ -1,20 +1,35 @@
-"""Configuration dataclasses. Model and training defaults are the book's numbers (NLP in Action ch. 8,
-sections 8.1.5-8.4); the data pipeline's defaults are explained in DataConfig."""
+"""Every setting of loopynet: the configuration dataclasses (frozen), their checks, and `FLAGS`, the one
+table from a config field to its command-line option and help text (used by the CLI, the tuner's space
+keys and its reproduce command).
+
+Model and training defaults are the book's numbers (NLP in Action ch. 8, sections 8.1.5-8.4); the data
+pipeline's defaults are explained in DataConfig.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import math
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from loopynet.errors import UserError
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """Settings that are invalid or do not work together (e.g. --stateful with --bidirectional)."""
 
 
-VECTOR_NORMS = ("none", "unit", "abtt")
+VECTOR_NORMS = ("none", "unit", "abtt", "standard")
+"""Every --vector-norm; the classifier takes CLASSIFIER_VECTOR_NORMS, the tagger TAGGER_VECTOR_NORMS."""
+CLASSIFIER_VECTOR_NORMS = ("none", "unit", "abtt")
+TAGGER_VECTOR_NORMS = ("none", "unit", "standard")
 WORD_WEIGHTS = ("none", "sif")
-VECTOR_SCALES = ("none", "unit", "standard")
+TAG_SCHEMES = ("iob2", "iobes")
+OPTIMIZERS = ("rmsprop", "adam")
+MONITORS = ("val_loss", "val_accuracy", "val_f1")
+"""Every --monitor; the classifier reports val_loss and val_accuracy, the tagger also val_f1."""
 CELLS = ("rnn", "gru", "lstm")
 HEADS = ("flatten", "last", "mean", "max")
 
@@ -146,10 +161,12 @@ class TaggerDataConfig:
     data: the CoNLL folder the model was trained on (used by `evaluate` unless overridden).
     lowercase_fallback: look a token up as written, else lowercased (raises coverage of the
         case-sensitive 300-d vectors from 85.97% to 89.09% of CoNLL train tokens).
-    vector_scale: "none" (as stored), "unit" (each row L2 norm 1), "standard" (the whole table divided
-        by the std of its entries: per-dimension scale ~1, relative norms kept).
-    finetune: fine-tune the word vectors of the words seen in training (see TaggerConfig.finetune_words).
-    train_words_min_count: with finetune, training words seen this often that have no vector get
+    vector_norm: "none" (as stored), "unit" (each row L2 norm 1), "standard" (the whole table divided
+        by the std of its entries: per-dimension scale ~1, relative norms kept). Until 0.1.0's issue 11:
+        vector_scale (folders with that key still load).
+    train_embeddings: fine-tune the word vectors of the words seen in training (see
+        TaggerConfig.finetune_words). Until issue 11: finetune.
+    train_words_min_count: with train_embeddings, training words seen this often that have no vector get
         their own (trained, zero-started) row; 0 = never.
     max_word_len: characters per token given to the char CNN.
     tag_scheme: "iob2" (the data's tags) or "iobes" (the model learns S-/E- for single and last entity
@@ -159,8 +176,8 @@ class TaggerDataConfig:
 
     data: str = ""
     lowercase_fallback: bool = True
-    vector_scale: str = "standard"
-    finetune: bool = True
+    vector_norm: str = "standard"
+    train_embeddings: bool = True
     train_words_min_count: int = 2
     max_word_len: int = 20
     tag_scheme: str = "iobes"
@@ -238,6 +255,9 @@ def check_data(config: DataConfig) -> None:
         raise ConfigError(f"val_split must be in [0, 1) (a fraction held out for validation), got {config.val_split}")
     if config.limit is not None and config.limit < 2:
         raise ConfigError(f"limit must be >= 2 documents (or unset for all), got {config.limit}")
+    if config.vector_norm not in CLASSIFIER_VECTOR_NORMS:
+        raise ConfigError(f"the classifier's vector_norm must be one of {CLASSIFIER_VECTOR_NORMS}, got "
+                          f"{config.vector_norm!r}")
 
 
 def check_train(config: TrainConfig) -> None:
@@ -253,7 +273,7 @@ def check_train(config: TrainConfig) -> None:
         (finite(config.rho) and 0 <= config.rho < 1, f"rho (RMSprop's decay) must be in [0, 1), got {config.rho}"),
         (finite(config.epsilon) and config.epsilon > 0, f"epsilon must be > 0, got {config.epsilon}"),
         (config.clip_norm is None or (finite(config.clip_norm) and config.clip_norm > 0),
-         f"clip_norm must be > 0 (or unset: no clipping), got {config.clip_norm}"),
+         f"clip_norm must be > 0 (0 on the command line or None: no clipping), got {config.clip_norm}"),
         (config.patience is None or config.patience >= 1, f"patience must be >= 1 epoch (or unset), got {config.patience}"),
         (finite(config.lr_decay) and config.lr_decay >= 0, f"lr_decay must be >= 0, got {config.lr_decay}"),
         (finite(config.ema_decay) and 0 <= config.ema_decay < 1, f"ema_decay must be in [0, 1), got {config.ema_decay}"),
@@ -310,8 +330,17 @@ def check_tagger(config: TaggerConfig) -> None:
 def check_tagger_data(config: TaggerDataConfig) -> None:
     """Raise ConfigError naming the first TaggerDataConfig value outside its range."""
     check_types(config)
-    if config.vector_scale not in VECTOR_SCALES:
-        raise ConfigError(f"vector_scale must be one of {VECTOR_SCALES}, got {config.vector_scale!r}")
+    if config.vector_norm not in TAGGER_VECTOR_NORMS:
+        raise ConfigError(f"the tagger's vector_norm must be one of {TAGGER_VECTOR_NORMS}, got {config.vector_norm!r}")
+    for name in ("limit", "validation_limit"):
+        if getattr(config, name) is not None and getattr(config, name) < 1:
+            raise ConfigError(f"{name} must be >= 1 sentence (or unset for all), got {getattr(config, name)}")
+
+
+def check_monitor(config: TrainConfig, reported: tuple[str, ...]) -> None:
+    """Raise ConfigError unless `config.monitor` is one of the validation metrics a task `reported`."""
+    if config.monitor not in reported:
+        raise ConfigError(f"monitor must be one of this task's validation metrics {reported}, got {config.monitor!r}")
 
 
 def to_dict(config) -> dict:
@@ -319,14 +348,231 @@ def to_dict(config) -> dict:
     return dataclasses.asdict(config)
 
 
+RENAMED = {"TaggerDataConfig": {"finetune": "train_embeddings", "vector_scale": "vector_norm"}}
+"""Config fields renamed since model folders were first written: class name -> {old key: new key}."""
+
+
 def from_dict(cls, values: dict):
-    """Build `cls` from a dict, failing with the unknown keys named.
+    """Build `cls` from a dict (keys renamed since, see RENAMED, are read under their new names), failing
+    with the unknown keys named.
 
     Raises:
         ValueError: when `values` has keys that `cls` does not know.
     """
+    renamed = RENAMED.get(cls.__name__, {})
+    values = {renamed.get(k, k): v for k, v in values.items()}
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - names)
     if unknown:
         raise ValueError(f"unknown {cls.__name__} keys {unknown}; valid keys: {sorted(names)}")
     return cls(**values)
+
+
+@dataclass(frozen=True)
+class TuneSettings:
+    """Everything one hyperparameter search needs (`loopynet tune`, loopynet.tune.search); picklable, so
+    worker processes get a copy.
+
+    data, vectors: as for `loopynet train`. out: results folder. space: what to search
+    (a loopynet.tune.space.Space). trials: finished trials (COMPLETE + PRUNED) wanted in the study,
+    earlier runs included. timeout: seconds after which a worker starts no new trial (None: no limit).
+    storage: SQLAlchemy URL (None: sqlite:///OUT/study.db). heartbeat: seconds between worker heartbeats.
+    limit, seed, encoding_errors: the same for every trial (same documents, same validation split).
+    """
+
+    data: str
+    vectors: str
+    out: Path
+    space: Any
+    sampler: str = "tpe"
+    pruner: str = "median"
+    trials: int = 20
+    timeout: float | None = None
+    study: str = "loopynet"
+    storage: str | None = None
+    workers: int = 1
+    limit: int | None = None
+    seed: int = 0
+    encoding_errors: str = "strict"
+    heartbeat: int = 30
+    save_best: bool = False
+    quiet: bool = False
+
+    @property
+    def url(self) -> str:
+        return self.storage or f"sqlite:///{Path(self.out).resolve() / 'study.db'}"
+
+
+SAMPLERS = ("random", "tpe")
+PRUNERS = ("median", "halving", "none")
+
+
+def check_tune(settings: TuneSettings) -> None:
+    """Raise ConfigError naming the first TuneSettings value outside its range (the space's values are
+    checked by loopynet.tune.search)."""
+    if settings.sampler not in SAMPLERS or settings.pruner not in PRUNERS:
+        raise ConfigError(f"sampler must be one of {SAMPLERS} and pruner one of {PRUNERS}")
+    if settings.timeout is not None and not settings.timeout > 0:
+        raise ConfigError(f"timeout must be > 0 seconds (or unset), not {settings.timeout}")
+    for name in ("trials", "workers", "heartbeat"):
+        if getattr(settings, name) < 1:
+            raise ConfigError(f"{name} must be >= 1, not {getattr(settings, name)}")
+
+
+# --- command-line options ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Flag:
+    """The command-line option of a config field: `--field-name` (underscores as hyphens), a bool field an
+    on/off switch (`--name` / `--no-name`).
+
+    help: what the option does; `--help` appends the default (and `unit`).
+    unit: of the value (tokens, documents, epochs, ...). none: what the value None means (e.g. "off",
+    "all"); with zero_off the command line's 0 means None. minimum: the smallest integer the command line
+    takes. choices: the values allowed (the union over tasks; each task refuses what it cannot use).
+    default_text: shown instead of the config's default.
+    """
+
+    help: str
+    unit: str = ""
+    none: str = ""
+    zero_off: bool = False
+    minimum: int | None = None
+    choices: tuple[str, ...] | None = None
+    default_text: str | None = None
+
+    def help_text(self, default) -> str:
+        """The help line with its default, e.g. "tokens per document (default: 400 tokens)"."""
+        if self.default_text is not None:
+            shown = self.default_text
+        elif default is None or (self.zero_off and not default):
+            shown = self.none
+        elif isinstance(default, bool):
+            shown = "on" if default else "off"
+        else:
+            shown = f"{default:g}" if isinstance(default, float) else str(default)
+            shown += f" {self.unit}" if self.unit else ""
+        return f"{self.help} (default: {shown})"
+
+
+def option(name: str) -> str:
+    """The command-line option of config field `name`: --name-with-hyphens."""
+    return "--" + name.replace("_", "-")
+
+
+FLAGS: dict[str, Flag] = {
+    # data: DataConfig, TaggerDataConfig
+    "maxlen": Flag("tokens kept per document; shorter ones are padded at the end (book 8.1.5)", "tokens"),
+    "val_split": Flag("fraction of the shuffled training split held out for validation"),
+    "oov": Flag("tokens without a vector: dropped (the book) or mapped to one <unk> vector", choices=("drop", "unk")),
+    "encoding_errors": Flag("non-UTF-8 files: stop, or replace the bad bytes", choices=("strict", "replace")),
+    "limit": Flag("use only the first N documents (after the seeded shuffle) or training sentences", none="all",
+                  minimum=1),
+    "validation_limit": Flag("use only the first N validation sentences", "sentences", none="all", minimum=1),
+    "strip_html": Flag("replace <br /> with a space before tokenising (the book: off)"),
+    "split_periods": Flag("split a trailing period off words, movie. -> movie . (the book: off)"),
+    "map_quotes": Flag("map Treebank quote tokens `` and '' to \" (the book: off)"),
+    "vector_norm": Flag("word vectors: none = as stored (the book); unit = L2 norm 1; abtt = all-but-the-top "
+                        "(Mu & Viswanath 2018), then norm 1 (classifier only); standard = the table divided by "
+                        "the std of its entries (tagger only)", choices=VECTOR_NORMS),
+    "word_weights": Flag("sif: scale each word vector by a/(a + its corpus frequency) (Arora et al. 2017); "
+                         "none: the book", choices=WORD_WEIGHTS),
+    "sif_a": Flag("a of --word-weights sif"),
+    "lowercase_fallback": Flag("look a token up as written, else lowercased"),
+    "tag_scheme": Flag("tags the model learns (the data's are iob2); output is always IOB2", choices=TAG_SCHEMES),
+    # model: ModelConfig, TaggerConfig
+    "units": Flag("recurrent units (per direction)", "units"),
+    "dropout": Flag("dropout rate after the recurrent layers and between them (the tagger: also on the step "
+                    "inputs)"),
+    "embedding_dims": Flag("must match the vectors", "dimensions", default_text="the vector file's"),
+    "cell": Flag("rnn: Keras SimpleRNN (the book); gru/lstm: torch.nn.GRU/LSTM", choices=CELLS),
+    "layers": Flag("stacked recurrent layers, --dropout between them"),
+    "bidirectional": Flag("add a backward direction (reversed within each document's length), outputs "
+                          "concatenated"),
+    "head": Flag("flatten (the book), or last/mean/max over the real tokens (padding-safe)", choices=HEADS),
+    "stateful": Flag("run documents in chunks of --chunk-len tokens carrying the state (truncated BPTT, 8.5.1)"),
+    "chunk_len": Flag("tokens per chunk with --stateful", "tokens", none="none", minimum=1),
+    "train_embeddings": Flag("fine-tune the word vectors (the classifier: SparseAdam on the rows a batch uses; "
+                             "the tagger: a trained correction for the words seen in training)"),
+    "ngram": Flag("add a naive-Bayes-weighted logistic model on 1..N-grams, mixed on validation, 0 = off"),
+    "rnn_maxlen": Flag("with --ngram: tokens the recurrent part reads", "tokens", default_text="--maxlen", minimum=1),
+    "word_dropout": Flag("replace word ids by <unk> in training with this probability"),
+    "casing_dims": Flag("casing-class embedding size, 0 = off", "dimensions"),
+    "char_filters": Flag("character CNN filters, 0 = off", "filters"),
+    "char_dims": Flag("character embedding size", "dimensions"),
+    "crf": Flag("a linear-chain CRF on the per-step scores (off: a per-step softmax)"),
+    # training: TrainConfig
+    "batch_size": Flag("documents (or sentences) per gradient step", "documents"),
+    "epochs": Flag("passes over the training part (at most, with --patience)", "epochs"),
+    "lr": Flag("learning rate of RMSprop or Adam"),
+    "rho": Flag("RMSprop's decay of the squared-gradient average (Keras' default)"),
+    "epsilon": Flag("RMSprop/Adam epsilon (Keras' default)"),
+    "seed": Flag("seed of the shuffle, the split, the initial weights and dropout", minimum=0),
+    "optimizer": Flag("rmsprop (the book) or adam", choices=OPTIMIZERS),
+    "clip_norm": Flag("clip each batch's global gradient norm to this, 0 = off", none="off", zero_off=True),
+    "patience": Flag("early stopping: epochs without a better --monitor, 0 = off; the best epoch's weights are "
+                     "restored", "epochs", none="off", zero_off=True),
+    "restore_best": Flag("with --patience, put back the weights of the best epoch (Keras' EarlyStopping)"),
+    "monitor": Flag("validation metric of early stopping and best-epoch selection (val_f1: the tagger only)",
+                    choices=MONITORS),
+    "lr_decay": Flag("epoch e uses lr / (1 + LR_DECAY * (e - 1)) (Ma & Hovy 2016), 0 = constant"),
+    "ema_decay": Flag("validate and keep a moving average of the weights (Polyak averaging), 0 = off"),
+    # the search: TuneSettings
+    "sampler": Flag("Optuna sampler", choices=SAMPLERS),
+    "pruner": Flag("stop poor trials after an epoch", choices=PRUNERS),
+    "trials": Flag("finished trials wanted in the study, earlier runs included", "trials", minimum=1),
+    "timeout": Flag("seconds after which workers start no new trial", "seconds", none="no limit"),
+    "study": Flag("study name in the storage"),
+    "storage": Flag("SQLAlchemy URL, e.g. postgresql+psycopg2://...", default_text="sqlite:///OUT/study.db"),
+    "workers": Flag("worker processes sharing the study", minimum=1),
+    "heartbeat": Flag("seconds between worker heartbeats; a trial silent for twice that is failed and retried",
+                      "seconds", minimum=1),
+    "save_best": Flag("retrain the best configuration into OUT/best-model"),
+    "quiet": Flag("no progress bars, no per-epoch lines, only warnings from Optuna"),
+}
+
+COMMAND_FIELDS: dict[str, tuple[tuple[type, tuple[str, ...]], ...]] = {
+    "train": (
+        (DataConfig, tuple(f.name for f in dataclasses.fields(DataConfig))),
+        (ModelConfig, tuple(f.name for f in dataclasses.fields(ModelConfig))),
+        (TrainConfig, tuple(f.name for f in dataclasses.fields(TrainConfig))),
+    ),
+    "tag train": (
+        (TaggerDataConfig, ("lowercase_fallback", "vector_norm", "train_embeddings", "limit", "validation_limit",
+                            "tag_scheme")),
+        (TaggerConfig, ("cell", "units", "bidirectional", "dropout", "word_dropout", "casing_dims", "char_filters",
+                        "char_dims", "crf")),
+        (TrainConfig, ("batch_size", "epochs", "lr", "optimizer", "lr_decay", "ema_decay", "clip_norm", "patience",
+                       "monitor", "seed")),
+    ),
+    "tune": ((TuneSettings, ("sampler", "pruner", "trials", "timeout", "study", "storage", "workers", "limit", "seed",
+                             "encoding_errors", "heartbeat", "save_best", "quiet")),),
+}
+"""The config fields each command takes as options (`loopynet train` takes every field of its configs)."""
+
+DEPRECATED: dict[str, tuple[tuple[str, str, Any], ...]] = {
+    "tag train": (("--finetune", "train_embeddings", True), ("--no-finetune", "train_embeddings", False),
+                  ("--unidirectional", "bidirectional", False), ("--vector-scale", "vector_norm", None)),
+}
+"""Old spellings a command still takes (warning once): (option, config field, value it sets; None: the
+option takes the value)."""
+
+
+def field_type(cls: type, name: str) -> type:
+    """int, float, str or bool: the type of config field `name` of `cls` (None removed from `X | None`)."""
+    annotation = next(f.type for f in dataclasses.fields(cls) if f.name == name)
+    kinds = [k.strip() for k in str(annotation).split("|") if k.strip() != "None"]
+    return {"int": int, "float": float, "str": str, "bool": bool}[kinds[0]]
+
+
+def argv_words(name: str, value) -> list[str]:
+    """The command-line words that set config field `name` to `value` (a switch as --name or --no-name;
+    None as 0 where 0 means off)."""
+    if isinstance(value, bool):
+        return [option(name) if value else "--no-" + option(name)[2:]]
+    if value is None:
+        if not FLAGS[name].zero_off:
+            raise ValueError(f"{option(name)} cannot be set to None on the command line")
+        value = 0
+    return [option(name), repr(value) if isinstance(value, float) else str(value)]

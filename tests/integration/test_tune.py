@@ -98,7 +98,7 @@ def test_search_records_trials_and_writes_a_reproducible_best(tmp_path, space_fi
 
     best = json.loads((out / "best.json").read_text())
     assert best["value"] == max(t.value for t in trials)
-    assert best["trials"] == {"COMPLETE": 3} and best["not_in_command"] == []
+    assert best["trials"] == {"COMPLETE": 3}
     assert best["retrained_val_accuracy"] == best["value"]  # the same seed and slice reproduce the trial
     assert (out / "best-model" / "config.json").is_file()
     with open(out / "trials.csv", newline="") as f:
@@ -226,8 +226,7 @@ def test_reproduce_command_expresses_every_train_flag_including_on_off_switches(
     settings = TuneSettings(str(DATA), str(VECTORS), tmp_path, load_space(space_file), limit=200)
     config = {"data": {"strip_html": False, "vector_norm": "none", "maxlen": 40},
               "model": {"bidirectional": True, "units": 8}, "train": {"rho": 0.8, "epsilon": 1e-6, "lr_decay": 0.1}}
-    command, missing = reproduce_command(settings, config)
-    assert missing == [], missing
+    command = reproduce_command(settings, config)
     args = build_parser().parse_args(shlex.split(command)[1:])
     assert (args.strip_html, args.vector_norm, args.maxlen, args.bidirectional, args.units) == (False, "none", 40, True, 8)
     assert (args.rho, args.epsilon, args.lr_decay) == (0.8, 1e-6, 0.1)

@@ -143,8 +143,11 @@ def test_threshold_must_be_a_probability_one_line(model_dir, value, capsys):
 
 
 def test_summary_of_impossible_settings(capsys):
-    assert main(["summary", "--units", "-1"]) == 2
-    one_line_error(capsys, "units must be >= 1, got -1")
+    with pytest.raises(SystemExit) as exit_:
+        main(["summary", "--units", "0"])
+    assert exit_.value.code == 2
+    one_line_error(capsys, "loopynet summary: error: argument --units: must be an integer >= 1, got 0")
+    assert main(["summary", "--embedding-dims", "1", "--units", "1", "--maxlen", "1"]) == 0
 
 
 @pytest.mark.parametrize("edit, message", [

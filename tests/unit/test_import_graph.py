@@ -22,15 +22,6 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[2] / "src" / "loopynet"
 LAYERS = {"config": 0, "errors": 0, "home": 0, "io": 0, "data": 1, "models": 2, "train": 3, "tasks": 4,
           "presets": 5, "inspect": 5, "tune": 5, "cli": 6}
-KNOWN_UPWARD = {
-    # issue 11, stage 2 removes these: the reproduce command will come from the config table, and
-    # user errors will be one exception type defined at the bottom
-    ("loopynet.tune.search", "loopynet.cli"),
-    ("loopynet.errors", "loopynet.data.corpus"),
-    ("loopynet.errors", "loopynet.data.fetch"),
-    ("loopynet.errors", "loopynet.data.vectors"),
-    ("loopynet.errors", "loopynet.train.loop"),
-}
 
 
 def module_name(path: Path) -> str:
@@ -98,7 +89,7 @@ def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
 
 
 def test_no_import_points_up_a_layer():
-    assert [e for e in upward_edges(graph()) if e not in KNOWN_UPWARD] == []
+    assert upward_edges(graph()) == []
 
 
 def test_models_import_nothing_above_them():
@@ -108,10 +99,7 @@ def test_models_import_nothing_above_them():
 
 
 def test_no_import_cycle():
-    edges = graph()
-    for a, b in KNOWN_UPWARD:
-        edges[a].discard(b)
-    assert cycles(edges) == []
+    assert cycles(graph()) == []
 
 
 def test_the_checks_find_an_upward_edge_and_a_cycle():

@@ -17,7 +17,7 @@ from loopynet.config import TaggerConfig, TaggerDataConfig
 from loopynet.tasks.tagging.api import Tagger, entities
 
 CONLL = SHARED_DATA / "conll2003"
-SMALL = {"data_config": TaggerDataConfig(limit=60, validation_limit=30, finetune=True),
+SMALL = {"data_config": TaggerDataConfig(limit=60, validation_limit=30, train_embeddings=True),
          "model_config": TaggerConfig(units=8, char_dims=4, char_filters=6, casing_dims=3),
          "train_config": TrainConfig(epochs=2, optimizer="adam", lr=0.01, batch_size=16, seed=0)}
 
@@ -113,7 +113,7 @@ def test_concatenated_vectors(tmp_path):
 
     cased = write_word2vec(tmp_path / "a.bin", ["Paris", "the"], np.array([[1.0, 2.0], [3.0, 4.0]]))
     lower = write_word2vec(tmp_path / "b.bin", ["paris", "lamb"], np.array([[5.0], [6.0]]))
-    wv = concatenate_vectors([load_vectors(cased), load_vectors(lower)], TaggerDataConfig(vector_scale="none"))
+    wv = concatenate_vectors([load_vectors(cased), load_vectors(lower)], TaggerDataConfig(vector_norm="none"))
     rows = {w: wv.vectors[i].tolist() for w, i in wv.index.items()}
     assert rows == {"Paris": [1, 2, 5], "the": [3, 4, 0], "paris": [0, 0, 5], "lamb": [0, 0, 6]}
     assert len(wv.fingerprint["concatenated"]) == 2
@@ -133,7 +133,7 @@ def test_resume_equals_an_uninterrupted_run(vectors, tmp_path):
 
 
 def test_iobes_scheme_learns_s_and_e_tags_and_outputs_iob2(vectors, tmp_path):
-    config = dict(SMALL, data_config=TaggerDataConfig(limit=60, validation_limit=30, finetune=True, tag_scheme="iobes"))
+    config = dict(SMALL, data_config=TaggerDataConfig(limit=60, validation_limit=30, train_embeddings=True, tag_scheme="iobes"))
     tagger = Tagger.train(CONLL, vectors, progress=False, log=lambda s: None, **config)
     assert tagger.tag_names[:5] == ["O", "B-PER", "I-PER", "E-PER", "S-PER"] and len(tagger.tag_names) == 17
     loaded = Tagger.load(tagger.save(tmp_path / "iobes"))
@@ -147,19 +147,30 @@ def test_iobes_scheme_learns_s_and_e_tags_and_outputs_iob2(vectors, tmp_path):
 
 def test_cli_defaults_are_the_api_defaults():
     """`loopynet tag train` and `Tagger.train` default to the same recipe (the one docs/tagger.md measures)."""
-    from loopynet.cli import parse
+    from loopynet.cli import configs_from, parse
     from loopynet.config import tagger_train_config
 
     args = parse(["tag", "train", "--data", "d", "--vectors", "v", "--out", "o"])
-    data, model, train = TaggerDataConfig(), TaggerConfig(), tagger_train_config()
-    assert (args.finetune, args.tag_scheme, args.vector_scale) == (data.finetune, data.tag_scheme, data.vector_scale)
-    assert (args.cell, args.units, args.dropout, args.word_dropout, args.casing_dims, args.char_filters, args.char_dims,
-            not args.no_crf) == (model.cell, model.units, model.dropout, model.word_dropout, model.casing_dims,
-                                 model.char_filters, model.char_dims, model.crf)
-    assert (args.epochs, args.patience, args.ema_decay, args.lr, args.batch_size, args.clip_norm, args.optimizer,
-            args.lr_decay, args.monitor) == (train.epochs, train.patience, train.ema_decay, train.lr, train.batch_size,
-                                             train.clip_norm, train.optimizer, train.lr_decay, train.monitor)
-    assert not parse(["tag", "train", "--data", "d", "--vectors", "v", "--out", "o", "--no-finetune"]).finetune
+    bases = TaggerDataConfig(limit=7), TaggerConfig(units=1), tagger_train_config(epochs=1)
+    assert configs_from("tag train", args, *bases) == [TaggerDataConfig(), TaggerConfig(), tagger_train_config()]
+
+
+@pytest.mark.parametrize("old, new, field, value", [
+    (["--finetune"], ["--train-embeddings"], "train_embeddings", True),
+    (["--no-finetune"], ["--no-train-embeddings"], "train_embeddings", False),
+    (["--unidirectional"], ["--no-bidirectional"], "bidirectional", False),
+    (["--vector-scale", "unit"], ["--vector-norm", "unit"], "vector_norm", "unit"),
+])
+def test_old_option_names_still_work_and_warn_once(old, new, field, value, capsys):
+    from loopynet import cli
+
+    cli._WARNED.clear()
+    base = ["tag", "train", "--data", "d", "--vectors", "v", "--out", "o"]
+    assert getattr(cli.parse(base + new), field) == value
+    assert capsys.readouterr().err == ""
+    assert getattr(cli.parse(base + old + old), field) == value
+    assert cli.parse(base + old).__dict__ == cli.parse(base + new).__dict__
+    assert capsys.readouterr().err == f"loopynet tag train: warning: {old[0]} is deprecated; use {new[0]}\n"
 
 
 def test_a_folder_from_before_tag_schemes_loads_as_iob2(vectors, tmp_path):

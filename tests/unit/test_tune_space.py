@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
 
 import optuna
 import pytest
@@ -30,17 +29,16 @@ def test_tunable_options_come_from_the_configs():
     assert (options["units"], options["lr"], options["oov"]) == (int, float, str)
 
 
-def test_optional_fields_take_the_type_of_their_value(monkeypatch):
-    @dataclass
-    class Future:
-        patience: int | None = None
-        layers: list = field(default_factory=list)
+def test_tunable_options_are_the_options_of_train_with_their_types():
+    from loopynet.config import COMMAND_FIELDS
 
-    monkeypatch.setattr("loopynet.tune.space.CONFIGS", (Future,))
-    assert tunable_options() == {"patience": int, "layers": None}
+    train_options = {name for _, names in COMMAND_FIELDS["train"] for name in names}
+    assert set(tunable_options()) == train_options - {"embedding_dims", "seed", "limit", "encoding_errors"}
+    assert (tunable_options()["patience"], tunable_options()["lr"], tunable_options()["cell"],
+            tunable_options()["bidirectional"]) == (int, float, str, bool)  # an optional field: its value's type
     assert parse("[patience]\nlow = 1\nhigh = 3\n").params["patience"].kind is int
-    with pytest.raises(SpaceError, match=r"\[layers\]: a non-numeric option takes choices"):
-        parse("[layers]\nlow = 1\nhigh = 3\n")
+    with pytest.raises(SpaceError, match=r"\[cell\]: a str option takes choices"):
+        parse("[cell]\nlow = 1\nhigh = 3\n")
 
 
 def test_int_range_with_step():

@@ -11,13 +11,15 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from loopynet.config import TAG_SCHEMES
+from loopynet.errors import UserError
+
 SPLIT_FILES = {"train": "train.txt", "valid": "valid.txt", "validation": "valid.txt", "dev": "valid.txt",
                "test": "test.txt"}
 TAGS = ("O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG", "B-MISC", "I-MISC")
-TAG_SCHEMES = ("iob2", "iobes")
 
 
-class ConllError(ValueError):
+class ConllError(UserError, ValueError):
     """A CoNLL file that is missing or has a malformed line (the message names file and line)."""
 
 

@@ -16,11 +16,13 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from loopynet.errors import UserError
+
 UNLABELLED = {"unsup"}
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
 
 
-class CorpusError(ValueError):
+class CorpusError(UserError, ValueError):
     """Unreadable or malformed corpus input (missing folder, no documents, bad encoding)."""
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from loopynet.errors import UserError
 from loopynet.home import loopynet_home
 
 CHUNK_BYTES = 1 << 16
@@ -56,7 +57,7 @@ DATASETS: dict[str, Dataset] = {
 }
 
 
-class FetchError(RuntimeError):
+class FetchError(UserError, RuntimeError):
     """A download failed (network error, HTTP error, short read) or its MD5 did not match."""
 
 

@@ -12,8 +12,10 @@ from pathlib import Path
 import numpy as np
 from gensim.models import KeyedVectors
 
+from loopynet.errors import UserError
 
-class VectorsError(ValueError):
+
+class VectorsError(UserError, ValueError):
     """A vector file that is missing, empty, truncated or not in a known format."""
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from loopynet.config import VECTOR_NORMS, WORD_WEIGHTS
+from loopynet.config import CLASSIFIER_VECTOR_NORMS, WORD_WEIGHTS
 from loopynet.data.tokenized import TokenizedCorpus
 from loopynet.data.vectors import WordVectors
 
@@ -76,8 +76,8 @@ def build_vocabulary(corpus: TokenizedCorpus, vectors: WordVectors, oov: str = "
     Raises:
         ValueError: unknown `oov`, `vector_norm` or `word_weights`, or `sif_a` <= 0.
     """
-    if vector_norm not in VECTOR_NORMS:
-        raise ValueError(f"vector_norm must be one of {VECTOR_NORMS}, got {vector_norm!r}")
+    if vector_norm not in CLASSIFIER_VECTOR_NORMS:
+        raise ValueError(f"vector_norm must be one of {CLASSIFIER_VECTOR_NORMS}, got {vector_norm!r}")
     if word_weights not in WORD_WEIGHTS:
         raise ValueError(f"word_weights must be one of {WORD_WEIGHTS}, got {word_weights!r}")
     counts = np.bincount(corpus.flat, minlength=len(corpus.types))

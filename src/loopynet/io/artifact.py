@@ -17,6 +17,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from loopynet.errors import UserError
 from loopynet.io.atomic import atomic_file, current_umask
 
 FORMAT = "loopynet-model"
@@ -24,7 +25,7 @@ FORMAT_VERSION = 1
 FILES = ("config.json", "model.safetensors", "vocab.json", "history.json", "data_report.json")
 
 
-class ArtifactError(ValueError):
+class ArtifactError(UserError, ValueError):
     """A model folder that is missing, incomplete, from another format version, or inconsistent."""
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from loopynet.errors import UserError
 from loopynet.io.atomic import atomic_file
 
 CHECKPOINT = "last.pt"
@@ -25,7 +26,7 @@ def save_checkpoint(folder: str | Path, state: dict) -> Path:
     return folder / CHECKPOINT
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError, ValueError):
     """A checkpoint that cannot be read, or that another run's settings wrote."""
 
 

@@ -21,14 +21,13 @@ import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
-from loopynet.config import TrainConfig, check_train
+from loopynet.config import OPTIMIZERS, TrainConfig, check_train
+from loopynet.errors import UserError
 from loopynet.models.base import NetworkLike
 from loopynet.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 
-OPTIMIZERS = ("rmsprop", "adam")
 
-
-class TrainingError(RuntimeError):
+class TrainingError(UserError, RuntimeError):
     """Training cannot go on (e.g. the loss became NaN or infinite)."""
 
 

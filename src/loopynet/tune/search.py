@@ -13,7 +13,6 @@ twice `heartbeat` seconds, and is retried once with the same parameters.
 
 from __future__ import annotations
 
-import argparse
 import collections
 import csv
 import dataclasses
@@ -25,7 +24,6 @@ import shutil
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,58 +35,34 @@ from optuna.study import MaxTrialsCallback
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.engine import make_url
 
-from loopynet.tasks.classification.api import Classifier
-from loopynet.config import ConfigError, check_data, check_model, check_train, from_dict, to_dict
+from loopynet.config import (
+    COMMAND_FIELDS,
+    ConfigError,
+    TuneSettings,
+    argv_words,
+    check_data,
+    check_model,
+    check_train,
+    check_tune,
+    from_dict,
+    to_dict,
+)
+from loopynet.errors import UserError
 from loopynet.io.artifact import write_json
 from loopynet.io.atomic import atomic_file
+from loopynet.tasks.classification.api import Classifier
 from loopynet.train.loop import TrainingError, best_record
-from loopynet.tune.space import CONFIGS, Space, SpaceError, tunable_options
+from loopynet.tune.space import CONFIGS, SpaceError, tunable_options
 
 SEARCH_FILE = "search.json"
 """In a results folder: what every trial of the study shares (data, vectors, limit, seed, space)."""
 COUNTED = (TrialState.COMPLETE, TrialState.PRUNED)
 """Trial states that count toward the requested number of trials."""
-SAMPLERS = ("random", "tpe")
-PRUNERS = ("median", "halving", "none")
 OBJECTIVE = "val_accuracy of the trained weights (last epoch, or restored best) on the 80/20 split of the training data"
 
 
-class TuneError(RuntimeError):
+class TuneError(UserError, RuntimeError):
     """A search that cannot finish: a worker process failed, or no trial completed."""
-
-
-@dataclass
-class TuneSettings:
-    """Everything one search needs; picklable, so worker processes get a copy.
-
-    data, vectors: as for `loopynet train`. out: results folder. space: what to search.
-    trials: finished trials (COMPLETE + PRUNED) wanted in the study, earlier runs included.
-    timeout: seconds after which a worker starts no new trial (None: no limit).
-    storage: SQLAlchemy URL (None: sqlite:///OUT/study.db). heartbeat: seconds between worker heartbeats.
-    limit, seed, encoding_errors: the same for every trial (same documents, same validation split).
-    """
-
-    data: str
-    vectors: str
-    out: Path
-    space: Space
-    sampler: str = "tpe"
-    pruner: str = "median"
-    trials: int = 20
-    timeout: float | None = None
-    study: str = "loopynet"
-    storage: str | None = None
-    workers: int = 1
-    limit: int | None = None
-    seed: int = 0
-    encoding_errors: str = "strict"
-    heartbeat: int = 30
-    save_best: bool = False
-    quiet: bool = False
-
-    @property
-    def url(self) -> str:
-        return self.storage or f"sqlite:///{Path(self.out).resolve() / 'study.db'}"
 
 
 def run_search(settings: TuneSettings, log: Callable[[str], None] = print) -> dict:
@@ -121,14 +95,9 @@ def run_search(settings: TuneSettings, log: Callable[[str], None] = print) -> di
 
 
 def _check_settings(settings: TuneSettings) -> None:
-    """Raises ValueError naming the first bad setting."""
-    if settings.sampler not in SAMPLERS or settings.pruner not in PRUNERS:
-        raise ValueError(f"sampler must be one of {SAMPLERS} and pruner one of {PRUNERS}")
-    if settings.timeout is not None and not settings.timeout > 0:
-        raise ValueError(f"timeout must be > 0 seconds (or unset), not {settings.timeout}")
-    for name in ("trials", "workers", "heartbeat"):
-        if getattr(settings, name) < 1:
-            raise ValueError(f"{name} must be >= 1, not {getattr(settings, name)}")
+    """Raises ConfigError naming the first bad setting, SpaceError the first value of the space that
+    cannot be trained."""
+    check_tune(settings)
     _check_space_values(settings)
 
 
@@ -356,7 +325,7 @@ def write_results(study: optuna.Study, settings: TuneSettings, log: Callable[[st
 
     Returns best.json's content: value, number, params, config, history, torch_threads, command (the
     `loopynet train` line that reproduces the best trial; shell_command adds OMP_NUM_THREADS, which
-    makes the result bit-exact), not_in_command, trials (count per state), plots, notes.
+    makes the result bit-exact), trials (count per state), plots, notes.
 
     Raises:
         TuneError: no trial completed.
@@ -370,13 +339,13 @@ def write_results(study: optuna.Study, settings: TuneSettings, log: Callable[[st
         raise TuneError(f"no trial completed ({counts or 'no trials'}); see {out / 'trials.csv'}")
     best = study.best_trial
     config = best.user_attrs["config"]
-    command, not_in_command = reproduce_command(settings, config)
+    command = reproduce_command(settings, config)
     threads = best.user_attrs["torch_threads"]
     result = {"study": settings.study, "storage": redact(settings.url), "sampler": settings.sampler,
               "pruner": settings.pruner, "objective": OBJECTIVE, "value": best.value, "number": best.number,
               "params": best.params, "config": config, "history": best.user_attrs.get("history", []),
               "seconds": best.user_attrs.get("seconds"), "torch_threads": threads, "command": command,
-              "shell_command": f"OMP_NUM_THREADS={threads} {command}", "not_in_command": not_in_command,
+              "shell_command": f"OMP_NUM_THREADS={threads} {command}",
               "trials": counts, "plots": plots, "notes": notes}
     if settings.save_best:
         result |= save_best(settings, config, threads, out / "best-model", log)
@@ -441,15 +410,11 @@ def _save(ax, path: Path) -> None:
     plt.close(ax.figure)
 
 
-def reproduce_command(settings: TuneSettings, config: dict) -> tuple[str, list[str]]:
-    """The `loopynet train` line that trains `config` (a trial's data/model/train dicts) on the same slice
-    (options at their flag's default are left out), and the tunable options it cannot express:
-    `loopynet train` has no flag for them and the value differs from the default, or the flag does not
-    parse back to the value."""
-    from loopynet.cli import build_parser
-
-    parser = build_parser()
-    actions = _train_actions(parser)
+def reproduce_command(settings: TuneSettings, config: dict) -> str:
+    """The `loopynet train` line that trains `config` (a trial's data/model/train dicts) on the same slice;
+    options at their default are left out. Every tunable option is an option of `loopynet train`
+    (both come from loopynet.config.COMMAND_FIELDS), so the line sets every value of the trial."""
+    defaults = {f.name: f.default for cls, _ in COMMAND_FIELDS["train"] for f in dataclasses.fields(cls)}
     options = {name: value for section in config.values() for name, value in section.items()
                if name in tunable_options()}
     argv = ["loopynet", "train", "--data", str(settings.data), "--vectors", str(settings.vectors),
@@ -459,29 +424,9 @@ def reproduce_command(settings: TuneSettings, config: dict) -> tuple[str, list[s
     if settings.encoding_errors != "strict":
         argv += ["--encoding-errors", settings.encoding_errors]
     for name, value in options.items():
-        if name in actions and value != actions[name].default:
-            argv += _flag(actions[name], value)
-    parsed = vars(parser.parse_args(argv[1:]))
-    defaults = {f.name: f.default for cls in CONFIGS for f in dataclasses.fields(cls)}
-    missing = [name for name, value in options.items()
-               if (name in actions and parsed[name] != value) or (name not in actions and value != defaults[name])]
-    return shlex.join(argv), missing
-
-
-def _train_actions(parser) -> dict:
-    """dest -> argparse action of the `train` subcommand's options."""
-    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    return {a.dest: a for a in subparsers.choices["train"]._actions if a.option_strings}
-
-
-def _flag(action, value) -> list[str]:
-    """The argv words that set `action` to `value` (a switch such as store_true is given or left out;
-    an on/off switch is given as --name or --no-name)."""
-    if isinstance(action, argparse.BooleanOptionalAction):
-        return [action.option_strings[0] if value else action.option_strings[1]]
-    if action.nargs == 0:
-        return [action.option_strings[0]] if value == action.const else []
-    return [action.option_strings[0], str(value)]
+        if value != defaults[name]:
+            argv += argv_words(name, value)
+    return shlex.join(argv)
 
 
 def save_best(settings: TuneSettings, config: dict, threads: int, path: Path, log: Callable[[str], None]) -> dict:

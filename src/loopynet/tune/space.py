@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import dataclasses
 import tomllib
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from loopynet.config import DataConfig, ModelConfig, TrainConfig
+from loopynet.config import COMMAND_FIELDS, field_type
+from loopynet.errors import UserError
 
-CONFIGS = (DataConfig, ModelConfig, TrainConfig)
+CONFIGS = tuple(cls for cls, _ in COMMAND_FIELDS["train"])
+"""DataConfig, ModelConfig, TrainConfig: the configs of `loopynet train`."""
 EXCLUDED = frozenset({"embedding_dims", "seed", "limit", "encoding_errors"})
 """Fields that are not tunable: set by the vectors, or by the search itself (`--seed`, `--limit`)."""
 DEFAULT_SPACE = Path(__file__).with_name("default_space.toml")
@@ -34,23 +35,18 @@ RANGE_KEYS = frozenset({"low", "high", "step", "log"})
 VALUE_TYPES = (bool, int, float, str)
 
 
-class SpaceError(ValueError):
+class SpaceError(UserError, ValueError):
     """A search space that names an unknown option or has a malformed entry (the message names it)."""
 
 
-def tunable_options() -> dict[str, type | None]:
-    """Option name -> its type (bool, int, float or str; None for any other annotation), from the configs.
+def tunable_options() -> dict[str, type]:
+    """Option name -> its type (bool, int, float or str): the options of `loopynet train`
+    (loopynet.config.COMMAND_FIELDS) except EXCLUDED, so a tuned value always has a flag that reproduces it.
 
     An optional field (`int | None`) has the type of its value: TOML cannot write None.
     """
-    options = {}
-    for cls in CONFIGS:
-        hints = typing.get_type_hints(cls)
-        for f in dataclasses.fields(cls):
-            if f.name not in EXCLUDED:
-                kinds = [t for t in typing.get_args(hints[f.name]) if t is not type(None)] or [hints[f.name]]
-                options[f.name] = kinds[0] if len(kinds) == 1 and kinds[0] in VALUE_TYPES else None
-    return options
+    return {name: field_type(cls, name) for cls, names in COMMAND_FIELDS["train"] for name in names
+            if name not in EXCLUDED}
 
 
 @dataclass(frozen=True)

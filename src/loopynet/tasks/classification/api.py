@@ -24,6 +24,7 @@ from loopynet.config import (
     NgramConfig,
     TrainConfig,
     check_data,
+    check_monitor,
     check_train,
     from_dict,
     to_dict,
@@ -95,6 +96,7 @@ class Classifier:
         train_config = train_config or TrainConfig()
         check_data(data_config)
         check_train(train_config)
+        check_monitor(train_config, ("val_loss", "val_accuracy"))
         start = time.perf_counter()
         word_vectors = load_vectors(vectors)
         model_config = _fit_to_vectors(model_config or ModelConfig(), word_vectors.embedding_dims, vectors)

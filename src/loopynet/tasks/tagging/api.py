@@ -18,10 +18,13 @@ import torch
 
 from loopynet import __version__
 from loopynet.config import (
+    MONITORS,
     TaggerConfig,
     TaggerDataConfig,
     TrainConfig,
+    check_monitor,
     check_tagger_data,
+    check_train,
     from_dict,
     tagger_train_config,
     to_dict,
@@ -74,6 +77,8 @@ class Tagger:
         check_tagger_data(data_config)
         model_config = model_config or TaggerConfig()
         train_config = train_config or tagger_train_config()
+        check_train(train_config)
+        check_monitor(train_config, MONITORS)
         seconds = {}
         start = time.perf_counter()
         train_sents = with_scheme(read_split(data, "train")[: data_config.limit], data_config.tag_scheme)

@@ -15,12 +15,12 @@ from loopynet.data.vectors import WordVectors
 def concatenate_vectors(wvs: list, data_config: TaggerDataConfig) -> WordVectors:
     """One table from several vector files: the union of their words, each row the concatenation of
     every file's vector for that word (looked up as written, else lowercased with lowercase_fallback,
-    else zeros). Each file is scaled by `vector_scale` first, so files with different norms mix evenly
+    else zeros). Each file is scaled by `vector_norm` first, so files with different norms mix evenly
     (e.g. the case-sensitive 300-d spaCy vectors with the lowercase 50-d GloVe ones)."""
     words = list(dict.fromkeys(w for wv in wvs for w in sorted(wv.index, key=wv.index.get)))
     parts = []
     for wv in wvs:
-        table = scaled(np.asarray(wv.vectors, dtype=np.float32), data_config.vector_scale)
+        table = scaled(np.asarray(wv.vectors, dtype=np.float32), data_config.vector_norm)
         rows = np.array([wv.index.get(w, wv.index.get(w.lower(), -1) if data_config.lowercase_fallback else -1)
                          for w in words])
         part = np.zeros((len(words), table.shape[1]), dtype=np.float32)
@@ -39,13 +39,13 @@ def scaled(vectors: np.ndarray, scale: str) -> np.ndarray:
 
 
 def embedding_table(wv, train_sents, data_config: TaggerDataConfig) -> tuple[WordIndex, np.ndarray, np.ndarray | None]:
-    """Rows: <pad>, <unk>, every vector word, then (finetune only) frequent training words without a
-    vector (zero vectors: their trained correction is their vector). With finetune also the (V,) map
+    """Rows: <pad>, <unk>, every vector word, then (train_embeddings only) frequent training words without a
+    vector (zero vectors: their trained correction is their vector). With train_embeddings also the (V,) map
     row -> correction row (1..N for the rows that training tokens look up, <unk> included; 0 = none)."""
-    vectors = scaled(np.asarray(wv.vectors, dtype=np.float32), data_config.vector_scale)
+    vectors = scaled(np.asarray(wv.vectors, dtype=np.float32), data_config.vector_norm)
     words = ["<pad>", "<unk>"] + sorted(wv.index, key=wv.index.get)
     rows = [np.zeros((2, vectors.shape[1]), dtype=np.float32), vectors]
-    if not data_config.finetune:
+    if not data_config.train_embeddings:
         return WordIndex(words, data_config.lowercase_fallback), np.concatenate(rows), None
     index = WordIndex(words, data_config.lowercase_fallback)
     counts_ = Counter(t for s in train_sents for t in s.tokens)
