@@ -15,6 +15,15 @@ VECTORS_300D = SHARED_DATA / "en_vectors_300d.bin.gz"
 GLOVE_50D = SHARED_DATA / "glove_6B_50d_imdb.bin.gz"
 
 
+def pytest_collection_modifyitems(config, items):
+    """Mark each test by its folder: tests/unit -> `unit` (tiny fixtures only), tests/integration ->
+    `integration` (slices of the real data); pyproject's addopts selects both, and not `slow`."""
+    for item in items:
+        folder = Path(item.fspath).resolve().relative_to(REPO / "tests").parts[0]
+        if folder in ("unit", "integration"):
+            item.add_marker(getattr(pytest.mark, folder))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def loopynet_home(tmp_path_factory):
     """Keep caches (tokenised corpora, kernels) out of the user's home, shared by the whole session."""

@@ -7,6 +7,7 @@ import dataclasses
 import json
 import os
 import sys
+import traceback
 from pathlib import Path
 
 from loopynet.config import (
@@ -26,8 +27,10 @@ from loopynet.config import (
     option,
     tagger_train_config,
 )
+from loopynet.errors import InputError, UsageError, UserError
 
 EXIT_ERROR = 2
+EXIT_BUG = 1
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, the shell's convention
 MAX_THREADS = 256  # torch crashes (segfault) when asked for ~100,000
 
@@ -285,36 +288,61 @@ def _parse_with(argv: list[str] | None, train_defaults: dict | None = None) -> a
     args, extra = parser.parse_known_args(argv)
     if extra and hasattr(args, "texts") and not any(e.startswith("-") and e != "-" for e in extra):
         args.texts += extra
-    elif extra:
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    elif extra:  # said by the subcommand's parser: "loopynet train: error: unrecognized arguments: ..."
+        _subparser(parser, args).error(f"unrecognized arguments: {' '.join(extra)}")
     return args
 
 
+def _subparser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The innermost subcommand parser `args` went through (e.g. the one of `loopynet tag train`)."""
+    while True:
+        sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+        if sub is None or getattr(args, sub.dest, None) not in sub.choices:
+            return parser
+        parser = sub.choices[getattr(args, sub.dest)]
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run the command of `argv`: 0 on success, 2 on bad input (one line on stderr; usage errors exit
+    through argparse), 130 when interrupted, 1 on a bug in loopynet (its traceback and a line asking for
+    a report)."""
     args = parse(argv)
+    prog = f"loopynet {args.command}"
 
     # Idle OpenMP threads sleep instead of spinning: with other jobs on a small machine, spinning
     # waits made training steps ~10x slower (measured, benchmarks/README.md). Set before torch loads.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    from loopynet.errors import UserError
-
     if getattr(args, "threads", None) is not None:  # train, tag train, tag evaluate
         if not 1 <= args.threads <= MAX_THREADS:
-            print(f"loopynet {args.command}: error: --threads must be 1 to {MAX_THREADS}, got {args.threads}",
-                  file=sys.stderr)
+            print(f"{prog}: error: --threads must be 1 to {MAX_THREADS}, got {args.threads}", file=sys.stderr)
             return EXIT_ERROR
         import torch
 
         torch.set_num_threads(args.threads)
     try:
         return COMMANDS[args.command](args) or 0
-    except (UserError, ValueError, OSError) as err:
-        print(f"loopynet {args.command}: error: {err}", file=sys.stderr)
+    except UserError as err:
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        return EXIT_ERROR
+    except OSError as err:
+        if err.filename is None:  # not about a file the user named: a bug (re-raised, traceback below)
+            return _bug(prog)
+        print(f"{prog}: error: {err.filename}: {err.strerror}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
-        print(f"loopynet {args.command}: interrupted; no file was left half-written, an existing model folder "
+        print(f"{prog}: interrupted; no file was left half-written, an existing model folder "
               "is unchanged (train --resume continues from the last epoch's checkpoint)", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception:  # noqa: BLE001 - anything else is a bug: keep its traceback
+        return _bug(prog)
+
+
+def _bug(prog: str) -> int:
+    """Print the exception being handled with its traceback and a line asking for a report; EXIT_BUG."""
+    traceback.print_exc()
+    print(f"{prog}: this is a bug in loopynet {_version()}, please report it with the traceback above "
+          "and the command line", file=sys.stderr)
+    return EXIT_BUG
 
 
 def configs_from(command: str, args: argparse.Namespace, *bases) -> list:
@@ -368,10 +396,13 @@ def cmd_evaluate(args) -> int:
 
 def _read_texts(args) -> list[str]:
     """Texts from the arguments, then `--file` (one per line, '-' = stdin); stdin when neither is given.
-    No text at all is said on stderr (the output is then empty, `--json`: [])."""
+
+    Raises:
+        InputError: no text at all (an empty line is a text: the empty text).
+    """
     texts = _texts_given(args)
     if not texts:
-        print(f"loopynet {args.command}: no text given (as arguments, with --file, or on stdin)", file=sys.stderr)
+        raise InputError("no text given (as arguments, with --file, or on stdin)")
     return texts
 
 
@@ -387,14 +418,14 @@ def _texts_given(args) -> list[str]:
 
 
 def _utf8_lines(path: Path) -> list[str]:
-    """The lines of a UTF-8 text file, without line ends. Raises ValueError naming the file, line and
+    """The lines of a UTF-8 text file, without line ends. Raises InputError naming the file, line and
     byte offset of the first invalid byte; OSError for a missing or unreadable file."""
     lines = []
     for number, raw in enumerate(path.read_bytes().splitlines(), start=1):
         try:
             lines.append(raw.decode("utf-8"))
         except UnicodeDecodeError as err:
-            raise ValueError(f"{path}:{number}: not valid UTF-8 at byte {err.start} of the line ({err.reason})") from None
+            raise InputError(f"{path}:{number}: not valid UTF-8 at byte {err.start} of the line ({err.reason})") from None
     return lines
 
 
@@ -466,7 +497,7 @@ def cmd_diagnose(args) -> int:
     cells = [c.strip() for c in args.cells.split(",") if c.strip()]
     unknown = sorted(set(cells) - {"rnn", "gru", "lstm"})
     if unknown or not cells:
-        raise ValueError(f"--cells must name rnn, gru or lstm, got {args.cells!r}")
+        raise UsageError(f"--cells must name rnn, gru or lstm, got {args.cells!r}")
     data_config = DataConfig(**{**BOOK_DATA, "vector_norm": args.vector_norm},
                              encoding_errors=args.encoding_errors or "strict", limit=args.limit)
     diagnose(args.data, args.vectors, cells, args.out, maxlen=args.maxlen, units=args.units, batches=args.batches,

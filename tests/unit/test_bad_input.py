@@ -200,12 +200,85 @@ def test_ctrl_c_is_one_line_and_exit_130(monkeypatch, capsys):
     one_line_error(capsys, "loopynet summary: interrupted")
 
 
-def test_predict_with_no_text_says_so_and_prints_an_empty_list(model_dir, tmp_path, capsys):
+def test_predict_with_no_text_says_so_and_exits_2(model_dir, tmp_path, capsys):
     empty = tmp_path / "empty.txt"
     empty.write_text("")
-    assert main(["predict", str(model_dir), "--file", str(empty), "--json"]) == 0
-    captured = capsys.readouterr()
-    assert captured.out.strip() == "[]" and "no text given" in captured.err
+    assert main(["predict", str(model_dir), "--file", str(empty), "--json"]) == 2
+    assert one_line_error(capsys, "no text given") == ("loopynet predict: error: no text given (as arguments, with "
+                                                       "--file, or on stdin)")
+    (tmp_path / "blank.txt").write_text("\n")  # one empty line is one (empty) text
+    assert main(["predict", str(model_dir), "--file", str(tmp_path / "blank.txt"), "--json"]) == 0
+    assert [r["text"] for r in json.loads(capsys.readouterr().out)] == [""]
+
+
+def test_a_bug_keeps_its_traceback_and_asks_for_a_report(monkeypatch, capsys):
+    from loopynet import cli
+
+    def broken(args):
+        return {}["missing"]  # a KeyError: no user error
+
+    monkeypatch.setitem(cli.COMMANDS, "summary", broken)
+    assert main(["summary"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "KeyError: 'missing'" in err
+    assert err.rstrip().splitlines()[-1].startswith("loopynet summary: this is a bug in loopynet")
+
+
+def test_a_user_error_is_one_line_but_a_plain_value_error_is_a_bug(monkeypatch, capsys):
+    from loopynet import cli
+    from loopynet.errors import InputError
+
+    def bad_input(args):
+        raise InputError("the input is wrong")
+
+    monkeypatch.setitem(cli.COMMANDS, "summary", bad_input)
+    assert main(["summary"]) == 2
+    assert one_line_error(capsys) == "loopynet summary: error: the input is wrong"
+
+    def internal(args):
+        raise ValueError("an internal check failed")
+
+    monkeypatch.setitem(cli.COMMANDS, "summary", internal)
+    assert main(["summary"]) == 1
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_a_missing_file_is_one_line(model_dir, tmp_path, capsys):
+    assert main(["predict", str(model_dir), "--file", str(tmp_path / "nowhere.txt")]) == 2
+    one_line_error(capsys, "nowhere.txt: No such file or directory")
+
+
+@pytest.mark.parametrize("argv, prog", [
+    (["train", "--data", "d", "--vectors", "v", "--out", "o", "--epohcs", "1"], "loopynet train"),
+    (["tag", "train", "--data", "d", "--vectors", "v", "--out", "o", "--epohcs", "1"], "loopynet tag train"),
+    (["diagnose", "gradients", "--data", "d", "--vectors", "v", "--bogus"], "loopynet diagnose gradients"),
+])
+def test_usage_errors_name_the_subcommand(argv, prog, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.startswith(f"{prog}: error: unrecognized arguments: ")
+
+
+@pytest.mark.parametrize("argv", [
+    ["train", "--data", "d", "--vectors", "v", "--out", "o", "--epoch", "1"],  # a prefix of --epochs
+    ["evaluate", "m", "--data", "d", "--thresh", "0.4"],
+])
+def test_option_prefixes_are_not_accepted(argv, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2 and "unrecognized arguments" in capsys.readouterr().err
+
+
+def test_summary_of_a_folder_refuses_the_settings_flags(model_dir, capsys):
+    assert main(["summary", str(model_dir), "--units", "100"]) == 2
+    one_line_error(capsys, "--units apply only without a model folder")
+
+
+def test_a_folder_that_is_not_a_model_says_so(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("hello")
+    assert main(["predict", str(tmp_path), "hello"]) == 2
+    one_line_error(capsys, f"{tmp_path} is not a loopynet model folder")
 
 
 # --- second audit: the Python API, diagnose, curves, tag predict --------------------------------------

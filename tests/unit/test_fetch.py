@@ -131,6 +131,7 @@ def test_wrong_checksum_raises_and_leaves_nothing(server, tmp_path):
     with pytest.raises(FetchError) as excinfo:
         _fetch(server, tmp_path, md5=wrong)
     assert wrong in str(excinfo.value) and MD5 in str(excinfo.value)
+    assert f"pass --md5 {MD5}" in str(excinfo.value)  # the fix: re-running downloads the same file again
     assert not _final(tmp_path).exists()
     assert not _part(tmp_path).exists()
 
@@ -192,8 +193,10 @@ def test_home_falls_back_to_user_cache(monkeypatch):
 
 
 def test_unreachable_server_raises_fetch_error(tmp_path):
-    with pytest.raises(FetchError, match="Re-run the same command to retry"):
+    with pytest.raises(FetchError, match="Re-run the same command to retry") as error:
         fetch("imdb", home=tmp_path, url="http://127.0.0.1:1/", md5=MD5, progress=False, timeout=2.0)
+    assert "Offline? Download the archive on another machine and pass its path to --data, or name a reachable " \
+           "mirror with --url" in str(error.value)
     assert not _part(tmp_path).exists()
 
 

@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from loopynet.config import TAG_SCHEMES
+from loopynet.config import TAG_SCHEMES, ConfigError
 from loopynet.errors import UserError
 
 SPLIT_FILES = {"train": "train.txt", "valid": "valid.txt", "validation": "valid.txt", "dev": "valid.txt",
@@ -70,7 +70,7 @@ def with_scheme(sentences: list[Sentence], scheme: str) -> list[Sentence]:
         ValueError: unknown scheme.
     """
     if scheme not in TAG_SCHEMES:
-        raise ValueError(f"tag_scheme must be one of {TAG_SCHEMES}, got {scheme!r}")
+        raise ConfigError(f"tag_scheme must be one of {TAG_SCHEMES}, got {scheme!r}")
     if scheme == "iob2":
         return sentences
     return [Sentence(s.tokens, s.pos, s.chunks, to_iobes(s.tags)) for s in sentences]

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from loopynet.errors import UserError
+from loopynet.errors import InputError, UserError
 from loopynet.home import loopynet_home
 
 CHUNK_BYTES = 1 << 16
@@ -86,7 +86,7 @@ def fetch(
     target = Path(home or loopynet_home()) / "data" / dataset.filename
     expected = (md5 or dataset.md5).lower()
     if not re.fullmatch(r"[0-9a-f]{32}", expected):
-        raise ValueError(f"--md5 must be 32 hexadecimal digits, got {md5!r}")
+        raise InputError(f"--md5 must be 32 hexadecimal digits, got {md5!r}")
     if target.exists() and _md5_of(target) == expected:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -98,9 +98,9 @@ def fetch(
 
 
 def _dataset(name: str) -> Dataset:
-    """The registered dataset `name`; ValueError naming the known ones otherwise."""
+    """The registered dataset `name`; InputError naming the known ones otherwise."""
     if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; known datasets: {sorted(DATASETS)}")
+        raise InputError(f"unknown dataset {name!r}; known datasets: {sorted(DATASETS)}")
     return DATASETS[name]
 
 
@@ -122,9 +122,12 @@ def _download(url: str, part: Path, timeout: float, progress: bool) -> None:
             raise FetchError(f"download of {url} failed: HTTP {err.code} {err.reason}; check the URL "
                              "(--url) — re-running will not help") from err
         raise FetchError(_failure(url, part, f"HTTP {err.code} {err.reason}")) from err
-    except (urllib.error.URLError, http.client.IncompleteRead, ConnectionError, TimeoutError) as err:
-        reason = err.reason if isinstance(err, urllib.error.URLError) else err
-        raise FetchError(_failure(url, part, str(reason) or type(err).__name__)) from err
+    except urllib.error.URLError as err:  # no connection at all: offline, DNS, refused
+        raise FetchError(_failure(url, part, str(err.reason) or type(err).__name__) + " Offline? Download the "
+                         "archive on another machine and pass its path to --data, or name a reachable mirror "
+                         "with --url.") from err
+    except (http.client.IncompleteRead, ConnectionError, TimeoutError) as err:
+        raise FetchError(_failure(url, part, str(err) or type(err).__name__)) from err
 
 
 def _stream(response, part: Path, offset: int, progress: bool, url: str) -> None:
@@ -174,7 +177,8 @@ def _verify(part: Path, expected: str) -> None:
         part.unlink()
         raise FetchError(
             f"checksum mismatch for {part.name.removesuffix('.part')}: expected MD5 {expected}, "
-            f"got {actual}; the download was deleted, re-run to download it again."
+            f"got {actual}; the download was deleted. Re-running downloads the same file again: if this "
+            f"mirror serves another build of the archive and you trust it, pass --md5 {actual}."
         )
 
 

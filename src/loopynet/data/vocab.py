@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from loopynet.config import CLASSIFIER_VECTOR_NORMS, WORD_WEIGHTS
+from loopynet.config import CLASSIFIER_VECTOR_NORMS, WORD_WEIGHTS, ConfigError
 from loopynet.data.tokenized import TokenizedCorpus
 from loopynet.data.vectors import WordVectors
 
@@ -30,7 +30,7 @@ class Vocabulary:
 
     def __post_init__(self):
         if self.oov not in OOV_POLICIES:
-            raise ValueError(f"oov must be one of {OOV_POLICIES}, got {self.oov!r}")
+            raise ConfigError(f"oov must be one of {OOV_POLICIES}, got {self.oov!r}")
         self.index = {w: i for i, w in enumerate(self.words)}
 
     def __len__(self) -> int:
@@ -77,9 +77,9 @@ def build_vocabulary(corpus: TokenizedCorpus, vectors: WordVectors, oov: str = "
         ValueError: unknown `oov`, `vector_norm` or `word_weights`, or `sif_a` <= 0.
     """
     if vector_norm not in CLASSIFIER_VECTOR_NORMS:
-        raise ValueError(f"vector_norm must be one of {CLASSIFIER_VECTOR_NORMS}, got {vector_norm!r}")
+        raise ConfigError(f"vector_norm must be one of {CLASSIFIER_VECTOR_NORMS}, got {vector_norm!r}")
     if word_weights not in WORD_WEIGHTS:
-        raise ValueError(f"word_weights must be one of {WORD_WEIGHTS}, got {word_weights!r}")
+        raise ConfigError(f"word_weights must be one of {WORD_WEIGHTS}, got {word_weights!r}")
     counts = np.bincount(corpus.flat, minlength=len(corpus.types))
     order = np.argsort(-counts, kind="stable")
     specials = [PAD] + ([UNK] if oov == "unk" else [])
@@ -111,7 +111,7 @@ def sif_weights(counts: np.ndarray, total_tokens: int, a: float = 1e-3) -> np.nd
         ValueError: `a` <= 0.
     """
     if not a > 0:
-        raise ValueError(f"sif_a must be > 0, got {a!r}")
+        raise ConfigError(f"sif_a must be > 0, got {a!r}")
     weights = a / (a + np.asarray(counts, dtype=np.float64) / max(int(total_tokens), 1))
     return weights / weights.max() if len(weights) else weights
 

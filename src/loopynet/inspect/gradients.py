@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from loopynet.config import ConfigError, DataConfig, ModelConfig
+from loopynet.errors import InputError
 from loopynet.io.artifact import write_json
 from loopynet.io.atomic import atomic_file
 from loopynet.models.recurrent_classifier import RecurrentClassifier
@@ -34,7 +35,7 @@ def stepwise_gradients(model: RecurrentClassifier, ids: torch.Tensor, labels: to
     Returns {"hidden": (T,), and for LSTM "cell_state": (T,)}: mean over documents of ‖∂loss/∂h_t‖.
     """
     if model.config.layers != 1 or model.config.bidirectional:
-        raise ValueError("gradient diagnosis needs a one-layer unidirectional model")
+        raise ConfigError("gradient diagnosis needs a one-layer unidirectional model")
     direction = model.layers[0][0]
     cell = model.config.cell
     x = F.embedding(ids, model.embeddings.detach())  # (B, T, E)
@@ -94,7 +95,7 @@ def diagnose(data: str, vectors: str, cells: list[str], out: str | Path, maxlen:
     long_docs = np.flatnonzero(docs.lengths >= maxlen)
     need = batch_size * (batches + train_steps)
     if len(long_docs) < batch_size * batches:
-        raise ValueError(f"only {len(long_docs)} training reviews have >= {maxlen} tokens; lower --maxlen or --batches")
+        raise InputError(f"only {len(long_docs)} training reviews have >= {maxlen} tokens; lower --maxlen or --batches")
     rng = np.random.default_rng(seed)
     long_docs = rng.permutation(long_docs)[:need] if need <= len(long_docs) else rng.permutation(long_docs)
 

@@ -141,6 +141,9 @@ def _complete_folder(path: str | os.PathLike) -> Path:
     if not path.is_dir():
         raise ArtifactError(f"model folder {path} " + ("is a file, not a folder" if path.exists() else "does not exist"))
     missing = [name for name in FILES if not (path / name).is_file()]
+    if len(missing) == len(FILES):
+        raise ArtifactError(f"{path} is not a loopynet model folder (it has none of {list(FILES)}); pass the "
+                            "folder that train's --out wrote")
     if missing:
         raise ArtifactError(f"model folder {path} is incomplete: missing {missing}")
     return path

@@ -24,9 +24,18 @@ class Network(nn.Module):
         only on the rows a batch uses); the loop gives them to `torch.optim.SparseAdam`. None here.
     resize_for(tensors): give buffers whose size depends on the training data (e.g. the n-gram table)
         the sizes of a saved model's tensors, before `load_state_dict`. Nothing to resize here.
+
+    Every network also has `embed(...)`, the per-position input vectors (batch, time, features) its
+    first recurrent layer reads, and `forward_vectors(x, lengths)`, its output computed from such vectors
+    instead of ids (`forward_vectors(embed(ids), lengths) == forward(ids)`): the path attribution
+    methods (gradients, integrated gradients) differentiate.
     """
 
     padding_safe: bool = False
+
+    def forward_vectors(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """x (batch, time, features) input vectors, lengths (batch,) real steps -> the network's output."""
+        raise NotImplementedError(f"{type(self).__name__} does not define forward_vectors")
 
     def sparse_parameters(self) -> list[nn.Parameter]:
         return []
@@ -42,6 +51,8 @@ class NetworkLike(Protocol):
     training: bool
 
     def sparse_parameters(self) -> list[nn.Parameter]: ...
+
+    def forward_vectors(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor: ...
 
     def resize_for(self, tensors: Mapping[str, torch.Tensor]) -> None: ...
 

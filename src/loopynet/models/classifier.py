@@ -58,6 +58,20 @@ class BookClassifier(Network):
             ValueError: T differs from the maxlen the dense head was built for.
         """
         out, _ = self.rnn.forward_ids(ids, self.embeddings)  # (B, T, H) view of time-major storage
+        return self._head(out)
+
+    def embed(self, ids: torch.Tensor) -> torch.Tensor:
+        """ids (B, T) -> the word vectors (B, T, E) the SimpleRNN reads (zeros at padding)."""
+        return torch.nn.functional.embedding(ids.long(), self.embeddings)
+
+    def forward_vectors(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """x (B, T, E) input vectors with T = config.maxlen (e.g. `embed(ids)`) -> logits (B,); = forward(ids)
+        for x = embed(ids). `lengths` is not used: the Flatten head reads every step, padding included."""
+        out, _ = self.rnn(x)
+        return self._head(out)
+
+    def _head(self, out: torch.Tensor) -> torch.Tensor:
+        """RNN outputs (B, T, H) -> logits (B,): Dropout -> Flatten -> Dense(1)."""
         p = self.dropout.p if self.training else 0.0
         return dropout_dense(out.transpose(0, 1), self.dense_kernel, self.dense_bias, p)  # (B,)
 

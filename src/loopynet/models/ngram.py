@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from loopynet.config import ModelConfig
+from loopynet.config import ConfigError, ModelConfig
 from loopynet.models.base import Network
 from loopynet.models.recurrent_classifier import RecurrentClassifier
 
@@ -79,7 +79,7 @@ class NgramEnsemble(Network):
         self.config, self.rnn, self.n = config, rnn, config.ngram
         self.vocabulary_size = rnn.embeddings.shape[0]
         if (self.n + 1) * float(self.vocabulary_size) ** self.n >= 2.0**62:
-            raise ValueError(f"--ngram {self.n} with {self.vocabulary_size:,} words overflows 64-bit n-gram keys")
+            raise ConfigError(f"--ngram {self.n} with {self.vocabulary_size:,} words overflows 64-bit n-gram keys")
         self.register_buffer("ngram_keys", torch.zeros(0, dtype=torch.int64))
         self.register_buffer("ngram_weights", torch.zeros(0))
         self.register_buffer("ngram_bias", torch.zeros(1))
@@ -109,6 +109,19 @@ class NgramEnsemble(Network):
         if b:
             z = z + b * self.ngram_logits(ids.numpy()).to(z.dtype)
         return z
+
+    def embed(self, ids: torch.Tensor) -> torch.Tensor:
+        """ids (B, T) -> the word vectors (B, min(T, rnn maxlen), E) the recurrent part reads."""
+        return self.rnn.embed(ids[:, : self.rnn.config.maxlen])
+
+    def forward_vectors(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """x (B, T, E) input vectors of the recurrent part (`embed(ids)`), lengths (B,) -> its share of the
+        logits (B,): in eval mode a * rnn + c of the mix. The n-gram part reads token ids, not vectors: its
+        share b * ngram_logits(ids) is forward(ids) minus this (and has no gradient in x)."""
+        if self.training:
+            return self.rnn.forward_vectors(x, lengths)
+        a, _, c = (float(v) for v in self.mix)
+        return c + a * self.rnn.forward_vectors(x, lengths)
 
     def ngram_logits(self, ids: np.ndarray) -> torch.Tensor:
         """(B,) logits of the n-gram model alone."""

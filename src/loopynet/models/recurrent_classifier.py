@@ -146,51 +146,69 @@ class RecurrentClassifier(Network):
         out, lengths = self.encode(ids)
         return self.head(self.dropout(out), lengths)
 
+    def embed(self, ids: torch.Tensor) -> torch.Tensor:
+        """ids (B, T) -> the word vectors (B, T, E) the first layer reads (zeros at padding)."""
+        return F.embedding(ids.long(), self.embeddings)
+
+    def forward_vectors(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """x (B, T, E) input vectors (e.g. `embed(ids)`, or points between them and a baseline for
+        integrated gradients), lengths (B,) real steps of each row -> logits (B,); = forward(ids) for
+        x = embed(ids)."""
+        return self.head(self.dropout(self._encode(None, x, lengths)), lengths)
+
     def encode(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """ids (B, T) -> (outputs (B, T, D) of the top layer before dropout, lengths (B,))."""
         ids = ids.long()
         lengths = lengths_of(ids)
+        return self._encode(ids, None, lengths), lengths
+
+    def _encode(self, ids: torch.Tensor | None, x: torch.Tensor | None, lengths: torch.Tensor) -> torch.Tensor:
+        """Top-layer outputs (B, T, D) before dropout, of token ids (B, T) or, with ids None, of input vectors
+        x (B, T, E)."""
         if self.config.stateful:
-            return self._stateful(ids), lengths
-        x = None
+            return self._stateful(ids, x)
         for depth, layer in enumerate(self.layers):
             if depth:
-                x = self.dropout(x)
+                ids, x = None, self.dropout(x)
             outs = []
             for direction, cell in enumerate(layer):
                 if direction == 0:
-                    out, _ = self._run(cell, depth, ids, x, None)
+                    out, _ = self._run(cell, ids, x, None)
                 else:
-                    rev_ids = reverse_within_length(ids, lengths) if depth == 0 else None
-                    rev_x = reverse_within_length(x, lengths) if depth else None
-                    out, _ = self._run(cell, depth, rev_ids, rev_x, None)
+                    rev_ids = None if ids is None else reverse_within_length(ids, lengths)
+                    rev_x = None if x is None else reverse_within_length(x, lengths)
+                    out, _ = self._run(cell, rev_ids, rev_x, None)
                     out = reverse_within_length(out, lengths)
                 outs.append(out)
             x = outs[0] if len(outs) == 1 else torch.cat(outs, dim=2)
-        return x, lengths
+        return x
 
-    def _run(self, cell: Direction, depth: int, ids, x, state):
-        if depth == 0:
-            if self.config.train_embeddings:
-                return cell.run(F.embedding(ids, self.embeddings, padding_idx=0, sparse=True), state)
-            return cell.run_ids(ids, self.embeddings, state)
-        return cell.run(x, state)
+    def _run(self, cell: Direction, ids, x, state):
+        """One direction over token ids (the first layer) or, with ids None, over input vectors x."""
+        if ids is None:
+            return cell.run(x, state)
+        if self.config.train_embeddings:
+            return cell.run(F.embedding(ids, self.embeddings, padding_idx=0, sparse=True), state)
+        return cell.run_ids(ids, self.embeddings, state)
 
-    def _stateful(self, ids: torch.Tensor) -> torch.Tensor:
-        """Run the stack chunk by chunk, carrying each layer's state; returns (B, T, H)."""
+    def _stateful(self, ids: torch.Tensor | None, x: torch.Tensor | None) -> torch.Tensor:
+        """Run the stack chunk by chunk over ids (B, T) or input vectors x (B, T, E), carrying each layer's
+        state; returns (B, T, H)."""
         K = self.config.chunk_len
+        source = ids if ids is not None else x
         states = [None] * len(self.layers)
         chunks = []
-        for start in range(0, ids.shape[1], K):
-            x = None
+        for start in range(0, source.shape[1], K):
+            chunk_ids = None if ids is None else ids[:, start:start + K]
+            out = None if x is None else x[:, start:start + K]
             for depth, layer in enumerate(self.layers):
                 if depth:
-                    x = self.dropout(x)
+                    chunk_ids, out = None, self.dropout(out)
                 state = detach_state(states[depth]) if self.training else states[depth]
-                x, states[depth] = self._run(layer[0], depth, ids[:, start:start + K], x, state)
-            chunks.append(x)
+                out, states[depth] = self._run(layer[0], chunk_ids, out, state)
+            chunks.append(out)
         if not chunks:  # T == 0
-            return ids.new_zeros(ids.shape[0], 0, self.config.units, dtype=self.embeddings.dtype)
+            return source.new_zeros(source.shape[0], 0, self.config.units, dtype=self.embeddings.dtype)
         return torch.cat(chunks, dim=1)
 
     def head(self, out: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

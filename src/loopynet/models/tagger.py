@@ -117,7 +117,16 @@ class SequenceTagger(Network):
         if self.training and self.config.word_dropout > 0:
             drop = (torch.rand(words.shape) < self.config.word_dropout) & (words > 1)
             words = torch.where(drop, torch.ones_like(words), words)  # 1 = <unk>
-        x = self.dropout(self.step_inputs(words, cases, chars))
+        return self.forward_vectors(self.step_inputs(words, cases, chars), lengths)
+
+    def embed(self, words, cases, chars) -> torch.Tensor:
+        """The per-step input vectors (B, T, features) the RNN reads: `step_inputs` (no word dropout)."""
+        return self.step_inputs(words, cases, chars)
+
+    def forward_vectors(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """x (B, T, features) per-step input vectors (e.g. `embed(...)`), lengths (B,) int64 -> emissions
+        (B, T, K); = forward(words, cases, chars, lengths) for x = embed(words, cases, chars) in eval mode."""
+        x = self.dropout(x)
         T = x.shape[1]
         if self.config.cell == "rnn":
             out, _ = self.rnn(x)

@@ -21,7 +21,7 @@ import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
-from loopynet.config import OPTIMIZERS, TrainConfig, check_train
+from loopynet.config import OPTIMIZERS, ConfigError, TrainConfig, check_train
 from loopynet.errors import UserError
 from loopynet.models.base import NetworkLike
 from loopynet.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
@@ -62,7 +62,7 @@ def make_optimizer(model: NetworkLike, config: TrainConfig) -> torch.optim.Optim
     elif config.optimizer == "adam":
         dense = torch.optim.Adam(trainable, lr=config.lr, eps=config.epsilon)
     else:
-        raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {config.optimizer!r}")
+        raise ConfigError(f"optimizer must be one of {OPTIMIZERS}, got {config.optimizer!r}")
     if not sparse:
         return dense
     return SparseAndDense(torch.optim.SparseAdam(sparse, lr=config.lr, eps=config.epsilon), dense)
@@ -128,7 +128,7 @@ class _State:
         self.history, self.best = saved["history"], saved["best"]
         if self.averaged is not None:
             if saved.get("averaged") is None:
-                raise ValueError("the checkpoint was saved without --ema-decay; resume with the same settings")
+                raise CheckpointError("the checkpoint was saved without --ema-decay; resume with the same settings")
             self.averaged.load_state_dict(saved["averaged"])
 
 
@@ -202,7 +202,7 @@ def fit(model: NetworkLike, task: Task, config: TrainConfig, train, validation=N
 def _track_best(state: _State, record: dict) -> None:
     monitor = state.config.monitor
     if monitor not in record:
-        raise ValueError(f"monitor {monitor!r} is not a validation metric of this task; it reports {sorted(record)}")
+        raise ConfigError(f"monitor {monitor!r} is not a validation metric of this task; it reports {sorted(record)}")
     if state.best is None or is_better(record[monitor], state.best["value"], monitor):
         weights = {k: v.detach().clone() for k, v in state.evaluated.state_dict().items()}
         state.best = {"value": record[monitor], "epoch": record["epoch"], "weights": weights}

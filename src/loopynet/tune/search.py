@@ -310,7 +310,7 @@ def epoch_reporter(trial: optuna.Trial, history: list[dict]) -> Callable[[dict],
     """
     def report(record: dict) -> None:
         if "val_accuracy" not in record:
-            raise ValueError("a search needs a validation split: val_split must be > 0")
+            raise ConfigError("a search needs a validation split: val_split must be > 0")
         history.append(record)
         trial.set_user_attr("history", history)
         trial.report(record["val_accuracy"], record["epoch"])

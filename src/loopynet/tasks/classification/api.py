@@ -19,6 +19,7 @@ import torch
 from loopynet import __version__
 from loopynet.config import (
     BOOK_DATA,
+    ConfigError,
     DataConfig,
     ModelConfig,
     NgramConfig,
@@ -35,6 +36,7 @@ from loopynet.data.tokenize import text_list, tokenize
 from loopynet.data.tokenized import load_tokenized
 from loopynet.data.vectors import load_vectors
 from loopynet.data.vocab import Vocabulary, encode, encode_texts
+from loopynet.errors import InputError
 from loopynet.home import cache_dir
 from loopynet.io.artifact import ArtifactError, check_tensors, read_folder, read_records, save_folder
 from loopynet.models.base import Network
@@ -203,13 +205,13 @@ class Classifier:
         """
         check_threshold(threshold)
         if limit is not None and limit < 1:
-            raise ValueError(f"limit must be >= 1 document (or None for all), got {limit}")
+            raise InputError(f"limit must be >= 1 document (or None for all), got {limit}")
         start = time.perf_counter()
         corpus = load_tokenized(data, split, encoding_errors or self.data_config.encoding_errors, cache_dir(),
                                 tokenizer_options(self.data_config))
         read_seconds = time.perf_counter() - start
         if corpus.class_names != self.class_names:
-            raise ValueError(f"{data} split {split!r} has classes {corpus.class_names}; the model was trained on {self.class_names}")
+            raise InputError(f"{data} split {split!r} has classes {corpus.class_names}; the model was trained on {self.class_names}")
         if limit is not None:  # a seeded random slice: the split is sorted by class
             corpus = corpus.subset(np.random.default_rng(0).permutation(len(corpus))[:limit])
         docs, oov = encode(corpus, self.vocab)
@@ -224,5 +226,5 @@ class Classifier:
 def _fit_to_vectors(config: ModelConfig, dims: int, vectors) -> ModelConfig:
     """`config` with embedding_dims taken from the vectors; an explicit, different value is an error."""
     if config.embedding_dims not in (dims, ModelConfig.embedding_dims):
-        raise ValueError(f"--embedding-dims {config.embedding_dims} but {vectors} has {dims}-dimensional vectors")
+        raise ConfigError(f"--embedding-dims {config.embedding_dims} but {vectors} has {dims}-dimensional vectors")
     return replace(config, embedding_dims=dims)

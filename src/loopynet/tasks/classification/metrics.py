@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from loopynet.errors import InputError
+
 
 def binary_cross_entropy(probabilities: np.ndarray, labels: np.ndarray, eps: float = 1e-7) -> float:
     """Mean binary cross-entropy (nats), probabilities clipped to [eps, 1-eps] as Keras does."""
@@ -13,9 +15,9 @@ def binary_cross_entropy(probabilities: np.ndarray, labels: np.ndarray, eps: flo
 
 
 def check_threshold(threshold: float) -> None:
-    """Raise ValueError unless `threshold` is a number in [0, 1] (the decision rule p >= threshold)."""
+    """Raise InputError (a ValueError) unless `threshold` is a number in [0, 1] (the decision rule p >= threshold)."""
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
-        raise ValueError(f"threshold must be a probability in [0, 1], got {threshold!r}")
+        raise InputError(f"threshold must be a probability in [0, 1], got {threshold!r}")
 
 
 def binary_metrics(probabilities: np.ndarray, labels: np.ndarray, threshold: float = 0.5) -> dict:

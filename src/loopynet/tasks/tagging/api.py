@@ -34,6 +34,7 @@ from loopynet.data.indexes import CharIndex, WordIndex
 from loopynet.data.tokenize import TokenizerOptions, text_list
 from loopynet.data.tokenize import tokenize as treebank_tokenize
 from loopynet.data.vectors import load_vectors
+from loopynet.errors import InputError
 from loopynet.io.artifact import ArtifactError, check_tensors, read_folder, read_records, save_folder
 from loopynet.models.tagger import SequenceTagger
 from loopynet.tasks.tagging.metrics import tag_metrics
@@ -87,7 +88,7 @@ class Tagger:
         start = time.perf_counter()
         paths = [vectors] if isinstance(vectors, (str, os.PathLike)) else list(vectors)
         if not paths:
-            raise ValueError("vectors: give a vector file, or a non-empty list of them")
+            raise InputError("vectors: give a vector file, or a non-empty list of them")
         wvs = [load_vectors(p) for p in paths]
         wv = wvs[0] if len(wvs) == 1 else concatenate_vectors(wvs, data_config)
         seconds["vectors"] = time.perf_counter() - start
@@ -170,7 +171,7 @@ class Tagger:
         """
         data = data or self.data_config.data
         if not data:
-            raise ValueError("no data folder stored in the model; pass data (--data)")
+            raise InputError("no data folder stored in the model; pass data (--data)")
         sentences = with_scheme(read_split(data, split)[:limit], self.data_config.tag_scheme)
         docs = self._encode(sentences)
         start = time.perf_counter()

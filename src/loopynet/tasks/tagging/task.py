@@ -11,6 +11,7 @@ import torch
 
 from loopynet.data.conll import Sentence
 from loopynet.data.indexes import UNK, CharIndex, WordIndex
+from loopynet.errors import InputError
 from loopynet.models.tagger import SequenceTagger, casing
 from loopynet.tasks.tagging.metrics import tag_metrics
 
@@ -55,7 +56,7 @@ def encode_sentences(sentences: list[list[str]] | list[Sentence], words: WordInd
         try:
             out.tags.append(np.array([tag_id[t] for t in tags], dtype=np.int64))
         except KeyError as err:
-            raise ValueError(f"tag {err.args[0]!r} is not one of the model's tags {tag_names}") from None
+            raise InputError(f"tag {err.args[0]!r} is not one of the model's tags {tag_names}") from None
         out.tokens.append(tokens)
     return out
 
