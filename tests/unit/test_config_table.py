@@ -90,13 +90,23 @@ def test_tag_train_options_build_the_tagger_configs():
     assert train.monitor == "val_f1" and train == tagger_train_config(monitor="val_f1")
 
 
-def test_every_help_text_gives_the_default():
-    parser = build_parser()
-    subparsers = next(a for a in parser._actions if a.choices and "train" in a.choices).choices
-    for command in ("train", "tune"):
-        for action in subparsers[command]._actions:
-            if action.option_strings and action.help and not action.required and action.dest != "help":
-                assert "(default: " in action.help or "deprecated: use" in action.help, (command, action.option_strings)
+def test_every_optional_flag_of_every_command_gives_its_default_in_its_help():
+    import argparse
+
+    seen = []
+
+    def walk(parser, name):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub, subparser in action.choices.items():
+                    walk(subparser, f"{name} {sub}")
+            elif action.option_strings and not action.required and action.dest not in ("help", "version"):
+                seen.append(name)
+                assert "(default: " in action.help or "deprecated: use" in action.help, (name, action.option_strings)
+
+    walk(build_parser(), "loopynet")
+    assert {"loopynet train", "loopynet tag train", "loopynet tune", "loopynet summary", "loopynet data fetch",
+            "loopynet diagnose gradients", "loopynet evaluate", "loopynet predict"} <= set(seen)
     assert FLAGS["maxlen"].help_text(400).endswith("(default: 400 tokens)")
     assert FLAGS["clip_norm"].help_text(None).endswith("(default: off)")
     assert option("train_embeddings") == "--train-embeddings"
