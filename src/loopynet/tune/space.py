@@ -18,7 +18,6 @@ vary (`EXCLUDED`), so fields added to the configs later become tunable without c
 
 from __future__ import annotations
 
-import dataclasses
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
