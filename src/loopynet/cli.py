@@ -435,7 +435,7 @@ def cmd_predict(args) -> int:
     texts = _read_texts(args)
     results = Classifier.load(args.model).predict(texts, args.threshold)
     if args.json:
-        print(json.dumps(results, ensure_ascii=False))
+        print(json.dumps(results, ensure_ascii=False, allow_nan=False))
     else:
         for r in results:
             print(f"{r['label']}\t{r['probability']:.4f}\t{r['text'][:80]}")
@@ -543,7 +543,7 @@ def cmd_tag(args) -> int:
     texts = _read_texts(args)
     results = tagger.predict(texts)
     if args.json:
-        print(json.dumps(results, ensure_ascii=False))
+        print(json.dumps(results, ensure_ascii=False, allow_nan=False))
         return 0
     for r in results:
         print(" ".join(f"{tok}/{tag}" for tok, tag in zip(r["tokens"], r["tags"])))

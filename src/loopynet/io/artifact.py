@@ -1,12 +1,14 @@
 """Model folders: config.json + model.safetensors + vocab.json + history.json + data_report.json.
 
 Artifacts are data, not code. A folder is written to a temporary sibling and renamed into place,
-so a killed run never leaves a folder that loads half; loading checks the format version and every
-tensor's shape against the config and says what differs.
+so a killed run never leaves a folder that loads half; loading checks the format version, the weights
+file's SHA-256 recorded in config.json (a damaged or replaced file is refused), that every weight is
+finite (naming the first tensor that is not), and every tensor's shape against the config.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -22,7 +24,8 @@ from loopynet.io.atomic import atomic_file, current_umask
 
 FORMAT = "loopynet-model"
 FORMAT_VERSION = 1
-FILES = ("config.json", "model.safetensors", "vocab.json", "history.json", "data_report.json")
+WEIGHTS = "model.safetensors"
+FILES = ("config.json", WEIGHTS, "vocab.json", "history.json", "data_report.json")
 
 
 class ArtifactError(UserError, ValueError):
@@ -70,19 +73,25 @@ def save_folder(out: str | os.PathLike, config: dict, tensors: dict[str, torch.T
                 history: list[dict], data_report: dict) -> Path:
     """Write a complete model folder at `out` atomically, replacing an existing model folder.
 
-    `config` gets `format` and `format_version` added.
+    `config` gets `format`, `format_version` and `weights` (the file name, its size in bytes and its
+    SHA-256, checked by `read_folder`) added. Non-finite weights are refused: a model that cannot
+    give a probability is never saved.
 
     Raises:
-        ArtifactError: `out` exists and is not an empty folder or a model folder (see `check_out`).
+        ArtifactError: `out` exists and is not an empty folder or a model folder (see `check_out`), or a
+            tensor holds NaN or infinity.
     """
     out = check_out(out)
+    tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    check_finite(out, tensors)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
     try:
         os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes it 0700: give it a normal folder's mode
-        write_json(tmp / "config.json", {"format": FORMAT, "format_version": FORMAT_VERSION, **config})
-        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp / "model.safetensors"))
-        os.chmod(tmp / "model.safetensors", 0o666 & ~current_umask())  # safetensors writes it 0600
+        save_file(tensors, str(tmp / WEIGHTS))
+        os.chmod(tmp / WEIGHTS, 0o666 & ~current_umask())  # safetensors writes it 0600
+        weights = {"file": WEIGHTS, "bytes": (tmp / WEIGHTS).stat().st_size, "sha256": sha256_file(tmp / WEIGHTS)}
+        write_json(tmp / "config.json", {"format": FORMAT, "format_version": FORMAT_VERSION, **config, "weights": weights})
         write_json(tmp / "vocab.json", vocab)
         write_json(tmp / "history.json", history)
         write_json(tmp / "data_report.json", data_report)
@@ -106,8 +115,12 @@ def _swap_into_place(tmp: Path, out: Path) -> None:
 def read_folder(path: str | os.PathLike) -> tuple[dict, dict[str, torch.Tensor], list[str]]:
     """Read (config, tensors, vocab) of a model folder; the format is checked before the weights are read.
 
+    Folders written before config.json recorded the weights' SHA-256 (no "weights" key) load without
+    the checksum test; the finiteness test applies to all.
+
     Raises:
-        ArtifactError: missing folder or file, another format or format version, unreadable file.
+        ArtifactError: missing folder or file, another format or format version, unreadable file, a
+            weights file whose SHA-256 differs from the one recorded, a tensor holding NaN or infinity.
     """
     path = _complete_folder(path)
     config, vocab = _read_json(path, "config.json"), _read_json(path, "vocab.json")
@@ -119,11 +132,44 @@ def read_folder(path: str | os.PathLike) -> tuple[dict, dict[str, torch.Tensor],
             f"this loopynet reads {FORMAT!r} version {FORMAT_VERSION} (written by loopynet "
             f"{config.get('loopynet_version', '?')}); retrain it or use that loopynet version"
         )
+    _check_checksum(path, config.get("weights"))
     try:
-        tensors = load_file(str(path / "model.safetensors"))
+        tensors = load_file(str(path / WEIGHTS))
     except (SafetensorError, OSError) as err:
-        raise ArtifactError(f"model folder {path}: model.safetensors is unreadable or truncated ({err})") from None
+        raise ArtifactError(f"model folder {path}: {WEIGHTS} is unreadable or truncated ({err})") from None
+    check_finite(path, tensors)
     return config, tensors, vocab
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file, read in `chunk`-byte pieces."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _check_checksum(path: Path, recorded) -> None:
+    if recorded is None:
+        return
+    if not (isinstance(recorded, dict) and isinstance(recorded.get("sha256"), str)):
+        raise ArtifactError(f"model folder {path}: config.json's \"weights\" entry is damaged ({recorded!r})")
+    found = sha256_file(path / WEIGHTS)
+    if found != recorded["sha256"]:
+        raise ArtifactError(f"model folder {path}: {WEIGHTS} has SHA-256 {found[:16]}..., config.json recorded "
+                            f"{recorded['sha256'][:16]}... ({recorded.get('bytes', '?')} bytes; the file has "
+                            f"{(path / WEIGHTS).stat().st_size}): the weights were damaged or replaced after saving; "
+                            "restore the folder from a copy or retrain")
+
+
+def check_finite(path: Path, tensors: dict[str, torch.Tensor]) -> None:
+    """Raise ArtifactError naming the first floating-point tensor that holds NaN or infinity."""
+    for name, tensor in tensors.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            bad = int((~torch.isfinite(tensor)).sum())
+            raise ArtifactError(f"model folder {path}: tensor {name} holds {bad} NaN or infinite value(s) of "
+                                f"{tensor.numel()}; a model with them cannot give probabilities")
 
 
 def read_records(path: str | os.PathLike) -> tuple[list[dict], dict]:

@@ -182,7 +182,12 @@ class Classifier:
     def _probabilities(self, texts: list[str]) -> np.ndarray:
         options = tokenizer_options(self.data_config)
         docs = encode_texts([tokenize(t, options) for t in texts], self.vocab)
-        return predict_proba(self.model, docs, self.maxlen)
+        probabilities = predict_proba(self.model, docs, self.maxlen)
+        if not np.isfinite(probabilities).all():
+            first = int(np.flatnonzero(~np.isfinite(probabilities))[0])
+            raise ValueError(f"the model gave text {first + 1} not a finite probability ({probabilities[first]}); "
+                             "its weights or vectors are damaged: reload or retrain the model")
+        return probabilities
 
     def predict(self, texts: list[str], threshold: float = 0.5) -> list[dict]:
         """[{"text", "probability", "label"}] per text; label is class_names[1] when probability >= threshold.

@@ -1,0 +1,95 @@
+"""Nothing wrong is saved, nothing changes silently: model folders prove their weights, resume refuses
+other settings, what the numbers depend on is recorded, diverging training stops."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import struct
+
+import numpy as np
+import pytest
+import torch
+from safetensors import safe_open
+
+from loopynet import Classifier, DataConfig, ModelConfig, TrainConfig
+from loopynet.cli import main
+from loopynet.io.artifact import ArtifactError, sha256_file
+
+SMALL = dict(data_config=DataConfig(maxlen=12), model_config=ModelConfig(units=6),
+             train_config=TrainConfig(epochs=2, batch_size=8, lr=5e-3))
+TEXTS = ["great wonderful film", "awful boring plot"]
+
+
+@pytest.fixture(scope="module")
+def saved(tiny_imdb, tiny_vectors, tmp_path_factory):
+    clf = Classifier.train(tiny_imdb, tiny_vectors, progress=False, log=lambda s: None, **SMALL)
+    return clf.save(tmp_path_factory.mktemp("runs") / "tiny")
+
+
+def _copy(saved, tmp_path):
+    return shutil.copytree(saved, tmp_path / "copy")
+
+
+def _tensor_offset(folder, name: str) -> int:
+    """Byte offset of tensor `name`'s data in model.safetensors (8-byte header length + JSON header)."""
+    raw = (folder / "model.safetensors").read_bytes()
+    header_len = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8:8 + header_len])
+    return 8 + header_len + header[name]["data_offsets"][0]
+
+
+def test_config_records_the_weights_sha256(saved):
+    config = json.loads((saved / "config.json").read_text())
+    assert config["weights"] == {"file": "model.safetensors", "bytes": (saved / "model.safetensors").stat().st_size,
+                                 "sha256": sha256_file(saved / "model.safetensors")}
+
+
+def test_damaged_bias_bytes_are_refused_with_the_checksum(saved, tmp_path, capsys):
+    folder = _copy(saved, tmp_path)
+    with safe_open(str(folder / "model.safetensors"), "pt") as f:
+        bias = next(k for k in f.keys() if "bias" in k)
+    raw = bytearray((folder / "model.safetensors").read_bytes())
+    offset = _tensor_offset(folder, bias)
+    raw[offset:offset + 4] = b"\xff\xff\xff\xff"  # a float32 NaN
+    (folder / "model.safetensors").write_bytes(bytes(raw))
+    with pytest.raises(ArtifactError, match="SHA-256"):
+        Classifier.load(folder)
+    assert main(["predict", str(folder), "--json", *TEXTS]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "SHA-256" in err and len(err.strip().splitlines()) == 1
+
+
+def test_non_finite_weights_are_refused_by_name_even_without_a_checksum(saved, tmp_path):
+    folder = _copy(saved, tmp_path)
+    config = json.loads((folder / "config.json").read_text())
+    del config["weights"]  # a folder written before the checksum was recorded
+    (folder / "config.json").write_text(json.dumps(config))
+    raw = bytearray((folder / "model.safetensors").read_bytes())
+    offset = _tensor_offset(folder, "dense_bias")
+    raw[offset:offset + 4] = b"\xff\xff\xff\xff"
+    (folder / "model.safetensors").write_bytes(bytes(raw))
+    with pytest.raises(ArtifactError, match=r"tensor dense_bias holds 1 NaN"):
+        Classifier.load(folder)
+
+
+def test_flipped_recurrent_bytes_are_refused(saved, tmp_path):
+    folder = _copy(saved, tmp_path)
+    raw = bytearray((folder / "model.safetensors").read_bytes())
+    offset = _tensor_offset(folder, "rnn.recurrent_kernel")
+    for i in range(offset, offset + 40):
+        raw[i] ^= 0x40  # finite values, other weights: only the checksum can tell
+    (folder / "model.safetensors").write_bytes(bytes(raw))
+    with pytest.raises(ArtifactError, match="damaged or replaced"):
+        Classifier.load(folder)
+
+
+def test_non_finite_weights_are_never_saved(saved, tmp_path):
+    clf = Classifier.load(saved)
+    with torch.no_grad():
+        clf.model.dense_bias.fill_(float("nan"))
+    with pytest.raises(ArtifactError, match="dense_bias"):
+        clf.save(tmp_path / "nan")
+    assert not (tmp_path / "nan").exists()
+    with pytest.raises(ValueError, match="not a finite probability"):
+        clf.predict(TEXTS)
