@@ -260,6 +260,9 @@ def check_data(config: DataConfig) -> None:
                           f"{config.vector_norm!r}")
 
 
+MAX_LR = 10.0  # no optimizer loopynet offers trains with a larger step; 1e39 overflowed float32 in RMSprop
+
+
 def check_train(config: TrainConfig) -> None:
     """Raise ConfigError naming the first TrainConfig value outside its range (before any work)."""
     check_types(config)
@@ -269,7 +272,7 @@ def check_train(config: TrainConfig) -> None:
     problems = [
         (config.batch_size >= 1, f"batch_size must be >= 1, got {config.batch_size}"),
         (config.epochs >= 0, f"epochs must be >= 0, got {config.epochs}"),
-        (finite(config.lr) and config.lr > 0, f"lr must be a finite number > 0, got {config.lr}"),
+        (finite(config.lr) and 0 < config.lr <= MAX_LR, f"lr must be in (0, {MAX_LR:g}], got {config.lr}"),
         (finite(config.rho) and 0 <= config.rho < 1, f"rho (RMSprop's decay) must be in [0, 1), got {config.rho}"),
         (finite(config.epsilon) and config.epsilon > 0, f"epsilon must be > 0, got {config.epsilon}"),
         (config.clip_norm is None or (finite(config.clip_norm) and config.clip_norm > 0),

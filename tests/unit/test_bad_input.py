@@ -168,7 +168,7 @@ def test_truncated_weights_file(model_dir, tmp_path, capsys):
     weights.write_bytes(weights.read_bytes()[:40])
     for command in (["predict", copy, "fine"], ["summary", copy]):
         assert main(command) == 2
-        one_line_error(capsys, "model.safetensors is unreadable or truncated")
+        one_line_error(capsys, "model.safetensors has 40 bytes", "truncated")
 
 
 def test_resume_from_a_damaged_or_foreign_checkpoint(tiny_imdb, tiny_vectors, tmp_path, capsys):

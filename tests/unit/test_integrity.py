@@ -4,6 +4,7 @@ other settings, what the numbers depend on is recorded, diverging training stops
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import struct
 
@@ -93,3 +94,37 @@ def test_non_finite_weights_are_never_saved(saved, tmp_path):
     assert not (tmp_path / "nan").exists()
     with pytest.raises(ValueError, match="not a finite probability"):
         clf.predict(TEXTS)
+
+
+def test_divergence_guard_names_epoch_and_batch():
+    from loopynet.train.loop import DIVERGENCE_BATCHES, DivergenceGuard, TrainingError
+    guard = DivergenceGuard()
+    for batch in range(1, DIVERGENCE_BATCHES + 1):
+        guard.check(1.0 + (batch % 2) * 0.2, 1, batch)  # mean 1.1
+    guard.check(10.9, 2, 7)  # under 10x: fine
+    with pytest.raises(TrainingError, match=r"diverged at epoch 2, batch 8: loss 11.5 is more than 10x .* \(1.1\)"):
+        guard.check(11.5, 2, 8)
+    with pytest.raises(TrainingError, match="loss became nan at epoch 3, batch 1"):
+        guard.check(float("nan"), 3, 1)
+
+
+@pytest.mark.parametrize("lr", ["0", "-1", "11", "1e39", "nan"])
+def test_learning_rate_outside_0_10_is_refused_before_reading(lr, tmp_path, capsys):
+    code = main(["train", "--data", str(tmp_path / "missing"), "--vectors", str(tmp_path / "missing.bin"),
+                 "--out", str(tmp_path / "out"), "--lr", lr])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "lr must be in (0, 10]" in err and "missing" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_diverging_run_stops_and_keeps_the_last_good_checkpoint(tiny_imdb, tiny_vectors, tmp_path):
+    from loopynet.train.checkpoint import load_checkpoint
+    from loopynet.train.loop import TrainingError
+    config = TrainConfig(epochs=8, batch_size=1, lr=10.0)
+    with pytest.raises(TrainingError, match=r"diverged at epoch (\d), batch (\d+)") as caught:
+        Classifier.train(tiny_imdb, tiny_vectors, DataConfig(maxlen=12), ModelConfig(units=6), config,
+                         progress=False, log=lambda s: None, checkpoint_dir=tmp_path / "ckpt")
+    epoch = int(re.search(r"epoch (\d)", str(caught.value)).group(1))
+    saved = load_checkpoint(tmp_path / "ckpt")
+    assert len(saved["history"]) == epoch - 1 and all(np.isfinite(h["loss"]) for h in saved["history"])

@@ -155,11 +155,15 @@ def _check_checksum(path: Path, recorded) -> None:
         return
     if not (isinstance(recorded, dict) and isinstance(recorded.get("sha256"), str)):
         raise ArtifactError(f"model folder {path}: config.json's \"weights\" entry is damaged ({recorded!r})")
+    size = (path / WEIGHTS).stat().st_size
+    if recorded.get("bytes") not in (None, size):
+        raise ArtifactError(f"model folder {path}: {WEIGHTS} has {size:,} bytes, config.json recorded "
+                            f"{recorded['bytes']:,}: the file is truncated or was replaced after saving; restore the "
+                            "folder from a copy or retrain")
     found = sha256_file(path / WEIGHTS)
     if found != recorded["sha256"]:
         raise ArtifactError(f"model folder {path}: {WEIGHTS} has SHA-256 {found[:16]}..., config.json recorded "
-                            f"{recorded['sha256'][:16]}... ({recorded.get('bytes', '?')} bytes; the file has "
-                            f"{(path / WEIGHTS).stat().st_size}): the weights were damaged or replaced after saving; "
+                            f"{recorded['sha256'][:16]}...: the weights were damaged or replaced after saving; "
                             "restore the folder from a copy or retrain")
 
 

@@ -28,7 +28,38 @@ from loopynet.train.checkpoint import CheckpointError, load_checkpoint, save_che
 
 
 class TrainingError(UserError, RuntimeError):
-    """Training cannot go on (e.g. the loss became NaN or infinite)."""
+    """Training cannot go on (e.g. the loss became NaN or infinite, or diverged)."""
+
+
+DIVERGENCE_BATCHES = 50  # the guard's reference: the mean loss of the run's first 50 batches
+DIVERGENCE_FACTOR = 10.0  # a batch loss above 10x that reference stops the run
+
+
+class DivergenceGuard:
+    """Stops a run whose loss is not finite, or whose batch loss exceeds DIVERGENCE_FACTOR times the
+    mean of its first DIVERGENCE_BATCHES batches (a learning rate too high for the network: losses of
+    22,117 to 6e33 were seen with --lr 10 to 1e30). The reference is part of the training state, so a
+    resumed run applies the same test.
+    """
+
+    def __init__(self):
+        self.first: list[float] = []
+
+    def check(self, loss: float, epoch: int, batch: int) -> None:
+        """Raise TrainingError naming epoch and batch (1-based) when `loss` is not finite or diverged."""
+        hint = ("nothing of this epoch was saved (the last checkpoint, if any, is the last good epoch). "
+                "Try a lower --lr or a --clip-norm")
+        if not math.isfinite(loss):
+            raise TrainingError(f"loss became {loss} at epoch {epoch}, batch {batch}; {hint}, or check the "
+                                "vectors for NaN.")
+        if len(self.first) < DIVERGENCE_BATCHES:
+            self.first.append(loss)
+            return
+        reference = sum(self.first) / len(self.first)
+        if loss > DIVERGENCE_FACTOR * reference:
+            raise TrainingError(f"training diverged at epoch {epoch}, batch {batch}: loss {loss:.4g} is more than "
+                                f"{DIVERGENCE_FACTOR:g}x the mean of the first {DIVERGENCE_BATCHES} batches "
+                                f"({reference:.4g}); {hint}.")
 
 
 class Task(Protocol):
@@ -105,6 +136,7 @@ class _State:
         self.rng = np.random.default_rng(config.seed)
         self.history: list[dict] = []
         self.best: dict | None = None  # {"value" of config.monitor, "epoch", "weights"}
+        self.guard = DivergenceGuard()
         torch.manual_seed(config.seed)
         self.averaged = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay))
                          if config.ema_decay else None)
@@ -117,7 +149,7 @@ class _State:
     def to_dict(self) -> dict:
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "numpy_rng": self.rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
-                "history": self.history, "best": self.best,
+                "history": self.history, "best": self.best, "guard": self.guard.first,
                 "averaged": self.averaged.state_dict() if self.averaged is not None else None}
 
     def restore(self, saved: dict) -> None:
@@ -126,6 +158,7 @@ class _State:
         self.rng.bit_generator.state = saved["numpy_rng"]
         torch.set_rng_state(saved["torch_rng"])
         self.history, self.best = saved["history"], saved["best"]
+        self.guard.first = list(saved.get("guard", []))
         if self.averaged is not None:
             if saved.get("averaged") is None:
                 raise CheckpointError("the checkpoint was saved without --ema-decay; resume with the same settings")
@@ -153,7 +186,8 @@ def fit(model: NetworkLike, task: Task, config: TrainConfig, train, validation=N
     training state is saved there after every epoch; `resume=True` continues from it.
 
     Raises:
-        TrainingError: the loss became NaN or infinite (the message names epoch and batch).
+        TrainingError: the loss became NaN or infinite, or diverged (`DivergenceGuard`; the message names
+            epoch and batch; the checkpoint keeps the last good epoch).
         ConfigError: a setting outside its range (`loopynet.config.check_train`).
         ValueError: `config.monitor` is not a validation metric, or a resumed checkpoint lacks the EMA
             weights that `config.ema_decay` needs.
@@ -239,9 +273,7 @@ def _train_epoch(state: _State, train, task: Task, epoch: int, progress: bool) -
                leave=False, dynamic_ncols=True)
     for step, batch in enumerate(task.batches(train, config.batch_size, order)):
         loss, batch_correct, items = task.loss(model, batch)
-        if not math.isfinite(loss.item()):
-            raise TrainingError(f"loss became {loss.item()} at epoch {epoch}, batch {step + 1}; nothing was "
-                                "saved. Try a lower --lr or --clip-norm, or check the vectors for NaN.")
+        state.guard.check(loss.item(), epoch, step + 1)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if config.clip_norm:
