@@ -175,7 +175,7 @@ def test_resume_from_a_damaged_or_foreign_checkpoint(tiny_imdb, tiny_vectors, tm
     out = tmp_path / "m"
     assert train(tiny_imdb, tiny_vectors, out) == 0
     assert train(tiny_imdb, tiny_vectors, out, "--epochs", "2", "--units", "7", "--resume") == 2
-    one_line_error(capsys, "was written by a run with other settings", "remove the checkpoint folder")
+    one_line_error(capsys, "written with other settings (model.units: checkpoint 6, now 7)", "remove the checkpoint folder")
     checkpoint = tmp_path / "m.checkpoint" / "last.pt"
     checkpoint.write_bytes(checkpoint.read_bytes()[:100])
     assert train(tiny_imdb, tiny_vectors, out, "--epochs", "2", "--resume") == 2

@@ -128,3 +128,49 @@ def test_a_diverging_run_stops_and_keeps_the_last_good_checkpoint(tiny_imdb, tin
     epoch = int(re.search(r"epoch (\d)", str(caught.value)).group(1))
     saved = load_checkpoint(tmp_path / "ckpt")
     assert len(saved["history"]) == epoch - 1 and all(np.isfinite(h["loss"]) for h in saved["history"])
+
+
+def _train_cli(data, vectors, out, *flags):
+    return main(["train", "--data", str(data), "--vectors", str(vectors), "--out", str(out), "--maxlen", "12",
+                 "--units", "6", "--batch-size", "8", "--lr", "5e-3", "--quiet", *flags])
+
+
+def test_resume_refuses_other_settings_naming_each_with_both_values(tiny_imdb, tiny_vectors, tmp_path, capsys):
+    out = tmp_path / "m"
+    assert _train_cli(tiny_imdb, tiny_vectors, out, "--epochs", "1") == 0
+    saved = (out / "model.safetensors").read_bytes()
+    for flags, named in [(["--lr", "0.01"], "train.lr: checkpoint 0.005, now 0.01"),
+                         (["--dropout", "0.5"], "model.dropout: checkpoint 0.2, now 0.5"),
+                         (["--rho", "0.8"], "train.rho: checkpoint 0.9, now 0.8"),
+                         (["--batch-size", "4"], "train.batch_size: checkpoint 8, now 4"),
+                         (["--lr-decay", "0.1"], "train.lr_decay: checkpoint 0.0, now 0.1"),
+                         (["--seed", "3", "--limit", "50"], "data.limit: checkpoint None, now 50; train.seed: checkpoint 0, now 3")]:
+        capsys.readouterr()
+        assert _train_cli(tiny_imdb, tiny_vectors, out, "--epochs", "2", "--resume", *flags) == 2
+        err = capsys.readouterr().err
+        assert named in err and "cannot resume" in err, err
+        assert "train " not in err  # refused before the corpus was read (no data report line)
+    assert (out / "model.safetensors").read_bytes() == saved
+
+
+def test_resume_with_more_epochs_equals_an_uninterrupted_run(tiny_imdb, tiny_vectors, tmp_path):
+    assert _train_cli(tiny_imdb, tiny_vectors, tmp_path / "a", "--epochs", "1") == 0
+    assert _train_cli(tiny_imdb, tiny_vectors, tmp_path / "a", "--epochs", "2", "--resume") == 0
+    assert _train_cli(tiny_imdb, tiny_vectors, tmp_path / "b", "--epochs", "2") == 0
+    resumed, straight = Classifier.load(tmp_path / "a"), Classifier.load(tmp_path / "b")
+    assert resumed.train_config.epochs == 2 and len(resumed.history) == 2
+    assert all(torch.equal(a, b) for a, b in zip(resumed.model.state_dict().values(), straight.model.state_dict().values()))
+
+
+def test_runtime_is_recorded_and_another_one_warns(saved, tiny_imdb):
+    config = json.loads((saved / "config.json").read_text())
+    assert config["runtime"]["threads"] == torch.get_num_threads()
+    assert config["runtime"]["kernel"] in ("compiled", "torch")
+    clf = Classifier.load(saved)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(threads + 1)
+        with pytest.warns(RuntimeWarning, match=rf"evaluating under another runtime .*threads: {threads} then, {threads + 1} now"):
+            clf.evaluate(tiny_imdb, split="test", limit=10)
+    finally:
+        torch.set_num_threads(threads)

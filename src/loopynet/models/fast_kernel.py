@@ -287,6 +287,15 @@ def build_key(compiler: str, flags: tuple[str, ...]) -> str:
     return digest.hexdigest()[:24]
 
 
+def compiler_description() -> str | None:
+    """'path: first line of --version' of the C compiler `load` uses, or None when there is none."""
+    try:
+        compiler = find_compiler()
+        return f"{compiler}: {_compiler_version(compiler).splitlines()[1]}"
+    except (KernelBuildError, IndexError):
+        return None
+
+
 def _compiler_version(compiler: str) -> str:
     try:
         run = subprocess.run([compiler, "--version"], capture_output=True, text=True, timeout=30, check=False)

@@ -1,11 +1,15 @@
 """Training checkpoints: the full training state after each epoch, written atomically.
 
-A checkpoint is internal state (model, optimizer, random generators, history), not a model
-folder; it lives in its own folder and is read back with `torch.load(weights_only=True)`.
+A checkpoint is internal state (model, optimizer, random generators, history, the run's full
+settings and runtime), not a model folder; it lives in its own folder and is read back with
+`torch.load(weights_only=True)`. A resume must use the settings that wrote it: `check_resume` refuses
+any difference, naming each setting with both values, except the ones in RESUMABLE.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import pickle
 from pathlib import Path
 
@@ -47,3 +51,53 @@ def load_checkpoint(folder: str | Path) -> dict | None:
     if not isinstance(state, dict) or "model" not in state:
         raise CheckpointError(f"{path} is not a loopynet training checkpoint")
     return state
+
+
+RESUMABLE = ("train.epochs",)  # a longer or shorter run continues the same epochs; config.json records the new value
+
+
+def flatten(settings: dict, prefix: str = "") -> dict:
+    """{"train": {"lr": 1e-3}} -> {"train.lr": 1e-3}."""
+    flat = {}
+    for key, value in settings.items():
+        if isinstance(value, dict):
+            flat |= flatten(value, f"{prefix}{key}.")
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def check_resume(folder: str | Path, settings: dict) -> dict | None:
+    """The checkpoint in `folder` (None when there is none), after checking that it was written with
+    `settings` (nested dicts of JSON values: data, model and train configs, data and vectors files).
+
+    Raises:
+        CheckpointError: unreadable, written by a loopynet that did not record its settings, or with
+            other settings (each named: "train.lr: checkpoint 0.001, now 0.01").
+    """
+    state = load_checkpoint(folder)
+    if state is None:
+        return None
+    if "settings" not in state:
+        raise CheckpointError(f"the checkpoint in {folder} was written by an older loopynet that did not record its "
+                              "settings, so resuming cannot be checked; remove it to start afresh")
+    old, new = flatten(state["settings"]), flatten(settings)
+    differences = [f"{key}: checkpoint {old.get(key)!r}, now {new.get(key)!r}" for key in sorted(old.keys() | new.keys())
+                   if key not in RESUMABLE and old.get(key) != new.get(key)]
+    if differences:
+        raise CheckpointError(f"cannot resume from {folder}: it was written with other settings ("
+                              + "; ".join(differences) + "); resume with the same settings, or remove the checkpoint "
+                              "folder to start afresh")
+    return state
+
+
+def run_settings(files: dict[str, str | os.PathLike | None], configs: dict, **extra) -> dict:
+    """A run's identity for `check_resume`: each input file's absolute path and size in bytes (None
+    when it does not exist), each config dataclass's fields, and `extra` JSON values."""
+    def identity(path):
+        if path is None:
+            return None
+        path = Path(path)
+        return {"path": os.path.abspath(path), "bytes": path.stat().st_size if path.is_file() else None}
+    return ({name: identity(path) for name, path in files.items()}
+            | {name: None if c is None else dataclasses.asdict(c) for name, c in configs.items()} | extra)

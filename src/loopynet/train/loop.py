@@ -9,6 +9,7 @@ validate; the tasks are in loopynet.tasks) and the network only through the mode
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
 import time
@@ -24,7 +25,8 @@ from tqdm import tqdm
 from loopynet.config import OPTIMIZERS, ConfigError, TrainConfig, check_train
 from loopynet.errors import UserError
 from loopynet.models.base import NetworkLike
-from loopynet.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from loopynet.train.checkpoint import CheckpointError, check_resume, save_checkpoint
+from loopynet.train.runtime import runtime_info, warn_runtime
 
 
 class TrainingError(UserError, RuntimeError):
@@ -131,8 +133,8 @@ class SparseAndDense:
 class _State:
     """Everything that makes a resumed run identical to an uninterrupted one."""
 
-    def __init__(self, model, optimizer, config):
-        self.model, self.optimizer, self.config = model, optimizer, config
+    def __init__(self, model, optimizer, config, settings: dict):
+        self.model, self.optimizer, self.config, self.settings = model, optimizer, config, settings
         self.rng = np.random.default_rng(config.seed)
         self.history: list[dict] = []
         self.best: dict | None = None  # {"value" of config.monitor, "epoch", "weights"}
@@ -150,6 +152,7 @@ class _State:
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "numpy_rng": self.rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
                 "history": self.history, "best": self.best, "guard": self.guard.first,
+                "settings": self.settings, "runtime": runtime_info(),
                 "averaged": self.averaged.state_dict() if self.averaged is not None else None}
 
     def restore(self, saved: dict) -> None:
@@ -167,7 +170,7 @@ class _State:
 
 def fit(model: NetworkLike, task: Task, config: TrainConfig, train, validation=None, *, progress: bool = True,
         on_epoch_end: Callable[[dict], None] | None = None, checkpoint_dir: str | Path | None = None,
-        resume: bool = False) -> list[dict]:
+        resume: bool = False, settings: dict | None = None) -> list[dict]:
     """Train `model` on `train` (documents `task` can batch) for `config.epochs` epochs, validating on
     `validation` (None: no validation); returns the history, one dict per epoch.
 
@@ -183,7 +186,10 @@ def fit(model: NetworkLike, task: Task, config: TrainConfig, train, validation=N
     rate per epoch (`epoch_lr`); with `config.ema_decay` validation, best-epoch selection and the returned
     weights use an exponential moving average of the weights (torch.optim.swa_utils.AveragedModel).
     With `checkpoint_dir`, the whole
-    training state is saved there after every epoch; `resume=True` continues from it.
+    training state is saved there after every epoch, with `settings` (the run's full configuration as
+    nested JSON values; default: `config`'s fields under "train"); `resume=True` continues from it when
+    it was written with the same settings (`check_resume`; only `epochs` may change), warning when
+    the thread count or kernel path differs (`loopynet.train.runtime`).
 
     Raises:
         TrainingError: the loss became NaN or infinite, or diverged (`DivergenceGuard`; the message names
@@ -194,8 +200,10 @@ def fit(model: NetworkLike, task: Task, config: TrainConfig, train, validation=N
         CheckpointError: with `resume`, a damaged checkpoint or one written with other settings.
     """
     check_train(config)
-    state = _State(model, make_optimizer(model, config), config)
-    if resume and checkpoint_dir and (saved := load_checkpoint(checkpoint_dir)) is not None:
+    settings = settings if settings is not None else {"train": dataclasses.asdict(config)}
+    state = _State(model, make_optimizer(model, config), config, settings)
+    if resume and checkpoint_dir and (saved := check_resume(checkpoint_dir, settings)) is not None:
+        warn_runtime(saved.get("runtime"), "resuming")
         try:
             state.restore(saved)
         except (RuntimeError, KeyError) as err:  # load_state_dict: other shapes / parameter names

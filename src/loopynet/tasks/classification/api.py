@@ -46,7 +46,9 @@ from loopynet.tasks.classification.metrics import binary_metrics, check_threshol
 from loopynet.tasks.classification.ngram import fit_mix, fit_ngram
 from loopynet.tasks.classification.task import classification_task, predict_proba
 from loopynet.tasks.classification.warm_start import init_from as warm_start
+from loopynet.train.checkpoint import check_resume, run_settings
 from loopynet.train.loop import fit
+from loopynet.train.runtime import runtime_info, warn_runtime
 
 
 @dataclass
@@ -61,6 +63,7 @@ class Classifier:
     vectors_fingerprint: dict
     history: list[dict] = field(default_factory=list)
     data_report: dict = field(default_factory=dict)
+    runtime: dict = field(default_factory=dict)  # threads and kernel path of training (loopynet.train.runtime)
 
     @property
     def maxlen(self) -> int:
@@ -99,6 +102,12 @@ class Classifier:
         check_data(data_config)
         check_train(train_config)
         check_monitor(train_config, ("val_loss", "val_accuracy"))
+        settings = run_settings({"data_file": data, "vectors_file": vectors, "init_from": init_from},
+                                {"data": data_config, "model": model_config or ModelConfig(), "train": train_config,
+                                 "ngram": ngram_config}, split=split)
+        if resume and checkpoint_dir is not None:
+            check_resume(checkpoint_dir, settings)  # before the corpus and vectors are read
+        runtime = runtime_info()
         start = time.perf_counter()
         word_vectors = load_vectors(vectors)
         model_config = _fit_to_vectors(model_config or ModelConfig(), word_vectors.embedding_dims, vectors)
@@ -114,13 +123,13 @@ class Classifier:
             fit_ngram(model, prepared.train, prepared.validation, ngram_config or NgramConfig(), train_config.seed, log)
         history = fit(model, classification_task(model, data_config.maxlen), train_config, prepared.train,
                       prepared.validation, progress=progress, on_epoch_end=on_epoch_end,
-                      checkpoint_dir=checkpoint_dir, resume=resume)
+                      checkpoint_dir=checkpoint_dir, resume=resume, settings=settings)
         if isinstance(model, NgramEnsemble):
             fit_mix(model, prepared.validation, log)
         seconds = prepared.seconds | {"vectors": vectors_seconds, "train": time.perf_counter() - start}
         report = {part: r.to_dict() for part, r in prepared.reports.items()} | {"seconds": seconds}
         return cls(model, prepared.vocab, prepared.class_names, data_config, train_config, word_vectors.fingerprint,
-                   history, report)
+                   history, report, runtime)
 
     def save(self, out: str | os.PathLike) -> Path:
         """Write the model folder atomically (see `loopynet.io.artifact`)."""
@@ -134,6 +143,7 @@ class Classifier:
             "vectors": self.vectors_fingerprint,
             "class_names": self.class_names,
             "vocabulary_size": len(self.vocab),
+            "runtime": self.runtime,
         }
         return save_folder(out, config, self.model.state_dict(), self.vocab.words, self.history, self.data_report)
 
@@ -169,7 +179,7 @@ class Classifier:
         model.load_state_dict(tensors)
         history, report = read_records(path)
         return cls(model, Vocabulary(words, data_config.oov), class_names, data_config, train_config,
-                   config.get("vectors", {}), history, report)
+                   config.get("vectors", {}), history, report, config.get("runtime") or {})
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         """(N,) P(class_names[1]) for each text (empty texts included: they are all padding).
@@ -209,6 +219,7 @@ class Classifier:
             CorpusError: unreadable data. ValueError: the data's class names differ from the model's.
         """
         check_threshold(threshold)
+        warn_runtime(self.runtime, "evaluating")
         if limit is not None and limit < 1:
             raise InputError(f"limit must be >= 1 document (or None for all), got {limit}")
         start = time.perf_counter()

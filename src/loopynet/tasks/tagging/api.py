@@ -40,7 +40,9 @@ from loopynet.models.tagger import SequenceTagger
 from loopynet.tasks.tagging.metrics import tag_metrics
 from loopynet.tasks.tagging.task import TaggedDocs, TaggingTask, encode_sentences
 from loopynet.tasks.tagging.vectors import concatenate_vectors, embedding_table
+from loopynet.train.checkpoint import check_resume, run_settings
 from loopynet.train.loop import fit
+from loopynet.train.runtime import runtime_info, warn_runtime
 
 CONLL_TOKENS = TokenizerOptions(map_quotes=True)
 
@@ -58,6 +60,7 @@ class Tagger:
     vectors_fingerprint: dict
     history: list[dict] = field(default_factory=list)
     data_report: dict = field(default_factory=dict)
+    runtime: dict = field(default_factory=dict)  # threads and kernel path of training (loopynet.train.runtime)
 
     @classmethod
     def train(cls, data: str | os.PathLike, vectors: str | os.PathLike | list, data_config: TaggerDataConfig | None = None,
@@ -80,13 +83,18 @@ class Tagger:
         train_config = train_config or tagger_train_config()
         check_train(train_config)
         check_monitor(train_config, MONITORS)
+        paths = [vectors] if isinstance(vectors, (str, os.PathLike)) else list(vectors)
+        settings = run_settings({"data_file": data} | {f"vectors_file_{i}": p for i, p in enumerate(paths)},
+                                {"data": data_config, "model": model_config, "train": train_config})
+        if resume and checkpoint_dir is not None:
+            check_resume(checkpoint_dir, settings)  # before the corpus and vectors are read
+        runtime = runtime_info()
         seconds = {}
         start = time.perf_counter()
         train_sents = with_scheme(read_split(data, "train")[: data_config.limit], data_config.tag_scheme)
         valid_sents = with_scheme(read_split(data, "valid")[: data_config.validation_limit], data_config.tag_scheme)
         seconds["read"] = time.perf_counter() - start
         start = time.perf_counter()
-        paths = [vectors] if isinstance(vectors, (str, os.PathLike)) else list(vectors)
         if not paths:
             raise InputError("vectors: give a vector file, or a non-empty list of them")
         wvs = [load_vectors(p) for p in paths]
@@ -110,11 +118,11 @@ class Tagger:
             model.delta_rows.copy_(torch.from_numpy(delta_rows))
         start = time.perf_counter()
         history = fit(model, TaggingTask(tag_names), train_config, train_docs, valid_docs, progress=progress,
-                      on_epoch_end=on_epoch_end, checkpoint_dir=checkpoint_dir, resume=resume)
+                      on_epoch_end=on_epoch_end, checkpoint_dir=checkpoint_dir, resume=resume, settings=settings)
         seconds["train"] = time.perf_counter() - start
         report = {"train": _report(train_sents, train_docs), "validation": _report(valid_sents, valid_docs),
                   "seconds": seconds}
-        return cls(model, words, chars, tag_names, data_config, train_config, wv.fingerprint, history, report)
+        return cls(model, words, chars, tag_names, data_config, train_config, wv.fingerprint, history, report, runtime)
 
     def save(self, out: str | os.PathLike) -> Path:
         """Write the model folder atomically (`loopynet.io.artifact`, config kind "tagger")."""
@@ -129,6 +137,7 @@ class Tagger:
             "tag_names": self.tag_names,
             "chars": self.chars.chars,
             "vocabulary_size": len(self.words),
+            "runtime": self.runtime,
         }
         return save_folder(out, config, self.model.state_dict(), self.words.words, self.history, self.data_report)
 
@@ -157,7 +166,7 @@ class Tagger:
         model.eval()
         history, report = read_records(path)
         return cls(model, WordIndex(words, data_config.lowercase_fallback), CharIndex(chars), tag_names, data_config,
-                   train_config, config.get("vectors", {}), history, report)
+                   train_config, config.get("vectors", {}), history, report, config.get("runtime") or {})
 
     def _encode(self, sentences) -> TaggedDocs:
         return encode_sentences(sentences, self.words, self.chars, self.tag_names, self.data_config.max_word_len)
@@ -169,6 +178,7 @@ class Tagger:
         Raises:
             ConllError: the data cannot be found or read (pass `data`).
         """
+        warn_runtime(self.runtime, "evaluating")
         data = data or self.data_config.data
         if not data:
             raise InputError("no data folder stored in the model; pass data (--data)")
