@@ -246,6 +246,14 @@ def check_types(config) -> None:
             raise ConfigError(f"{type(config).__name__}.{f.name} must be {f.type}, got {value!r}")
 
 
+def check_data_and_train(data: DataConfig, train: TrainConfig) -> None:
+    """Raise ConfigError for settings that cannot work together: early stopping (`patience`) watches a
+    validation metric, so it needs a validation part (`val_split` > 0)."""
+    if train.patience is not None and data.val_split == 0:
+        raise ConfigError(f"patience {train.patience} needs validation data to watch, but val_split is 0; "
+                          "set --val-split (e.g. 0.2) or drop --patience")
+
+
 def check_data(config: DataConfig) -> None:
     """Raise ConfigError naming the first DataConfig value outside its range (before any work)."""
     check_types(config)

@@ -174,3 +174,39 @@ def test_runtime_is_recorded_and_another_one_warns(saved, tiny_imdb):
             clf.evaluate(tiny_imdb, split="test", limit=10)
     finally:
         torch.set_num_threads(threads)
+
+
+def test_weight_average_warms_up():
+    from torch.optim.swa_utils import AveragedModel
+
+    from loopynet.train.loop import ema_decay_at, warmed_up_ema
+    assert ema_decay_at(0.999, 0) == pytest.approx(0.1) and ema_decay_at(0.999, 500) == pytest.approx(501 / 510)
+    assert ema_decay_at(0.999, 10**6) == 0.999
+    net = torch.nn.Linear(1, 1, bias=False, dtype=torch.float64)
+    with torch.no_grad():
+        net.weight.fill_(1.0)  # the "random initial weights"
+    averaged = AveragedModel(net, avg_fn=warmed_up_ema(0.999))
+    averaged.update_parameters(net)
+    with torch.no_grad():
+        net.weight.fill_(0.0)  # what training reached
+    for _ in range(500):
+        averaged.update_parameters(net)
+    initial_share = averaged.module.weight.item()
+    expected = float(np.prod([ema_decay_at(0.999, n) for n in range(1, 501)]))
+    assert initial_share == pytest.approx(expected, rel=1e-9) and initial_share < 1e-10  # plain 0.999: 0.999**500 = 0.61
+
+
+def test_kept_epoch_is_in_history_and_patience_needs_validation(tiny_imdb, tiny_vectors, tmp_path, capsys):
+    clf = Classifier.train(tiny_imdb, tiny_vectors, DataConfig(maxlen=12), ModelConfig(units=6),
+                           TrainConfig(epochs=4, batch_size=8, lr=5e-3, patience=1, monitor="val_accuracy"),
+                           progress=False, log=lambda s: None)
+    kept = [h["epoch"] for h in clf.history if h["kept"]]
+    assert len(kept) == 1 and clf.history[kept[0] - 1]["val_accuracy"] == max(h["val_accuracy"] for h in clf.history)
+    assert _train_cli(tiny_imdb, tiny_vectors, tmp_path / "m", "--val-split", "0", "--patience", "2") == 2
+    assert "needs validation data" in capsys.readouterr().err and not (tmp_path / "m").exists()
+
+
+def test_lr_decay_with_one_epoch_warns(tiny_imdb, tiny_vectors):
+    with pytest.warns(UserWarning, match="lr_decay 0.5 has no effect with 1 epoch"):
+        Classifier.train(tiny_imdb, tiny_vectors, DataConfig(maxlen=12), ModelConfig(units=6),
+                         TrainConfig(epochs=1, batch_size=8, lr_decay=0.5), progress=False, log=lambda s: None)

@@ -13,13 +13,14 @@ import dataclasses
 import math
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 import torch
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
 from loopynet.config import OPTIMIZERS, ConfigError, TrainConfig, check_train
@@ -130,6 +131,23 @@ class SparseAndDense:
         self.dense.load_state_dict(state["dense"])
 
 
+def ema_decay_at(decay: float, updates: int) -> float:
+    """The decay of the `updates`+1-th update of the weight average: min(decay, (1 + n) / (10 + n)) after
+    n updates (the warm-up of TensorFlow's `tf.train.ExponentialMovingAverage(num_updates=...)`). Without
+    it a 0.999 average is still ~60% the random initial weights after 500 steps (a 2,000-sentence,
+    8-epoch tagger run scored F1 0.11 against 0.77 without averaging)."""
+    return min(decay, (1.0 + updates) / (10.0 + updates))
+
+
+def warmed_up_ema(decay: float) -> Callable:
+    """`avg_fn` for `torch.optim.swa_utils.AveragedModel`: the exponential moving average with the
+    warm-up of `ema_decay_at`."""
+    def average(averaged: torch.Tensor, current: torch.Tensor, updates: torch.Tensor) -> torch.Tensor:
+        d = ema_decay_at(decay, int(updates))
+        return averaged * d + current * (1.0 - d)
+    return average
+
+
 class _State:
     """Everything that makes a resumed run identical to an uninterrupted one."""
 
@@ -140,8 +158,7 @@ class _State:
         self.best: dict | None = None  # {"value" of config.monitor, "epoch", "weights"}
         self.guard = DivergenceGuard()
         torch.manual_seed(config.seed)
-        self.averaged = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay))
-                         if config.ema_decay else None)
+        self.averaged = AveragedModel(model, avg_fn=warmed_up_ema(config.ema_decay)) if config.ema_decay else None
 
     @property
     def evaluated(self) -> torch.nn.Module:
@@ -200,6 +217,14 @@ def fit(model: NetworkLike, task: Task, config: TrainConfig, train, validation=N
         CheckpointError: with `resume`, a damaged checkpoint or one written with other settings.
     """
     check_train(config)
+    if config.lr_decay and config.epochs == 1:
+        warnings.warn(f"lr_decay {config.lr_decay} has no effect with 1 epoch (the rate changes per epoch)",
+                      UserWarning, stacklevel=2)
+    if 0 < len(train) < config.batch_size:
+        warnings.warn(f"{len(train)} training documents are fewer than one batch of {config.batch_size}: each epoch is "
+                      "one optimizer step (length buckets hold fewer documents still)", UserWarning, stacklevel=2)
+    if config.patience is not None and validation is not None and not len(validation):
+        raise ValueError(f"patience {config.patience} needs validation documents, and there are none")
     settings = settings if settings is not None else {"train": dataclasses.asdict(config)}
     state = _State(model, make_optimizer(model, config), config, settings)
     if resume and checkpoint_dir and (saved := check_resume(checkpoint_dir, settings)) is not None:
@@ -233,6 +258,8 @@ def fit(model: NetworkLike, task: Task, config: TrainConfig, train, validation=N
             on_epoch_end(record)
     if config.restore_best and config.patience is not None and state.best is not None:
         model.load_state_dict(state.best["weights"])
+        for record in state.history:
+            record["kept"] = record["epoch"] == state.best["epoch"]
         if progress:
             print(f"kept the weights of epoch {state.best['epoch']} (best {config.monitor} "
                   f"{state.best['value']:.4f})", flush=True)

@@ -25,6 +25,7 @@ from loopynet.config import (
     NgramConfig,
     TrainConfig,
     check_data,
+    check_data_and_train,
     check_monitor,
     check_train,
     from_dict,
@@ -102,6 +103,7 @@ class Classifier:
         check_data(data_config)
         check_train(train_config)
         check_monitor(train_config, ("val_loss", "val_accuracy"))
+        check_data_and_train(data_config, train_config)
         settings = run_settings({"data_file": data, "vectors_file": vectors, "init_from": init_from},
                                 {"data": data_config, "model": model_config or ModelConfig(), "train": train_config,
                                  "ngram": ngram_config}, split=split)
