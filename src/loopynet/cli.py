@@ -107,6 +107,8 @@ def _value_type(kind: type, spec: Flag):
     parse = _count(spec.minimum) if kind is int and spec.minimum is not None else kind
 
     def value(text: str):
+        if text in spec.keywords:
+            return text
         result = parse(text)
         return None if spec.zero_off and result == 0 else result
 
@@ -186,8 +188,9 @@ def build_parser(train_defaults: dict | None = None) -> argparse.ArgumentParser:
     ev.add_argument("model", help="model folder")
     _add_data_args(ev)
     ev.add_argument("--split", default="test", help="split folder inside a root (default: test)")
-    ev.add_argument("--threshold", type=_probability, default=0.5,
-                    help="label positive when P(positive) >= this (default: 0.5)")
+    ev.add_argument("--threshold", type=_probability, default=None,
+                    help="label positive when P(positive) >= this (default: the threshold saved with the model, "
+                         "0.5 unless trained with --threshold)")
     ev.add_argument("--json", action="store_true", help="print one JSON object (default: a table)")
 
     pr = sub.add_parser("predict", help="P(positive) and label for texts (arguments, --file, or stdin)",
@@ -195,8 +198,9 @@ def build_parser(train_defaults: dict | None = None) -> argparse.ArgumentParser:
     pr.add_argument("model", help="model folder")
     pr.add_argument("texts", nargs="*", help="texts to classify")
     pr.add_argument("--file", help="one text per line, '-' for stdin (default: the arguments, else stdin)")
-    pr.add_argument("--threshold", type=_probability, default=0.5,
-                    help="label positive when P(positive) >= this (default: 0.5)")
+    pr.add_argument("--threshold", type=_probability, default=None,
+                    help="label positive when P(positive) >= this (default: the threshold saved with the model, "
+                         "0.5 unless trained with --threshold)")
     pr.add_argument("--json", action="store_true", help="print a JSON list of {text, probability, label} "
                     "(default: one tab-separated line per text)")
 
@@ -387,9 +391,10 @@ def cmd_evaluate(args) -> int:
         print(json.dumps(metrics))
         return 0
     (tn, fp), (fn, tp) = metrics["confusion_matrix"]
-    print(f"{metrics['split']} split, {metrics['support']:,} documents")
-    for name in ("accuracy", "precision", "recall", "f1", "loss"):
-        print(f"{name:>10}: {metrics[name]:.4f}")
+    print(f"{metrics['split']} split, {metrics['support']:,} documents, threshold {metrics['threshold']:.4f}")
+    for name in ("accuracy", "baseline_accuracy", "balanced_accuracy", "precision", "recall", "f1", "roc_auc",
+                 "pr_auc", "loss"):
+        print(f"{name:>17}: " + ("n/a (one class only)" if metrics[name] is None else f"{metrics[name]:.4f}"))
     print(f"confusion matrix (rows: true neg/pos, columns: predicted neg/pos):\n  [[{tn:6d} {fp:6d}]\n   [{fn:6d} {tp:6d}]]")
     return 0
 

@@ -120,6 +120,8 @@ class TrainConfig:
     book); restore_best then puts back the best epoch's weights (Keras' EarlyStopping). monitor: the
     validation metric early stopping and best-weights selection watch (val_loss; e.g. val_f1 for the tagger).
     lr_decay: epoch e (1-based) trains with lr / (1 + lr_decay * (e - 1)) (Ma & Hovy 2016, sec. 3.1; 0 = constant).
+    threshold: the classifier's decision threshold saved with the model (predict labels p >= threshold
+    positive): a probability, or "auto" = the one that maximises balanced accuracy on the validation part.
     ema_decay: validate, select and return an exponential moving average of the weights, updated after
         every batch as avg = decay * avg + (1 - decay) * weights (Polyak averaging; torch.optim.swa_utils;
         0 = off, the plain weights).
@@ -138,6 +140,7 @@ class TrainConfig:
     monitor: str = "val_loss"
     lr_decay: float = 0.0
     ema_decay: float = 0.0
+    threshold: float | str = 0.5
 
 
 @dataclass(frozen=True)
@@ -249,6 +252,8 @@ def check_types(config) -> None:
 def check_data_and_train(data: DataConfig, train: TrainConfig) -> None:
     """Raise ConfigError for settings that cannot work together: early stopping (`patience`) watches a
     validation metric, so it needs a validation part (`val_split` > 0)."""
+    if train.threshold == "auto" and data.val_split == 0:
+        raise ConfigError("threshold auto is chosen on the validation part, but val_split is 0; set --val-split")
     if train.patience is not None and data.val_split == 0:
         raise ConfigError(f"patience {train.patience} needs validation data to watch, but val_split is 0; "
                           "set --val-split (e.g. 0.2) or drop --patience")
@@ -288,6 +293,8 @@ def check_train(config: TrainConfig) -> None:
         (config.patience is None or config.patience >= 1, f"patience must be >= 1 epoch (or unset), got {config.patience}"),
         (finite(config.lr_decay) and config.lr_decay >= 0, f"lr_decay must be >= 0, got {config.lr_decay}"),
         (finite(config.ema_decay) and 0 <= config.ema_decay < 1, f"ema_decay must be in [0, 1), got {config.ema_decay}"),
+        (config.threshold == "auto" or (finite(config.threshold) and 0 <= config.threshold <= 1),
+         f"threshold must be a probability in [0, 1] or 'auto', got {config.threshold!r}"),
     ]
     for ok, message in problems:
         if not ok:
@@ -452,6 +459,7 @@ class Flag:
     minimum: int | None = None
     choices: tuple[str, ...] | None = None
     default_text: str | None = None
+    keywords: tuple[str, ...] = ()  # words taken besides numbers (threshold: "auto")
 
     def help_text(self, default) -> str:
         """The help line with its default, e.g. "tokens per document (default: 400 tokens)"."""
@@ -529,6 +537,8 @@ FLAGS: dict[str, Flag] = {
                     choices=MONITORS),
     "lr_decay": Flag("epoch e uses lr / (1 + LR_DECAY * (e - 1)) (Ma & Hovy 2016), 0 = constant"),
     "ema_decay": Flag("validate and keep a moving average of the weights (Polyak averaging), 0 = off"),
+    "threshold": Flag("decision threshold saved with the model, used by predict/evaluate: a probability, or auto = "
+                      "the one that maximises balanced accuracy on the validation part", keywords=("auto",)),
     # the search: TuneSettings
     "sampler": Flag("Optuna sampler", choices=SAMPLERS),
     "pruner": Flag("stop poor trials after an epoch", choices=PRUNERS),

@@ -210,3 +210,71 @@ def test_lr_decay_with_one_epoch_warns(tiny_imdb, tiny_vectors):
     with pytest.warns(UserWarning, match="lr_decay 0.5 has no effect with 1 epoch"):
         Classifier.train(tiny_imdb, tiny_vectors, DataConfig(maxlen=12), ModelConfig(units=6),
                          TrainConfig(epochs=1, batch_size=8, lr_decay=0.5), progress=False, log=lambda s: None)
+
+
+def test_auc_metrics_equal_brute_force_oracles():
+    from loopynet.tasks.classification.metrics import average_precision, balanced_threshold, binary_metrics, roc_auc
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        n = int(rng.integers(2, 40))
+        labels = rng.integers(0, 2, n)
+        if labels.min() == labels.max():
+            continue
+        p = np.round(rng.random(n), 1)  # many ties
+        pos, neg = p[labels == 1], p[labels == 0]
+        pairs = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
+        assert roc_auc(p, labels) == pytest.approx(pairs / (len(pos) * len(neg)), abs=1e-12)
+        thresholds = np.unique(p)[::-1]  # average precision over distinct thresholds, high to low
+        tp = np.array([((p >= t) & (labels == 1)).sum() for t in thresholds])
+        predicted = np.array([(p >= t).sum() for t in thresholds])
+        recall = tp / labels.sum()
+        ap = np.sum(np.diff(np.r_[0, recall]) * tp / predicted)
+        assert average_precision(p, labels) == pytest.approx(ap, abs=1e-12)
+        t, best = balanced_threshold(p, labels)
+        grid = [binary_metrics(p, labels, c)["balanced_accuracy"] for c in np.linspace(0, 1, 1001)]
+        assert best == pytest.approx(max(grid)) and binary_metrics(p, labels, t)["balanced_accuracy"] == pytest.approx(best)
+    metrics = binary_metrics(np.array([0.9, 0.2, 0.3, 0.1]), np.array([1, 0, 0, 0]))
+    assert metrics["baseline_accuracy"] == 0.75 and metrics["roc_auc"] == 1.0 and metrics["pr_auc"] == 1.0
+    assert binary_metrics(np.array([0.9, 0.2]), np.array([0, 0]))["roc_auc"] is None
+
+
+def test_validation_split_is_stratified():
+    from loopynet.data.prepare import stratified_split
+    labels = np.array([1] * 20 + [0] * 80)
+    rng = np.random.default_rng(0)
+    for seed in range(5):
+        shuffled = labels[np.random.default_rng(seed).permutation(100)]
+        train, validation = stratified_split(shuffled, 0.2)
+        assert shuffled[validation].sum() == 4 and len(validation) == 20 and shuffled[train].sum() == 16
+        assert np.array_equal(np.sort(np.r_[train, validation]), np.arange(100))
+        first_positives = np.flatnonzero(shuffled == 1)[:16]  # the first 80% of each class, in shuffled order
+        assert set(first_positives) <= set(train)
+    assert rng is not None
+
+
+def _imbalanced_corpus(root, positives: int, negatives: int):
+    from tests.conftest import make_review
+    rng = np.random.default_rng(1)
+    for name, n, positive in (("neg", negatives, False), ("pos", positives, True)):
+        (root / "train" / name).mkdir(parents=True)
+        for i in range(n):
+            (root / "train" / name / f"{i}_1.txt").write_text(make_review(rng, positive))
+    return root
+
+
+def test_imbalanced_training_warns_and_threshold_auto_is_saved(tiny_vectors, tmp_path):
+    data = _imbalanced_corpus(tmp_path / "data", 15, 85)
+    lines = []
+    clf = Classifier.train(data, tiny_vectors, DataConfig(maxlen=12), ModelConfig(units=6),
+                           TrainConfig(epochs=2, batch_size=8, lr=5e-3, threshold="auto"), progress=False,
+                           log=lines.append)
+    assert any(line.startswith("warning: class 'pos' is 15.0% of the training documents") for line in lines), lines
+    assert clf.data_report["validation"]["class_counts"] == {"neg": 17, "pos": 3}  # stratified: 20% of each class
+    rule = clf.threshold
+    assert rule["rule"].startswith("auto") and rule["validation_balanced_accuracy"] >= rule["validation_balanced_accuracy_at_0.5"]
+    folder = clf.save(tmp_path / "m")
+    loaded = Classifier.load(folder)
+    assert loaded.threshold == rule
+    p = loaded.predict_proba(TEXTS)
+    assert [r["label"] for r in loaded.predict(TEXTS)] == [loaded.class_names[int(x >= rule["value"])] for x in p]
+    assert [r["label"] for r in loaded.predict(TEXTS, threshold=0.0)] == ["pos", "pos"]

@@ -1,7 +1,10 @@
 """From a labelled corpus and a vector file to encoded train/validation parts (NLP in Action 8.1.5).
 
-Seeded shuffle of the whole split, then the book's split point: the first (1 - val_split) for
-training and the rest for validation (20,000 / 5,000 of IMDB's 25,000 training reviews).
+Seeded shuffle of the whole split, then a stratified version of the book's split point: of each
+class's documents, in shuffled order, the first (1 - val_split) train and the rest validate, so
+both parts keep the corpus' class shares (20,000 / 5,000 of IMDB's 25,000 training reviews, 2,500
+of each class validating). The book split the shuffled list at one point, which left the
+validation part's class shares to chance (10/15/5/16 positives across seeds on a small imbalanced set).
 """
 
 from __future__ import annotations
@@ -60,12 +63,13 @@ def prepare_training_data(data: str | os.PathLike, vectors: WordVectors, config:
     seconds = {"read_and_tokenize": time.perf_counter() - start}
     vocab, embeddings = build_vocabulary(corpus, vectors, config.oov, config.vector_norm, config.word_weights,
                                          config.sif_a)
-    split_point = int(len(corpus) * (1 - config.val_split))
+    train_index, validation_index = stratified_split(np.asarray(corpus.labels), config.val_split)
+    split_point = len(train_index)
     if split_point == 0:
         raise CorpusError(f"--data {data}: no training document left ({len(corpus)} documents, "
                           f"val_split {config.val_split}); use more documents (--limit) or a smaller --val-split")
     parts, reports = {}, {}
-    for part, index in (("train", np.arange(split_point)), ("validation", np.arange(split_point, len(corpus)))):
+    for part, index in (("train", train_index), ("validation", validation_index)):
         parts[part], oov = encode(corpus.subset(index), vocab)
         reports[part] = make_report(part, parts[part], oov, config.maxlen, corpus.class_names)
         log(reports[part].line())
@@ -73,4 +77,31 @@ def prepare_training_data(data: str | os.PathLike, vectors: WordVectors, config:
         raise VectorsError(f"no token of the {split_point:,} training documents has a vector in --vectors "
                            f"{vectors.fingerprint.get('name', '')} (every document would be empty): is it a "
                            "vector file for this language and casing?")
+    _warn_if_imbalanced(parts["train"].labels, corpus.class_names, log)
     return TrainingData(vocab, embeddings, parts["train"], parts["validation"], corpus.class_names, reports, seconds)
+
+
+MINORITY_WARNING = 0.30  # a class under 30% of the training documents gets a warning
+
+
+def stratified_split(labels: np.ndarray, val_split: float) -> tuple[np.ndarray, np.ndarray]:
+    """(train, validation) positions into `labels` (already in shuffled order): of each class, the first
+    int(n_c * (1 - val_split)) train and the rest validate; each part keeps the shuffled order."""
+    train, validation = [], []
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        cut = int(len(members) * (1 - val_split))
+        train.append(members[:cut])
+        validation.append(members[cut:])
+    return (np.sort(np.concatenate(train or [np.array([], dtype=int)])),
+            np.sort(np.concatenate(validation or [np.array([], dtype=int)])))
+
+
+def _warn_if_imbalanced(labels: np.ndarray, class_names: list[str], log: Callable[[str], None]) -> None:
+    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=len(class_names))
+    share = counts.min() / max(counts.sum(), 1)
+    if share < MINORITY_WARNING:
+        minority = class_names[int(counts.argmin())]
+        log(f"warning: class {minority!r} is {share:.1%} of the training documents ({counts.min():,} of "
+            f"{counts.sum():,}); accuracy alone will mislead: read evaluate's balanced_accuracy, roc_auc and "
+            "baseline_accuracy, and consider train --threshold auto")

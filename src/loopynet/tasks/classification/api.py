@@ -43,7 +43,7 @@ from loopynet.io.artifact import ArtifactError, check_tensors, read_folder, read
 from loopynet.models.base import Network
 from loopynet.models.factory import build_classifier
 from loopynet.models.ngram import NgramEnsemble
-from loopynet.tasks.classification.metrics import binary_metrics, check_threshold
+from loopynet.tasks.classification.metrics import balanced_threshold, binary_metrics, check_threshold
 from loopynet.tasks.classification.ngram import fit_mix, fit_ngram
 from loopynet.tasks.classification.task import classification_task, predict_proba
 from loopynet.tasks.classification.warm_start import init_from as warm_start
@@ -65,6 +65,7 @@ class Classifier:
     history: list[dict] = field(default_factory=list)
     data_report: dict = field(default_factory=dict)
     runtime: dict = field(default_factory=dict)  # threads and kernel path of training (loopynet.train.runtime)
+    threshold: dict = field(default_factory=lambda: {"value": 0.5, "rule": "fixed"})  # the saved decision rule
 
     @property
     def maxlen(self) -> int:
@@ -128,10 +129,11 @@ class Classifier:
                       checkpoint_dir=checkpoint_dir, resume=resume, settings=settings)
         if isinstance(model, NgramEnsemble):
             fit_mix(model, prepared.validation, log)
+        threshold = _decision_rule(train_config.threshold, model, prepared.validation, data_config.maxlen, log)
         seconds = prepared.seconds | {"vectors": vectors_seconds, "train": time.perf_counter() - start}
         report = {part: r.to_dict() for part, r in prepared.reports.items()} | {"seconds": seconds}
         return cls(model, prepared.vocab, prepared.class_names, data_config, train_config, word_vectors.fingerprint,
-                   history, report, runtime)
+                   history, report, runtime, threshold)
 
     def save(self, out: str | os.PathLike) -> Path:
         """Write the model folder atomically (see `loopynet.io.artifact`)."""
@@ -146,6 +148,7 @@ class Classifier:
             "class_names": self.class_names,
             "vocabulary_size": len(self.vocab),
             "runtime": self.runtime,
+            "threshold": self.threshold,
         }
         return save_folder(out, config, self.model.state_dict(), self.vocab.words, self.history, self.data_report)
 
@@ -181,7 +184,8 @@ class Classifier:
         model.load_state_dict(tensors)
         history, report = read_records(path)
         return cls(model, Vocabulary(words, data_config.oov), class_names, data_config, train_config,
-                   config.get("vectors", {}), history, report, config.get("runtime") or {})
+                   config.get("vectors", {}), history, report, config.get("runtime") or {},
+                   _saved_rule(path, config.get("threshold", {"value": 0.5, "rule": "fixed"})))
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         """(N,) P(class_names[1]) for each text (empty texts included: they are all padding).
@@ -201,18 +205,21 @@ class Classifier:
                              "its weights or vectors are damaged: reload or retrain the model")
         return probabilities
 
-    def predict(self, texts: list[str], threshold: float = 0.5) -> list[dict]:
-        """[{"text", "probability", "label"}] per text; label is class_names[1] when probability >= threshold.
+    def predict(self, texts: list[str], threshold: float | None = None) -> list[dict]:
+        """[{"text", "probability", "label"}] per text; label is class_names[1] when probability >= threshold
+        (default: the model's saved threshold, `self.threshold["value"]`: 0.5 unless trained with
+        `TrainConfig.threshold`).
 
         With one sigmoid output the decision is a threshold, never an argmax over one column.
         """
+        threshold = self.threshold["value"] if threshold is None else threshold
         check_threshold(threshold)
         texts = text_list(texts)
         probabilities = self._probabilities(texts)
         return [{"text": t, "probability": float(p), "label": self.class_names[int(p >= threshold)]}
                 for t, p in zip(texts, probabilities)]
 
-    def evaluate(self, data: str | os.PathLike, split: str = "test", threshold: float = 0.5,
+    def evaluate(self, data: str | os.PathLike, split: str = "test", threshold: float | None = None,
                  encoding_errors: str | None = None, limit: int | None = None) -> dict:
         """Metrics on a labelled split: accuracy, precision, recall, f1, loss, confusion_matrix, support,
         plus the split's data report (OOV counted against this model's vocabulary).
@@ -220,6 +227,7 @@ class Classifier:
         Raises:
             CorpusError: unreadable data. ValueError: the data's class names differ from the model's.
         """
+        threshold = self.threshold["value"] if threshold is None else threshold
         check_threshold(threshold)
         warn_runtime(self.runtime, "evaluating")
         if limit is not None and limit < 1:
@@ -235,10 +243,29 @@ class Classifier:
         docs, oov = encode(corpus, self.vocab)
         start = time.perf_counter()
         metrics = binary_metrics(predict_proba(self.model, docs, self.maxlen), docs.labels, threshold)
-        metrics["split"] = split
+        metrics["split"], metrics["threshold"] = split, threshold
         metrics["seconds"] = {"read_and_tokenize": read_seconds, "predict": time.perf_counter() - start}
         metrics["data_report"] = make_report(split, docs, oov, self.maxlen, self.class_names).to_dict()
         return metrics
+
+
+def _decision_rule(setting: float | str, model: Network, validation, maxlen: int, log: Callable[[str], None]) -> dict:
+    """{"value", "rule"} of `TrainConfig.threshold`; for "auto" also the validation part's balanced accuracy
+    at the chosen threshold and at 0.5."""
+    if setting != "auto":
+        return {"value": float(setting), "rule": "fixed"}
+    probabilities = predict_proba(model, validation, maxlen)
+    value, balanced = balanced_threshold(probabilities, validation.labels)
+    at_half = binary_metrics(probabilities, validation.labels, 0.5)["balanced_accuracy"]
+    log(f"threshold auto: {value:.4f} (validation balanced accuracy {balanced:.4f}; at 0.5: {at_half:.4f})")
+    return {"value": value, "rule": "auto: maximum balanced accuracy on the validation part",
+            "validation_balanced_accuracy": balanced, "validation_balanced_accuracy_at_0.5": at_half}
+
+
+def _saved_rule(path, rule) -> dict:
+    if not (isinstance(rule, dict) and isinstance(rule.get("value"), (int, float)) and 0 <= rule["value"] <= 1):
+        raise ArtifactError(f"model folder {path}: config.json's threshold must hold a value in [0, 1]; got {rule!r}")
+    return rule
 
 
 def _fit_to_vectors(config: ModelConfig, dims: int, vectors) -> ModelConfig:
