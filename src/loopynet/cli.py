@@ -543,6 +543,9 @@ def cmd_tag(args) -> int:
         for name, v in m["per_type"].items():
             print(f"{name:>8} {v['precision']:9.4f} {v['recall']:7.4f} {v['f1']:7.4f} {v['support']:7d}")
         print(f"{'overall':>8} {m['precision']:9.4f} {m['recall']:7.4f} {m['f1']:7.4f} {m['entities']:7d}")
+        strict = m["strict"]
+        print(f"{'strict':>8} {strict['precision']:9.4f} {strict['recall']:7.4f} {strict['f1']:7.4f}  "
+              f"(seqeval strict, {strict['scheme']}; predicted sentences breaking the scheme: {m['invalid_sequences']})")
         print(f"token accuracy {m['token_accuracy']:.4f}, loss {m['loss']:.4f}, OOV {m['oov_rate']:.2%}")
         return 0
     texts = _read_texts(args)

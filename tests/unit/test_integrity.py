@@ -278,3 +278,50 @@ def test_imbalanced_training_warns_and_threshold_auto_is_saved(tiny_vectors, tmp
     p = loaded.predict_proba(TEXTS)
     assert [r["label"] for r in loaded.predict(TEXTS)] == [loaded.class_names[int(x >= rule["value"])] for x in p]
     assert [r["label"] for r in loaded.predict(TEXTS, threshold=0.0)] == ["pos", "pos"]
+
+
+def _brute_force_best(emissions, start, transitions, end, n):
+    import itertools
+    K = emissions.shape[1]
+    best, best_path = float("-inf"), None
+    for path in itertools.product(range(K), repeat=n):
+        score = start[path[0]] + end[path[-1]] + sum(emissions[t, y] for t, y in enumerate(path))
+        score += sum(transitions[a, b] for a, b in zip(path, path[1:]))
+        if score > best:
+            best, best_path = score, list(path)
+    return best_path
+
+
+def test_constrained_viterbi_equals_brute_force_and_never_breaks_the_scheme():
+    from loopynet.data.conll import scheme_tags
+    from loopynet.models.tagger import constrained_viterbi
+    from loopynet.tasks.tagging.constraints import allowed_transitions, is_valid
+    names = ["O", "B-PER", "I-PER", "E-PER", "S-PER"]
+    allowed = allowed_transitions(names, "iobes")
+    forbid = lambda a: torch.zeros(a.shape, dtype=torch.float64).masked_fill(~torch.as_tensor(a), float("-inf"))  # noqa: E731
+    g = torch.Generator().manual_seed(0)
+    for _ in range(10):
+        emissions = torch.randn(3, 4, 5, generator=g, dtype=torch.float64) * 3
+        start, trans, end = (torch.randn(5, generator=g, dtype=torch.float64), torch.randn(5, 5, generator=g, dtype=torch.float64),
+                             torch.randn(5, generator=g, dtype=torch.float64))
+        lengths = torch.tensor([4, 2, 0])
+        s, t, e = start + forbid(allowed[0]), trans + forbid(allowed[1]), end + forbid(allowed[2])
+        paths = constrained_viterbi(emissions, lengths, s, t, e)
+        assert paths[2] == []  # an empty row decodes to empty
+        for b in range(2):
+            n = int(lengths[b])
+            assert paths[b] == _brute_force_best(emissions[b].numpy(), s.numpy(), t.numpy(), e.numpy(), n)
+            assert is_valid(paths[b], allowed)
+    assert scheme_tags("iobes")[:5] == names
+
+
+def test_strict_metrics_and_invalid_sequences():
+    from loopynet.tasks.tagging.metrics import tag_metrics
+    names = ["O", "B-PER", "I-PER", "E-PER", "S-PER"]
+    ix = {n: i for i, n in enumerate(names)}
+    true = [[ix["B-PER"], ix["E-PER"]], [ix["O"], ix["S-PER"], ix["O"]]]
+    pred = [[ix["S-PER"], ix["E-PER"]], [ix["O"], ix["E-PER"], ix["O"]]]  # both invalid IOBES
+    m = tag_metrics(true, pred, names)
+    assert m["invalid_sequences"] == 2
+    assert m["f1"] == 1.0  # conlleval reads S-PER E-PER as B-PER I-PER and O E-PER as O I-PER: "both right"
+    assert m["strict"]["f1"] == 0.0 and m["strict"]["scheme"] == "iobes"

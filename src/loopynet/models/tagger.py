@@ -95,6 +95,17 @@ class SequenceTagger(Network):
             from torchcrf import CRF
 
             self.crf = CRF(config.num_tags, batch_first=True)
+        K = config.num_tags  # what the tag scheme allows (`constrain`); not saved: the task sets it from tag names
+        self.register_buffer("allowed_start", torch.ones(K, dtype=torch.bool), persistent=False)
+        self.register_buffer("allowed_transitions", torch.ones(K, K, dtype=torch.bool), persistent=False)
+        self.register_buffer("allowed_end", torch.ones(K, dtype=torch.bool), persistent=False)
+
+    def constrain(self, start, transitions, end) -> None:
+        """Make CRF decoding avoid what the tag scheme forbids: boolean masks start (K,), transitions
+        (K, K) [from, to] and end (K,), True = allowed (loopynet.tasks.tagging.constraints)."""
+        self.allowed_start.copy_(torch.as_tensor(start))
+        self.allowed_transitions.copy_(torch.as_tensor(transitions))
+        self.allowed_end.copy_(torch.as_tensor(end))
 
     def step_inputs(self, words, cases, chars) -> torch.Tensor:
         """(B, T, features): word vector ++ casing embedding ++ char-CNN features."""
@@ -153,6 +164,45 @@ class SequenceTagger(Network):
     def decode_emissions(self, emissions, lengths) -> list[list[int]]:
         """Best tag ids per sentence (CRF: Viterbi; else argmax per step), each of its real length."""
         if self.config.crf:
-            return self.crf.decode(emissions, mask=self.mask(lengths, emissions.shape[1]))
+            forbid = lambda allowed: torch.zeros(allowed.shape).masked_fill(~allowed, float("-inf"))  # noqa: E731
+            return constrained_viterbi(emissions, lengths, self.crf.start_transitions + forbid(self.allowed_start),
+                                       self.crf.transitions + forbid(self.allowed_transitions),
+                                       self.crf.end_transitions + forbid(self.allowed_end))
         best = emissions.argmax(-1)
         return [best[b, : int(n)].tolist() for b, n in enumerate(lengths)]
+
+
+@torch.no_grad()
+def constrained_viterbi(emissions: torch.Tensor, lengths: torch.Tensor, start: torch.Tensor,
+                        transitions: torch.Tensor, end: torch.Tensor) -> list[list[int]]:
+    """The highest-scoring tag sequence of each sentence under a linear-chain CRF (Lafferty et al. 2001;
+    Viterbi 1967): score(y) = start[y_1] + sum_t emissions[t, y_t] + sum_t transitions[y_(t-1), y_t]
+    + end[y_n]. A score of -inf makes a tag or transition impossible (the scheme's constraints).
+
+    emissions (B, T, K), lengths (B,) int: sentence b uses steps [0, lengths[b]); a length of 0
+    decodes to []. Returns one list of tag ids per sentence, of its length.
+    """
+    B, T, K = emissions.shape
+    emissions = emissions.float()
+    score = start + emissions[:, 0]  # (B, K): best score of a path ending in each tag at step 0
+    history = []
+    for t in range(1, T):
+        candidates = score.unsqueeze(2) + transitions.unsqueeze(0)  # (B, K from, K to)
+        best, index = candidates.max(dim=1)  # (B, K)
+        running = (t < lengths).unsqueeze(1)
+        score = torch.where(running, best + emissions[:, t], score)
+        history.append(index)
+    score = score + end
+    paths = []
+    for b in range(B):
+        n = int(lengths[b])
+        if n == 0:
+            paths.append([])
+            continue
+        tag = int(score[b].argmax())
+        path = [tag]
+        for t in range(n - 1, 0, -1):
+            tag = int(history[t - 1][b, tag])
+            path.append(tag)
+        paths.append(path[::-1])
+    return paths

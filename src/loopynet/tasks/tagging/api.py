@@ -37,6 +37,7 @@ from loopynet.data.vectors import load_vectors
 from loopynet.errors import InputError
 from loopynet.io.artifact import ArtifactError, check_tensors, read_folder, read_records, save_folder
 from loopynet.models.tagger import SequenceTagger
+from loopynet.tasks.tagging.constraints import allowed_transitions
 from loopynet.tasks.tagging.metrics import tag_metrics
 from loopynet.tasks.tagging.task import TaggedDocs, TaggingTask, encode_sentences
 from loopynet.tasks.tagging.vectors import concatenate_vectors, embedding_table
@@ -114,6 +115,7 @@ class Tagger:
             f"OOV tokens: train {train_docs.oov / max(sum(map(len, train_docs.words)), 1):.2%}, "
             f"validation {valid_docs.oov / max(sum(map(len, valid_docs.words)), 1):.2%}")
         model = SequenceTagger(model_config, torch.from_numpy(table), seed=train_config.seed)
+        model.constrain(*allowed_transitions(tag_names, data_config.tag_scheme))
         if delta_rows is not None:
             model.delta_rows.copy_(torch.from_numpy(delta_rows))
         start = time.perf_counter()
@@ -163,6 +165,7 @@ class Tagger:
                                 f"({type(err).__name__}: {err})") from None
         check_tensors(Path(path), model.state_dict(), tensors)
         model.load_state_dict(tensors)
+        model.constrain(*allowed_transitions(tag_names, data_config.tag_scheme))
         model.eval()
         history, report = read_records(path)
         return cls(model, WordIndex(words, data_config.lowercase_fallback), CharIndex(chars), tag_names, data_config,
