@@ -32,4 +32,10 @@ def test_an_old_tagger_folder_loads_under_the_new_field_names(one_thread):
     assert {"finetune", "vector_scale"} <= set(raw) and not {"train_embeddings", "vector_norm"} & set(raw)
     tagger = Tagger.load(FOLDERS / "tagger")
     assert (tagger.data_config.train_embeddings, tagger.data_config.vector_norm) == (raw["finetune"], raw["vector_scale"])
-    assert tagger.predict(["Angela Merkel met the film in Paris .", ""]) == EXPECTED["tagger"]
+    texts = ["Angela Merkel met the film in Paris .", ""]
+    constrained = tagger.predict(texts)
+    K = len(tagger.tag_names)  # expected.json was decoded without the scheme's constraints (issue 13):
+    tagger.model.constrain(np.ones(K, bool), np.ones((K, K), bool), np.ones(K, bool))  # lift them: same output
+    assert tagger.predict(texts) == EXPECTED["tagger"]
+    assert EXPECTED["tagger"][0]["tags"][0] == "I-LOC"  # then: an entity opened with I- (invalid IOB2)
+    assert [t[:2] for t in constrained[0]["tags"]] == ["B-", "I-"] * 4 and constrained[1]["tags"] == []

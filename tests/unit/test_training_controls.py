@@ -153,9 +153,10 @@ def test_ema_validates_and_returns_the_moving_average_of_the_weights(monkeypatch
     _, after_step = spy_optimizer(monkeypatch, m)
     history = fit(m, BinaryTask(MAXLEN), TrainConfig(epochs=1, batch_size=8, lr=0.05, ema_decay=0.5), TRAIN, VAL, progress=False)
     assert len(after_step) == 8  # 64 documents / 8
-    expected = after_step[0]  # the first update copies the weights, then avg = 0.5 avg + 0.5 w
-    for weights in after_step[1:]:
-        expected = {k: 0.5 * expected[k] + 0.5 * weights[k] for k in expected}
+    expected = after_step[0]  # the first update copies the weights, then avg = d avg + (1 - d) w with the
+    for n, weights in enumerate(after_step[1:], start=1):  # warm-up d = min(0.5, (1 + n) / (10 + n))
+        d = min(0.5, (1 + n) / (10 + n))
+        expected = {k: d * expected[k] + (1 - d) * weights[k] for k in expected}
     final = m.state_dict()
     assert all(torch.allclose(final[k], expected[k], atol=1e-6) for k in expected)
     assert not all(torch.allclose(final[k], after_step[-1][k]) for k in expected)  # not the last weights
