@@ -76,8 +76,8 @@ def postgres_url():
         subprocess.run(["bash", str(script), "stop", exports["LOOPYNET_TEST_POSTGRES_DIR"]], timeout=120)
 
 
-def tune(out: Path, space: Path, *extra: str) -> int:
-    return main(["tune", "--data", str(DATA), "--vectors", str(VECTORS), "--space", str(space), "--limit", "200",
+def tune(out: Path, space: Path, *extra: str, vectors: Path = VECTORS) -> int:
+    return main(["tune", "--data", str(DATA), "--vectors", str(vectors), "--space", str(space), "--limit", "200",
                  "--out", str(out), "--quiet", *extra])
 
 
@@ -267,10 +267,24 @@ def test_resuming_with_another_space_or_limit_is_refused(tmp_path, space_file, c
     other.write_text("maxlen = 30\nepochs = 1\n[units]\nlow = 4\nhigh = 6\n", encoding="utf-8")
     capsys.readouterr()
     assert tune(out, other, "--trials", "2") == 2
-    assert "was run with another space" in capsys.readouterr().err
+    assert "was run with other settings (space.fixed.maxlen: earlier 20, now 30)" in capsys.readouterr().err
     assert tune(out, one, "--trials", "2", "--seed", "3") == 2
-    assert "was run with another seed" in capsys.readouterr().err
+    assert "(seed: earlier 0, now 3)" in capsys.readouterr().err
     assert len(trials_of(out)) == 1  # nothing was added
+
+
+def test_a_vectors_file_replaced_at_the_same_path_is_another_search(tmp_path, space_file, capsys):
+    import shutil
+    vectors = tmp_path / "vectors.bin.gz"
+    shutil.copy(VECTORS, vectors)
+    out = tmp_path / "run"
+    assert tune(out, space_file, "--trials", "1", vectors=vectors) == 0
+    recorded = json.loads((out / "search.json").read_text())["vectors_sha256"]
+    assert len(recorded) == 64
+    vectors.write_bytes(vectors.read_bytes() + b"\n")  # a different file under the same name
+    capsys.readouterr()
+    assert tune(out, space_file, "--trials", "2", vectors=vectors) == 2
+    assert f"vectors_sha256: earlier '{recorded}'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("storage", ["bogus://x", "not a url", "sqlite:////nonexistent/dir/x.db"])

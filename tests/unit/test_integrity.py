@@ -325,3 +325,15 @@ def test_strict_metrics_and_invalid_sequences():
     assert m["invalid_sequences"] == 2
     assert m["f1"] == 1.0  # conlleval reads S-PER E-PER as B-PER I-PER and O E-PER as O I-PER: "both right"
     assert m["strict"]["f1"] == 0.0 and m["strict"]["scheme"] == "iobes"
+
+
+def test_data_report_says_how_many_tokens_maxlen_cut():
+    from loopynet.data.report import make_report
+    from loopynet.data.vocab import EncodedDocs, OOVCount
+    lengths = [3, 12, 15, 30, 0]
+    offsets = np.r_[0, np.cumsum(lengths)].astype(np.int64)
+    docs = EncodedDocs(np.ones(offsets[-1], dtype=np.int32), offsets, np.array([0, 1, 0, 1, 0]))
+    report = make_report("train", docs, OOVCount(int(offsets[-1]), 0), 12, ["neg", "pos"])
+    assert report.truncated_documents == 2  # exactly maxlen tokens is kept whole
+    assert report.tokens_cut == {"total": 3 + 18, "min": 3, "median": 10.5, "max": 18}
+    assert "cutting 21 tokens, 3-18 per document, median 10.5" in report.line()

@@ -16,7 +16,9 @@ class DataReport:
     documents: documents read; tokens: Treebank tokens before OOV handling; oov_tokens: tokens
     without a vector (dropped by the book's policy); oov_rate = oov_tokens / tokens;
     empty_documents: documents with no token left (fed as all padding); truncated_documents:
-    documents with more than `maxlen` tokens left (only the first `maxlen` are used).
+    documents with more than `maxlen` tokens left (only the first `maxlen` are used); tokens_cut:
+    tokens those documents lose to `maxlen` ({"total", "min", "median", "max"} per truncated
+    document, all 0 when none is truncated).
     """
 
     part: str
@@ -28,11 +30,14 @@ class DataReport:
     truncated_documents: int
     maxlen: int
     class_counts: dict
+    tokens_cut: dict
 
     def line(self) -> str:
         return (f"{self.part}: {self.documents:,} documents, {self.tokens:,} tokens, "
                 f"OOV {self.oov_tokens:,} ({self.oov_rate:.2%}), {self.empty_documents:,} empty, "
-                f"{self.truncated_documents:,} truncated to {self.maxlen} tokens, classes {self.class_counts}")
+                f"{self.truncated_documents:,} truncated to {self.maxlen} tokens (cutting {self.tokens_cut['total']:,} "
+                f"tokens, {self.tokens_cut['min']:,}-{self.tokens_cut['max']:,} per document, median "
+                f"{self.tokens_cut['median']:g}), classes {self.class_counts}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -51,4 +56,12 @@ def make_report(part: str, docs: EncodedDocs, oov: OOVCount, maxlen: int, class_
         truncated_documents=int((lengths > maxlen).sum()),
         maxlen=maxlen,
         class_counts={class_names[int(l)] if l >= 0 else "?": int(c) for l, c in zip(labels, counts)},
+        tokens_cut=_tokens_cut(lengths, maxlen),
     )
+
+
+def _tokens_cut(lengths: np.ndarray, maxlen: int) -> dict:
+    cut = lengths[lengths > maxlen] - maxlen
+    if not len(cut):
+        return {"total": 0, "min": 0, "median": 0, "max": 0}
+    return {"total": int(cut.sum()), "min": int(cut.min()), "median": float(np.median(cut)), "max": int(cut.max())}

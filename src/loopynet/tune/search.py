@@ -48,9 +48,10 @@ from loopynet.config import (
     to_dict,
 )
 from loopynet.errors import UserError
-from loopynet.io.artifact import write_json
+from loopynet.io.artifact import sha256_file, write_json
 from loopynet.io.atomic import atomic_file
 from loopynet.tasks.classification.api import Classifier
+from loopynet.train.checkpoint import flatten
 from loopynet.train.loop import TrainingError, best_record
 from loopynet.tune.space import CONFIGS, SpaceError, tunable_options
 
@@ -118,12 +119,14 @@ def _check_out(out: Path) -> None:
 
 
 def search_identity(settings: TuneSettings) -> dict:
-    """What every trial of one study must share: data, vectors, limit, seed, encoding_errors and the space."""
+    """What every trial of one study must share: data, vectors (paths and, for files, their SHA-256: a
+    file replaced at the same path is another search), limit, seed, encoding_errors and the space."""
     params = {name: {k: v for k, v in (("low", p.low), ("high", p.high), ("step", p.step), ("log", p.log),
                                        ("choices", list(p.choices) if p.choices is not None else None))
                      if v not in (None, False)}
               for name, p in settings.space.params.items()}
     return {"data": str(Path(settings.data).resolve()), "vectors": str(Path(settings.vectors).resolve()),
+            "data_sha256": _file_sha256(settings.data), "vectors_sha256": _file_sha256(settings.vectors),
             "limit": settings.limit, "seed": settings.seed, "encoding_errors": settings.encoding_errors,
             "space": {"params": params, "fixed": settings.space.fixed}}
 
@@ -140,11 +143,17 @@ def _check_same_search(study: optuna.Study, settings: TuneSettings) -> None:
     if earlier is None:  # a new study, or one from before identities were stored
         study.set_user_attr("search", identity)
     elif earlier != identity:
-        differs = sorted(k for k in identity.keys() | earlier.keys() if identity.get(k) != earlier.get(k))
-        raise TuneError(f"study {settings.study!r} in {redact(settings.url)} was run with another {', '.join(differs)} "
-                        f"(earlier: {json.dumps({k: earlier.get(k) for k in differs})[:300]}); resume it with "
-                        "the same settings, or use a new --out / --study")
+        old, new = flatten(earlier), flatten(identity)
+        differs = [f"{k}: earlier {old.get(k)!r}, now {new.get(k)!r}" for k in sorted(old.keys() | new.keys())
+                   if old.get(k) != new.get(k)]
+        raise TuneError(f"study {settings.study!r} in {redact(settings.url)} was run with other settings ("
+                        + "; ".join(differs) + "); resume it with the same settings, or use a new --out / --study")
     write_json(Path(settings.out) / SEARCH_FILE, identity)
+
+
+def _file_sha256(path) -> str | None:
+    """SHA-256 of a file, None for a folder (a folder of reviews is named by its path only)."""
+    return sha256_file(Path(path)) if Path(path).is_file() else None
 
 
 def _check_space_values(settings: TuneSettings) -> None:
