@@ -108,6 +108,11 @@ class ModelConfig:
     train_embeddings: bool = False
     ngram: int = 0
     rnn_maxlen: int | None = None  # with ngram: tokens the recurrent part reads (None = maxlen)
+    # mask_zero (Keras' Embedding name): True = padding (id 0) is masked: last/mean/max read only real
+    # tokens and the backward direction runs within each review's length; False = Keras without a
+    # mask (an imported Keras model): every step of the padded sequence counts, "last" is step maxlen-1
+    # and the backward direction runs over the whole padded sequence.
+    mask_zero: bool = True
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,7 @@ class Classifier:
     vectors_fingerprint: dict
     history: list[dict] = field(default_factory=list)
     data_report: dict = field(default_factory=dict)
+    origin: dict = field(default_factory=dict)  # where an imported model came from (loopynet.interop)
 
     @property
     def maxlen(self) -> int:
@@ -134,7 +135,7 @@ class Classifier:
             "vectors": self.vectors_fingerprint,
             "class_names": self.class_names,
             "vocabulary_size": len(self.vocab),
-        }
+        } | ({"origin": self.origin} if self.origin else {})
         return save_folder(out, config, self.model.state_dict(), self.vocab.words, self.history, self.data_report)
 
     @classmethod
@@ -169,7 +170,7 @@ class Classifier:
         model.load_state_dict(tensors)
         history, report = read_records(path)
         return cls(model, Vocabulary(words, data_config.oov), class_names, data_config, train_config,
-                   config.get("vectors", {}), history, report)
+                   config.get("vectors", {}), history, report, config.get("origin", {}))
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         """(N,) P(class_names[1]) for each text (empty texts included: they are all padding).
