@@ -13,8 +13,9 @@ What each format holds (as written by Keras 2.x / tf-keras and Keras 3):
   the weights, laid out as above, in the group `model_weights`.
 - Keras 3 JSON (`model.to_json()`): layers with `module`/`registered_name`, an `InputLayer` with
   `batch_shape` first.
-- Keras 3 `.weights.h5` (`model.save_weights`): group `layers/<layer name>` holding the layer's own
-  variables in `vars/0, 1, ...` and its children's (`cell`, `forward_layer`, `backward_layer`) below.
+- Keras 3 `.weights.h5` (`model.save_weights`): a group per layer under `layers/` (named by kind; the
+  layer's name is the `name` attribute of its `vars` group) holding the layer's own variables in
+  `vars/0, 1, ...` and its children's (`cell`, `forward_layer`, `backward_layer`) below.
 - Keras 3 `.keras` (`model.save`): a zip archive of `config.json`, `metadata.json`, `model.weights.h5`.
 
 Every reader returns a `KerasModel`: the layers in order (InputLayer left out) with their configs and
@@ -231,16 +232,24 @@ def _attach_keras2(layers: list[KerasLayer], group: h5py.Group, path) -> None:
 
 
 def _attach_keras3(layers: list[KerasLayer], group: h5py.Group, path) -> None:
+    """Keras 3 names a layer's group by its kind (`layers/dense`, `layers/dense_1`, ...); the layer's own
+    name is the `name` attribute of its `vars` group."""
+    by_name = {_layer_name(group[key], key): group[key] for key in group if isinstance(group[key], h5py.Group)}
     names = {layer.name for layer in layers}
-    extra = [n for n in group if n not in names and _variables(group[n])]
+    extra = [n for n, g in by_name.items() if n not in names and _variables(g)]
     if extra:
         raise KerasFileError(f"the weights file has weights for layers the model {Path(path).name} does not "
                              f"have: {extra} (the model has {[layer.name for layer in layers]})")
     for layer in layers:
-        if layer.name in group:
-            found = _variables(group[layer.name])
+        if layer.name in by_name:
+            found = _variables(by_name[layer.name])
             layer.weight_names = [name for name, _ in found]
             layer.weights = [value for _, value in found]
+
+
+def _layer_name(group: h5py.Group, key: str) -> str:
+    name = group["vars"].attrs.get("name", key) if isinstance(group.get("vars"), h5py.Group) else key
+    return name.decode("utf-8") if isinstance(name, bytes) else str(name)
 
 
 def _variables(group: h5py.Group, prefix: str = "") -> list[tuple[str, np.ndarray]]:
