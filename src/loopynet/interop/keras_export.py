@@ -58,7 +58,6 @@ def export_keras(model_dir: str | os.PathLike, out: str | os.PathLike) -> Path:
                           "Keras' Flatten cannot take that mask")
     keras = _keras()
     model = build_keras_model(keras, config, clf.model.state_dict())
-    model.compile(optimizer=clf.train_config.optimizer, loss="binary_crossentropy", metrics=["accuracy"])
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.stem}.", suffix=".keras")
     os.close(fd)
     try:

@@ -73,6 +73,8 @@ def map_model(model: KerasModel, maxlen: int | None = None) -> tuple[ModelConfig
         raise _refuse(first[0], "the input's feature size is not given (batch_input_shape [.., .., None])")
     directions = 2 if bidirectional else 1
     D = units * directions
+    cells = [_split_directions(layer, directions, cell, int(features) if depth == 0 else D, units)
+             for depth, (layer, _, _) in enumerate(recurrent)]
     if head == "flatten":
         steps = _flatten_steps(dense, steps, D)
     steps = _steps(steps, maxlen, first[0])
@@ -80,9 +82,7 @@ def map_model(model: KerasModel, maxlen: int | None = None) -> tuple[ModelConfig
                          maxlen=steps, cell=cell, layers=len(recurrent), bidirectional=bidirectional, head=head,
                          mask_zero=False)
     tensors = {}
-    for depth, (layer, _, _) in enumerate(recurrent):
-        inputs = int(features) if depth == 0 else D
-        per_direction = _split_directions(layer, directions, cell, inputs, units)
+    for depth, per_direction in enumerate(cells):
         for direction, weights in enumerate(per_direction):
             prefix = cell_prefix(config, depth, direction)
             tensors |= {prefix + k: v for k, v in to_torch(cell, weights, units).items()}
