@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from loopynet.classifier import Classifier
+from loopynet.tasks.classification.api import Classifier
 from loopynet.cli import main
 from loopynet.models.classifier import BookClassifier
 

@@ -12,7 +12,7 @@ import pytest
 from test_bad_input import one_line_error
 from test_keras_import import EXPECTED, FORMATS, import_cli
 
-from loopynet.classifier import Classifier
+from loopynet.tasks.classification.api import Classifier
 from loopynet.cli import main
 from loopynet.data.batching import pad_trunc
 from loopynet.data.prepare import tokenizer_options

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from test_bad_input import one_line_error
 
-from loopynet.classifier import Classifier
+from loopynet.tasks.classification.api import Classifier
 from loopynet.cli import main
 from loopynet.interop.keras_map import UnsupportedKerasModel, map_model
 from loopynet.interop.keras_read import KerasFileError, read_keras

@@ -42,7 +42,7 @@ def export_keras(model_dir: str | os.PathLike, out: str | os.PathLike) -> Path:
             or the network has no Keras equivalent (the reason is named).
         ArtifactError: an unreadable model folder.
     """
-    from loopynet.classifier import Classifier
+    from loopynet.tasks.classification.api import Classifier
 
     out = Path(out)
     if out.suffix != ".keras":

@@ -40,7 +40,7 @@ def import_keras(model: str | os.PathLike, weights: str | os.PathLike | None, ve
             from the model's input features, a --maxlen the model contradicts.
         VectorsError, ArtifactError: unreadable vectors; an --out that may not be replaced.
     """
-    from loopynet.classifier import Classifier
+    from loopynet.tasks.classification.api import Classifier
     from loopynet.data.vectors import fingerprint, load_vectors
     from loopynet.data.vocab import vocabulary_from_vectors
     from loopynet.io.artifact import check_out
