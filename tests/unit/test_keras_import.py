@@ -147,6 +147,17 @@ def test_weights_of_another_model(tmp_path, capsys):
             "the weights file has weights for layers the model book.json does not have")
 
 
+def test_json_that_is_not_a_keras_model_or_lacks_an_attribute(tmp_path, capsys):
+    (tmp_path / "other.json").write_text('{"name": "not keras"}')
+    refused(capsys, [tmp_path / "other.json", FIXTURES / "keras2" / "book_weights.h5"], tmp_path / "out",
+            "JSON without class_name and config: not a Keras model JSON")
+    arch = json.loads((FIXTURES / "keras2" / "book.json").read_text())
+    del next(layer for layer in arch["config"]["layers"] if layer["class_name"] == "SimpleRNN")["config"]["units"]
+    (tmp_path / "no_units.json").write_text(json.dumps(arch))
+    refused(capsys, [tmp_path / "no_units.json", FIXTURES / "keras2" / "book_weights.h5"], tmp_path / "out",
+            "lacks or garbles an attribute loopynet needs (KeyError: 'units')")
+
+
 def test_hdf5_that_is_not_keras(tmp_path, capsys):
     with h5py.File(tmp_path / "data.h5", "w") as f:
         f["x"] = np.arange(3)

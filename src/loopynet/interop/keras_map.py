@@ -65,6 +65,14 @@ def map_model(model: KerasModel, maxlen: int | None = None) -> tuple[ModelConfig
         ValueError: weights that do not match the model (the layer, weight and both shapes named),
             or a maxlen that contradicts the model.
     """
+    try:
+        return _map(model, maxlen)
+    except (KeyError, TypeError, AttributeError, IndexError) as err:  # a config without a needed attribute
+        raise UnsupportedKerasModel(f"the model's JSON lacks or garbles an attribute loopynet needs "
+                                    f"({type(err).__name__}: {err})") from None
+
+
+def _map(model: KerasModel, maxlen: int | None) -> tuple[ModelConfig, dict[str, np.ndarray]]:
     recurrent, dropouts, head, dense = _parse(model.layers)
     first = recurrent[0]
     cell, units, bidirectional = first[1], int(first[2]["units"]), first[0].kind == "Bidirectional"

@@ -117,11 +117,11 @@ def _no_second_file(path: Path, weights, why: str) -> None:
         raise KerasFileError(f"{path}: {why}; give it alone (a second file, {weights}, was given)")
 
 
-def _open_h5(source) -> h5py.File:
+def _open_h5(source, label=None) -> h5py.File:
     try:
         return h5py.File(source, "r")
     except OSError as err:
-        raise KerasFileError(f"{getattr(source, 'name', source)}: not a readable HDF5 file ({err})") from None
+        raise KerasFileError(f"{label or source}: not a readable HDF5 file ({err})") from None
 
 
 def _json(raw, path) -> dict:
@@ -152,18 +152,24 @@ def _read_archive(path: Path) -> KerasModel:
             weights = archive.read("model.weights.h5")
     except (zipfile.BadZipFile, EOFError, OSError, zipfile.LargeZipFile) as err:
         raise KerasFileError(f"{path}: damaged or truncated .keras archive ({err})") from None
-    with _open_h5(io.BytesIO(weights)) as f:
+    with _open_h5(io.BytesIO(weights), f"{path}:model.weights.h5") as f:
         model = _assemble(arch, f, path, "keras3-archive")
     model.source["keras_version"] = metadata.get("keras_version", model.source["keras_version"])
     return model
 
 
 def _assemble(arch: dict, weights: h5py.Group, path: Path, fmt: str) -> KerasModel:
-    layers, batch_shape = layers_of(arch, path)
-    if _weights_layout(weights) == "keras2":
-        _attach_keras2(layers, weights, path)
-    else:
-        _attach_keras3(layers, weights["layers"], path)
+    try:
+        layers, batch_shape = layers_of(arch, path)
+        if _weights_layout(weights) == "keras2":
+            _attach_keras2(layers, weights, path)
+        else:
+            _attach_keras3(layers, weights["layers"], path)
+    except (KeyError, TypeError, AttributeError, IndexError, ValueError) as err:
+        if isinstance(err, KerasFileError):
+            raise
+        raise KerasFileError(f"{path}: not a Keras model layout that loopynet reads ({type(err).__name__}: "
+                             f"{err})") from None
     return KerasModel(layers, batch_shape, {"format": fmt, "file": Path(path).name,
                                             "keras_version": arch.get("keras_version", "")})
 
