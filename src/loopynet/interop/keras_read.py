@@ -88,7 +88,7 @@ def read_keras(path: str | Path, weights: str | Path | None = None) -> KerasMode
             group = f["model_weights"] if "model_weights" in f else None
             if group is None:
                 raise KerasFileError(f"{path} holds a model without weights (no model_weights group)")
-            return _assemble(arch, group, path, "keras2-h5")
+            return _assemble(arch, group, path, "full-model-h5")
     arch = _json(path.read_bytes(), path)
     if weights is None:
         raise KerasFileError(f"{path} is a model JSON, which holds no weights: pass its weights file too "

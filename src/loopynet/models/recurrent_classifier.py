@@ -264,7 +264,7 @@ def describe(model: nn.Module) -> str:
     config = model.config
     header = (f"cell={config.cell} layers={config.layers} bidirectional={config.bidirectional} head={config.head} "
               f"units={config.units} stateful={config.stateful} chunk_len={config.chunk_len} "
-              f"train_embeddings={config.train_embeddings} ngram={config.ngram}")
+              f"train_embeddings={config.train_embeddings} ngram={config.ngram} mask_zero={config.mask_zero}")
     lines = [header, "-" * 65]
     trainable = frozen = 0
     for name, tensor in list(model.named_parameters()) + list(model.named_buffers()):
