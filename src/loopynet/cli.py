@@ -270,9 +270,14 @@ def build_parser(train_defaults: dict | None = None) -> argparse.ArgumentParser:
     ex.add_argument("model", help="model folder")
     ex.add_argument("--format", required=True, choices=sorted(EXPORT_FORMATS), help="keras: a Keras 3 .keras file")
     ex.add_argument("--out", required=True, help="file to write (atomically)")
-    from loopynet.interop.commands import register as register_import
+    from loopynet.interop.commands import add_import_arguments
 
-    register_import(sub)
+    keras_import = sub.add_parser("import", help="import a model from another framework into a model folder",
+                                  allow_abbrev=False).add_subparsers(dest="import_format", required=True).add_parser(
+        "keras", help="a Keras classifier: model JSON + weights .h5 (Keras 2, the book's pair, or Keras 3 "
+                      ".weights.h5), a full-model .h5, or a .keras archive", allow_abbrev=False)
+    add_import_arguments(keras_import)
+    add_config_options(keras_import, "import keras", _defaults(DataConfig(**BOOK_DATA)))
 
     data = sub.add_parser("data", help="datasets", allow_abbrev=False).add_subparsers(dest="data_command", required=True)
     fetch = data.add_parser("fetch", help="download a dataset archive into $LOOPYNET_HOME/data", allow_abbrev=False)
@@ -574,9 +579,9 @@ def cmd_export(args) -> int:
 
 
 def cmd_import(args) -> int:
-    from loopynet.interop.commands import cmd_import as run
+    from loopynet.interop.commands import run_import
 
-    return run(args)
+    return run_import(args, *configs_from("import keras", args, DataConfig(**BOOK_DATA)))
 
 
 def _version() -> str:

@@ -50,6 +50,7 @@ def keras_probabilities(model_dir, texts) -> np.ndarray:
     ("bigru-last", ["--cell", "gru", "--head", "last", "--bidirectional"]),
     ("rnn-mean", ["--head", "mean"]),
     ("lstm-flatten", ["--cell", "lstm"]),
+    ("bilstm-max-unmasked", ["--cell", "lstm", "--bidirectional", "--head", "max", "--no-mask-zero"]),  # as Keras
 ])
 def test_exported_model_predicts_as_loopynet(name, extra, tiny_imdb, tiny_vectors, tmp_path, one_thread):
     model_dir = trained(tiny_imdb, tiny_vectors, tmp_path / name, *extra, *(TINY if extra else []))

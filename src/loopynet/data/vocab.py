@@ -104,8 +104,8 @@ def vocabulary_from_vectors(vectors: WordVectors, oov: str = "drop", vector_norm
     Raises:
         ValueError: unknown `oov` or `vector_norm`.
     """
-    if vector_norm not in VECTOR_NORMS:
-        raise ValueError(f"vector_norm must be one of {VECTOR_NORMS}, got {vector_norm!r}")
+    if vector_norm not in CLASSIFIER_VECTOR_NORMS:
+        raise ValueError(f"vector_norm must be one of {CLASSIFIER_VECTOR_NORMS}, got {vector_norm!r}")
     specials = [PAD] + ([UNK] if oov == "unk" else [])
     words = specials + sorted(vectors.index, key=vectors.index.__getitem__)
     matrix = np.zeros((len(words), vectors.embedding_dims), dtype=np.float32)

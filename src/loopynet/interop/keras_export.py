@@ -26,11 +26,12 @@ from pathlib import Path
 
 import numpy as np
 
+from loopynet.errors import UserError
 from loopynet.interop.keras_map import cell_prefix, to_keras
 from loopynet.io.atomic import current_umask
 
 
-class ExportError(ValueError):
+class ExportError(UserError, ValueError):
     """A model that this format cannot express, a bad output path, or a missing optional package."""
 
 

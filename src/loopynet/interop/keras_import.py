@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from loopynet.config import BOOK_DATA, DataConfig, TrainConfig, check_data
+from loopynet.errors import InputError
 from loopynet.interop.keras_map import map_model
 from loopynet.interop.keras_read import read_keras
 
@@ -36,7 +37,7 @@ def import_keras(model: str | os.PathLike, weights: str | os.PathLike | None, ve
     Raises:
         KerasFileError: unreadable, damaged or non-Keras files, a JSON without weights.
         UnsupportedKerasModel: a layer or attribute loopynet cannot express (named).
-        ValueError: weights that do not match the model (shape named), vectors whose width differs
+        InputError: weights that do not match the model (shape named), vectors whose width differs
             from the model's input features, a --maxlen the model contradicts.
         VectorsError, ArtifactError: unreadable vectors; an --out that may not be replaced.
     """
@@ -49,14 +50,14 @@ def import_keras(model: str | os.PathLike, weights: str | os.PathLike | None, ve
     data_config = data_config or DataConfig(**BOOK_DATA)
     check_data(data_config)
     if data_config.word_weights != "none":
-        raise ValueError("--word-weights sif needs a corpus' word counts; an imported model's vectors come from "
+        raise InputError("word_weights sif needs a corpus' word counts; an imported model's vectors come from "
                          "the vector file alone (word_weights none)")
     check_out(out)
     keras_model = read_keras(model, weights)
     config, tensors = map_model(keras_model, maxlen)
     word_vectors = load_vectors(vectors)
     if word_vectors.embedding_dims != config.embedding_dims:
-        raise ValueError(f"--vectors {vectors} has {word_vectors.embedding_dims}-dimensional vectors but the Keras "
+        raise InputError(f"--vectors {vectors} has {word_vectors.embedding_dims}-dimensional vectors but the Keras "
                          f"model's first layer takes {config.embedding_dims} features per step")
     vocab, embeddings = vocabulary_from_vectors(word_vectors, data_config.oov, data_config.vector_norm)
     network = build_classifier(config, torch.from_numpy(embeddings))

@@ -37,6 +37,7 @@ from __future__ import annotations
 import numpy as np
 
 from loopynet.config import ModelConfig
+from loopynet.errors import InputError, UserError
 from loopynet.interop.keras_read import KerasLayer, KerasModel
 
 CELLS = {"SimpleRNN": "rnn", "GRU": "gru", "LSTM": "lstm"}
@@ -45,7 +46,7 @@ SUPPORTED = ("SimpleRNN, GRU, LSTM, Bidirectional, Dropout, Flatten, GlobalMaxPo
              "and a final Dense(1, sigmoid)")
 
 
-class UnsupportedKerasModel(ValueError):
+class UnsupportedKerasModel(UserError, ValueError):
     """A Keras layer or attribute that loopynet's networks cannot express (the message names both)."""
 
 
@@ -62,8 +63,8 @@ def map_model(model: KerasModel, maxlen: int | None = None) -> tuple[ModelConfig
 
     Raises:
         UnsupportedKerasModel: a layer or attribute loopynet cannot express.
-        ValueError: weights that do not match the model (the layer, weight and both shapes named),
-            or a maxlen that contradicts the model.
+        InputError (a ValueError): weights that do not match the model (the layer, weight and both shapes
+            named), or a maxlen that contradicts the model.
     """
     try:
         return _map(model, maxlen)
@@ -199,17 +200,17 @@ def _dense(layer: KerasLayer) -> KerasLayer:
 def _flatten_steps(dense: KerasLayer, steps, D: int) -> int:
     rows = dense.weights[0].shape[0] if dense.weights else None
     if rows is None or rows % D:
-        raise ValueError(f"layer {dense.name!r} (Dense): weights {_shapes(dense)} do not fit a Flatten of "
+        raise InputError(f"layer {dense.name!r} (Dense): weights {_shapes(dense)} do not fit a Flatten of "
                          f"(time, {D}) features")
     if steps is not None and rows != steps * D:
-        raise ValueError(f"layer {dense.name!r} (Dense): weight {dense.weight_names[0]!r} is {(rows, 1)} in the "
+        raise InputError(f"layer {dense.name!r} (Dense): weight {dense.weight_names[0]!r} is {(rows, 1)} in the "
                          f"weights file; the model implies {(steps * D, 1)} (Flatten of {steps} x {D})")
     return rows // D
 
 
 def _steps(steps, maxlen, layer: KerasLayer) -> int:
     if steps is not None and maxlen is not None and int(steps) != maxlen:
-        raise ValueError(f"--maxlen {maxlen} contradicts the model's input of {steps} time steps")
+        raise InputError(f"--maxlen {maxlen} contradicts the model's input of {steps} time steps")
     steps = steps if steps is not None else maxlen
     if steps is None:
         raise _refuse(layer, "the input's time steps are not fixed (None): give --maxlen (the padded length "
@@ -233,13 +234,13 @@ def _split_directions(layer: KerasLayer, directions: int, cell: str, inputs: int
     use_bias = config.get("use_bias", True)
     expected = expected_shapes(cell, inputs, units, use_bias) * directions
     if not layer.weights:
-        raise ValueError(f"the weights file has no weights for layer {layer.name!r} ({layer.kind})")
+        raise InputError(f"the weights file has no weights for layer {layer.name!r} ({layer.kind})")
     if len(layer.weights) != len(expected):
-        raise ValueError(f"layer {layer.name!r} ({layer.kind}): the weights file has {len(layer.weights)} weights "
+        raise InputError(f"layer {layer.name!r} ({layer.kind}): the weights file has {len(layer.weights)} weights "
                          f"{_shapes(layer)}; the model implies {len(expected)} {expected}")
     for name, weight, shape in zip(layer.weight_names, layer.weights, expected):
         if tuple(weight.shape) != shape:
-            raise ValueError(f"layer {layer.name!r} ({layer.kind}): weight {name!r} is {tuple(weight.shape)} in "
+            raise InputError(f"layer {layer.name!r} ({layer.kind}): weight {name!r} is {tuple(weight.shape)} in "
                              f"the weights file; the model implies {shape}")
     per = len(expected) // directions
     weights = [list(layer.weights[i * per:(i + 1) * per]) for i in range(directions)]
@@ -291,7 +292,7 @@ def _dense_weights(dense: KerasLayer, features: int) -> tuple[np.ndarray, np.nda
     expected = [(features, 1)] + ([(1,)] if use_bias else [])
     if [tuple(w.shape) for w in dense.weights] != expected:
         names = dense.weight_names or ["(none)"]
-        raise ValueError(f"layer {dense.name!r} (Dense): weights {dict(zip(names, _shapes(dense)))} in the weights "
+        raise InputError(f"layer {dense.name!r} (Dense): weights {dict(zip(names, _shapes(dense)))} in the weights "
                          f"file; the model implies {expected}")
     bias = np.asarray(dense.weights[1], np.float32) if use_bias else np.zeros(1, np.float32)
     return np.asarray(dense.weights[0], np.float32), bias

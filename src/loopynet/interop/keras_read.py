@@ -33,11 +33,13 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from loopynet.errors import UserError
+
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 ZIP_MAGIC = b"PK\x03\x04"
 
 
-class KerasFileError(ValueError):
+class KerasFileError(UserError, ValueError):
     """A Keras file that is missing, damaged, not Keras', or does not match its companion file."""
 
 
