@@ -1,4 +1,5 @@
-"""Command line: `loopynet train | evaluate | predict | summary | tune | data fetch`. Argument handling only."""
+"""Command line: `loopynet train | evaluate | predict | summary | tune | data fetch | import | export`.
+Argument handling only."""
 
 from __future__ import annotations
 
@@ -267,6 +268,20 @@ def build_parser(train_defaults: dict | None = None) -> argparse.ArgumentParser:
                        help="word vectors as stored (none, the book's pipeline), unit L2 norm, or all-but-the-top "
                             "(default: none; the shared vectors' norms are ~48)")
     grads.add_argument("--seed", type=_count(0), default=t.seed, help=f"batches and initial weights (default: {t.seed})")
+
+    ex = sub.add_parser("export", help="write a classifier model folder in another framework's format",
+                        allow_abbrev=False)
+    ex.add_argument("model", help="model folder")
+    ex.add_argument("--format", required=True, choices=sorted(EXPORT_FORMATS), help="keras: a Keras 3 .keras file")
+    ex.add_argument("--out", required=True, help="file to write (atomically)")
+    from loopynet.interop.commands import add_import_arguments
+
+    keras_import = sub.add_parser("import", help="import a model from another framework into a model folder",
+                                  allow_abbrev=False).add_subparsers(dest="import_format", required=True).add_parser(
+        "keras", help="a Keras classifier: model JSON + weights .h5 (Keras 2, the book's pair, or Keras 3 "
+                      ".weights.h5), a full-model .h5, or a .keras archive", allow_abbrev=False)
+    add_import_arguments(keras_import)
+    add_config_options(keras_import, "import keras", _defaults(DataConfig(**BOOK_DATA)))
 
     data = sub.add_parser("data", help="datasets", allow_abbrev=False).add_subparsers(dest="data_command", required=True)
     fetch = data.add_parser("fetch", help="download a dataset archive into $LOOPYNET_HOME/data", allow_abbrev=False)
@@ -560,6 +575,23 @@ def cmd_tag(args) -> int:
     return 0
 
 
+EXPORT_FORMATS = {"keras": "loopynet.interop.keras_export:export_keras"}  # --format -> "module:function(model, out)"
+
+
+def cmd_export(args) -> int:
+    import importlib
+
+    module, function = EXPORT_FORMATS[args.format].split(":")
+    print(f"saved {getattr(importlib.import_module(module), function)(args.model, args.out)}")
+    return 0
+
+
+def cmd_import(args) -> int:
+    from loopynet.interop.commands import run_import
+
+    return run_import(args, *configs_from("import keras", args, DataConfig(**BOOK_DATA)))
+
+
 def _version() -> str:
     from loopynet import __version__
 
@@ -567,7 +599,7 @@ def _version() -> str:
 
 
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "summary": cmd_summary, "tune": cmd_tune,
-            "data": cmd_data, "tag": cmd_tag, "diagnose": cmd_diagnose}
+            "data": cmd_data, "tag": cmd_tag, "diagnose": cmd_diagnose, "export": cmd_export, "import": cmd_import}
 
 if __name__ == "__main__":
     sys.exit(main())

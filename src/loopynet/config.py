@@ -108,6 +108,11 @@ class ModelConfig:
     train_embeddings: bool = False
     ngram: int = 0
     rnn_maxlen: int | None = None  # with ngram: tokens the recurrent part reads (None = maxlen)
+    # mask_zero (Keras' Embedding name): True = padding (id 0) is masked: last/mean/max read only real
+    # tokens and the backward direction runs within each review's length; False = Keras without a
+    # mask (an imported Keras model): every step of the padded sequence counts, "last" is step maxlen-1
+    # and the backward direction runs over the whole padded sequence.
+    mask_zero: bool = True
 
 
 @dataclass(frozen=True)
@@ -514,6 +519,8 @@ FLAGS: dict[str, Flag] = {
     "chunk_len": Flag("tokens per chunk with --stateful", "tokens", none="none", minimum=1),
     "train_embeddings": Flag("fine-tune the word vectors (the classifier: SparseAdam on the rows a batch uses; "
                              "the tagger: a trained correction for the words seen in training)"),
+    "mask_zero": Flag("mask padding (id 0): last/mean/max and the backward direction read only real tokens; off = "
+                      "Keras without a mask: every padded step counts (imported Keras models)"),
     "ngram": Flag("add a naive-Bayes-weighted logistic model on 1..N-grams, mixed on validation, 0 = off"),
     "rnn_maxlen": Flag("with --ngram: tokens the recurrent part reads", "tokens", default_text="--maxlen", minimum=1),
     "word_dropout": Flag("replace word ids by <unk> in training with this probability"),
@@ -567,6 +574,7 @@ COMMAND_FIELDS: dict[str, tuple[tuple[type, tuple[str, ...]], ...]] = {
         (TrainConfig, ("batch_size", "epochs", "lr", "optimizer", "lr_decay", "ema_decay", "clip_norm", "patience",
                        "monitor", "seed")),
     ),
+    "import keras": ((DataConfig, ("oov", "strip_html", "split_periods", "map_quotes", "vector_norm")),),
     "tune": ((TuneSettings, ("sampler", "pruner", "trials", "timeout", "study", "storage", "workers", "limit", "seed",
                              "encoding_errors", "heartbeat", "save_best", "quiet")),),
 }

@@ -89,14 +89,38 @@ def build_vocabulary(corpus: TokenizedCorpus, vectors: WordVectors, oov: str = "
     rows = [vectors.index[w] for w in words[len(specials):]]
     matrix[len(specials):] = vectors.vectors[rows]
     words_part = matrix[len(specials):]
+    normalise(words_part, vector_norm)
+    if word_weights == "sif":
+        words_part *= sif_weights(counts[kept], counts.sum(), sif_a)[:, None].astype(np.float32)
+    return Vocabulary(words, oov), matrix
+
+
+def vocabulary_from_vectors(vectors: WordVectors, oov: str = "drop", vector_norm: str = "none"
+                            ) -> tuple[Vocabulary, np.ndarray]:
+    """Every word of the vector file, in the file's order, and their (V, E) float32 matrix (padding and
+    `<unk>` first, zero), `vector_norm` applied over the whole table: the chapter's pre-vectorised
+    pipeline, which looks every token up in the file (used for imported Keras models).
+
+    Raises:
+        ValueError: unknown `oov` or `vector_norm`.
+    """
+    if vector_norm not in CLASSIFIER_VECTOR_NORMS:
+        raise ValueError(f"vector_norm must be one of {CLASSIFIER_VECTOR_NORMS}, got {vector_norm!r}")
+    specials = [PAD] + ([UNK] if oov == "unk" else [])
+    words = specials + sorted(vectors.index, key=vectors.index.__getitem__)
+    matrix = np.zeros((len(words), vectors.embedding_dims), dtype=np.float32)
+    matrix[len(specials):] = vectors.vectors[[vectors.index[w] for w in words[len(specials):]]]
+    normalise(matrix[len(specials):], vector_norm)
+    return Vocabulary(words, oov), matrix
+
+
+def normalise(words_part: np.ndarray, vector_norm: str) -> None:
+    """Apply `vector_norm` ("none", "unit" or "abtt", see `build_vocabulary`) to (V, E) rows in place."""
     if vector_norm == "abtt":
         words_part[:] = all_but_the_top(words_part)
     if vector_norm in ("unit", "abtt"):
         norms = np.linalg.norm(words_part, axis=1, keepdims=True)
         np.divide(words_part, norms, out=words_part, where=norms > 0)
-    if word_weights == "sif":
-        words_part *= sif_weights(counts[kept], counts.sum(), sif_a)[:, None].astype(np.float32)
-    return Vocabulary(words, oov), matrix
 
 
 def sif_weights(counts: np.ndarray, total_tokens: int, a: float = 1e-3) -> np.ndarray:

@@ -17,6 +17,10 @@ Heads (on the (B, T, D) outputs after dropout):
   backward at position 0, i.e. each direction's final state, Keras' default merge "concat");
 - "mean" / "max": over the real positions only.
 For last/mean/max a review's prediction is identical whether it is padded to 400 or to its own length.
+With `mask_zero=False` (Keras' semantics without a mask, used for imported Keras models) every one of
+the T steps counts as a token: "last" reads step T-1, mean/max pool all T steps and the backward
+direction runs over the whole padded sequence reversed; predictions then depend on the padding, so
+inputs are always padded to maxlen.
 
 Parameter conventions: cell "rnn" is loopynet's Keras SimpleRNN (one bias: E*H + H*H + H per direction
 and layer); "gru" and "lstm" are `torch.nn.GRU` / `torch.nn.LSTM` (PyTorch/cuDNN conventions: two bias
@@ -134,8 +138,8 @@ class RecurrentClassifier(Network):
 
     @property
     def padding_safe(self) -> bool:
-        """Whether trailing padding leaves the logits unchanged (heads last/mean/max)."""
-        return self.config.head != "flatten"
+        """Whether trailing padding leaves the logits unchanged (heads last/mean/max, padding masked)."""
+        return self.config.head != "flatten" and self.config.mask_zero
 
     def sparse_parameters(self) -> list[nn.Parameter]:
         """Parameters whose gradients are sparse (the fine-tuned embedding table), else []."""
@@ -154,13 +158,19 @@ class RecurrentClassifier(Network):
         """x (B, T, E) input vectors (e.g. `embed(ids)`, or points between them and a baseline for
         integrated gradients), lengths (B,) real steps of each row -> logits (B,); = forward(ids) for
         x = embed(ids)."""
+        lengths = self.steps_read(lengths, x.shape[1])
         return self.head(self.dropout(self._encode(None, x, lengths)), lengths)
 
     def encode(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """ids (B, T) -> (outputs (B, T, D) of the top layer before dropout, lengths (B,))."""
         ids = ids.long()
-        lengths = lengths_of(ids)
+        lengths = self.steps_read(lengths_of(ids), ids.shape[1])
         return self._encode(ids, None, lengths), lengths
+
+    def steps_read(self, lengths: torch.Tensor, T: int) -> torch.Tensor:
+        """(B,) steps each row's heads and backward direction read: its real tokens (`lengths`), or all T
+        steps with mask_zero=False (Keras without a mask)."""
+        return lengths if self.config.mask_zero else torch.full_like(lengths, T)
 
     def _encode(self, ids: torch.Tensor | None, x: torch.Tensor | None, lengths: torch.Tensor) -> torch.Tensor:
         """Top-layer outputs (B, T, D) before dropout, of token ids (B, T) or, with ids None, of input vectors
@@ -254,7 +264,7 @@ def describe(model: nn.Module) -> str:
     config = model.config
     header = (f"cell={config.cell} layers={config.layers} bidirectional={config.bidirectional} head={config.head} "
               f"units={config.units} stateful={config.stateful} chunk_len={config.chunk_len} "
-              f"train_embeddings={config.train_embeddings} ngram={config.ngram}")
+              f"train_embeddings={config.train_embeddings} ngram={config.ngram} mask_zero={config.mask_zero}")
     lines = [header, "-" * 65]
     trainable = frozen = 0
     for name, tensor in list(model.named_parameters()) + list(model.named_buffers()):

@@ -66,6 +66,7 @@ class Classifier:
     data_report: dict = field(default_factory=dict)
     runtime: dict = field(default_factory=dict)  # threads and kernel path of training (loopynet.train.runtime)
     threshold: dict = field(default_factory=lambda: {"value": 0.5, "rule": "fixed"})  # the saved decision rule
+    origin: dict = field(default_factory=dict)  # where an imported model came from (loopynet.interop)
 
     @property
     def maxlen(self) -> int:
@@ -149,7 +150,7 @@ class Classifier:
             "vocabulary_size": len(self.vocab),
             "runtime": self.runtime,
             "threshold": self.threshold,
-        }
+        } | ({"origin": self.origin} if self.origin else {})
         return save_folder(out, config, self.model.state_dict(), self.vocab.words, self.history, self.data_report)
 
     @classmethod
@@ -185,7 +186,7 @@ class Classifier:
         history, report = read_records(path)
         return cls(model, Vocabulary(words, data_config.oov), class_names, data_config, train_config,
                    config.get("vectors", {}), history, report, config.get("runtime") or {},
-                   _saved_rule(path, config.get("threshold", {"value": 0.5, "rule": "fixed"})))
+                   _saved_rule(path, config.get("threshold", {"value": 0.5, "rule": "fixed"})), config.get("origin", {}))
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         """(N,) P(class_names[1]) for each text (empty texts included: they are all padding).
