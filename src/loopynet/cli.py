@@ -136,6 +136,14 @@ def add_config_options(p: argparse.ArgumentParser, command: str, defaults: dict)
                        const=value, choices=FLAGS[name].choices if value is None else None, help=f"deprecated: use {new}")
 
 
+def add_device_option(*parsers: argparse.ArgumentParser) -> None:
+    """`--device` from the table (FLAGS["device"]) on commands whose device is not a config field (tune's is
+    TuneSettings.device, added by add_config_options)."""
+    spec = FLAGS["device"]
+    for p in parsers:
+        p.add_argument(option("device"), choices=spec.choices, default="auto", help=spec.help_text("auto"))
+
+
 def _defaults(*configs) -> dict:
     """field -> default of config instances or classes (a class' fields without a default are left out)."""
     values = {}
@@ -283,6 +291,7 @@ def build_parser(train_defaults: dict | None = None) -> argparse.ArgumentParser:
     add_import_arguments(keras_import)
     add_config_options(keras_import, "import keras", _defaults(DataConfig(**BOOK_DATA)))
 
+    add_device_option(train, ev, pr, tt, te, tp)
     data = sub.add_parser("data", help="datasets", allow_abbrev=False).add_subparsers(dest="data_command", required=True)
     fetch = data.add_parser("fetch", help="download a dataset archive into $LOOPYNET_HOME/data", allow_abbrev=False)
     fetch.add_argument("name", help="dataset name (imdb)")
@@ -379,7 +388,8 @@ def cmd_train(args) -> int:
     checkpoints = _outputs_checked(args)
     clf = Classifier.train(args.data, args.vectors, data_config, model_config, train_config, split=args.split,
                            progress=not args.quiet, log=lambda line: print(line, file=sys.stderr),
-                           checkpoint_dir=checkpoints, resume=args.resume, init_from=args.init_from)
+                           checkpoint_dir=checkpoints, resume=args.resume, init_from=args.init_from,
+                           device=args.device)
     out = clf.save(args.out)
     print(f"saved {out}")
     return 0
@@ -401,7 +411,7 @@ def _outputs_checked(args) -> str:
 def cmd_evaluate(args) -> int:
     from loopynet.tasks.classification.api import Classifier
 
-    metrics = Classifier.load(args.model).evaluate(args.data, args.split, args.threshold, args.encoding_errors, args.limit)
+    metrics = Classifier.load(args.model, args.device).evaluate(args.data, args.split, args.threshold, args.encoding_errors, args.limit)
     if args.json:
         print(json.dumps(metrics))
         return 0
@@ -453,7 +463,7 @@ def cmd_predict(args) -> int:
     from loopynet.tasks.classification.api import Classifier
 
     texts = _read_texts(args)
-    results = Classifier.load(args.model).predict(texts, args.threshold)
+    results = Classifier.load(args.model, args.device).predict(texts, args.threshold)
     if args.json:
         print(json.dumps(results, ensure_ascii=False, allow_nan=False))
     else:
@@ -542,12 +552,12 @@ def cmd_tag(args) -> int:
                                                                tagger_train_config())
         tagger = Tagger.train(args.data, args.vectors, data_config, model_config, train_config,
                               progress=not args.quiet, log=lambda line: print(line, file=sys.stderr),
-                              checkpoint_dir=_outputs_checked(args), resume=args.resume)
+                              checkpoint_dir=_outputs_checked(args), resume=args.resume, device=args.device)
         print(f"saved {tagger.save(args.out)}")
         return 0
     from loopynet.tasks.tagging.api import Tagger
 
-    tagger = Tagger.load(args.model)
+    tagger = Tagger.load(args.model, args.device)
     if args.tag_command == "evaluate":
         m = tagger.evaluate(args.split, args.data, args.limit)
         if args.json:

@@ -25,6 +25,8 @@ VECTOR_NORMS = ("none", "unit", "abtt", "standard")
 """Every --vector-norm; the classifier takes CLASSIFIER_VECTOR_NORMS, the tagger TAGGER_VECTOR_NORMS."""
 CLASSIFIER_VECTOR_NORMS = ("none", "unit", "abtt")
 TAGGER_VECTOR_NORMS = ("none", "unit", "standard")
+DEVICES = ("auto", "cpu", "cuda")
+"""--device (loopynet.device): auto = cuda when torch sees a GPU, else cpu."""
 WORD_WEIGHTS = ("none", "sif")
 TAG_SCHEMES = ("iob2", "iobes")
 OPTIMIZERS = ("rmsprop", "adam")
@@ -401,6 +403,7 @@ class TuneSettings:
     earlier runs included. timeout: seconds after which a worker starts no new trial (None: no limit).
     storage: SQLAlchemy URL (None: sqlite:///OUT/study.db). heartbeat: seconds between worker heartbeats.
     limit, seed, encoding_errors: the same for every trial (same documents, same validation split).
+    device: where every trial trains (DEVICES; loopynet.device).
     """
 
     data: str
@@ -420,6 +423,7 @@ class TuneSettings:
     heartbeat: int = 30
     save_best: bool = False
     quiet: bool = False
+    device: str = "auto"
 
     @property
     def url(self) -> str:
@@ -558,6 +562,9 @@ FLAGS: dict[str, Flag] = {
                       "seconds", minimum=1),
     "save_best": Flag("retrain the best configuration into OUT/best-model"),
     "quiet": Flag("no progress bars, no per-epoch lines, only warnings from Optuna"),
+    # where a command computes (every command that trains or runs a network; loopynet.device)
+    "device": Flag("auto = cuda when torch sees a GPU, else cpu; on cuda every recurrent cell runs on cuDNN, on "
+                   "the cpu on loopynet's C kernels", choices=DEVICES),
 }
 
 COMMAND_FIELDS: dict[str, tuple[tuple[type, tuple[str, ...]], ...]] = {
@@ -576,7 +583,7 @@ COMMAND_FIELDS: dict[str, tuple[tuple[type, tuple[str, ...]], ...]] = {
     ),
     "import keras": ((DataConfig, ("oov", "strip_html", "split_periods", "map_quotes", "vector_norm")),),
     "tune": ((TuneSettings, ("sampler", "pruner", "trials", "timeout", "study", "storage", "workers", "limit", "seed",
-                             "encoding_errors", "heartbeat", "save_best", "quiet")),),
+                             "encoding_errors", "heartbeat", "save_best", "quiet", "device")),),
 }
 """The config fields each command takes as options (`loopynet train` takes every field of its configs)."""
 

@@ -10,7 +10,7 @@ from torch.testing import assert_close
 from loopynet.config import ModelConfig
 from loopynet.models.classifier import BookClassifier, count_trainable
 from loopynet.models.simple_rnn import SimpleRNN
-from loopynet.models.twin import SimpleRNNTwin, from_simple_rnn, to_simple_rnn
+from loopynet.models.twin import SimpleRNNTwin, from_simple_rnn, run_as_twin, to_simple_rnn
 
 B, T, E, H, V = 3, 6, 5, 4, 9
 TOL = dict(atol=1e-12, rtol=1e-12)
@@ -91,3 +91,31 @@ def test_book_network_with_the_twin_keeps_the_books_parameter_count(units, expec
     model.rnn = from_simple_rnn(model.rnn)
     assert isinstance(model.rnn.rnn, torch.nn.RNN)
     assert count_trainable(model) == expected
+
+
+@pytest.mark.parametrize("with_h0", [False, True])
+def test_run_as_twin_computes_the_layer_with_its_own_parameters(with_h0):
+    """How SimpleRNN computes on CUDA (cuDNN), checked here through torch.nn.RNN's CPU implementation."""
+    layer = _layer(seed=3)
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(B, T, E, dtype=torch.float64, generator=g)
+    h0 = torch.randn(B, H, dtype=torch.float64, generator=g) if with_h0 else None
+    results = []
+    for run in (layer, lambda x, h0: run_as_twin(layer, x, h0)):
+        layer.zero_grad()
+        out, last = run(x, h0)
+        (out.sin().sum() + last.sum()).backward()
+        results.append((out, last, *(p.grad.clone() for p in layer.parameters())))
+    for mine, theirs in zip(*results):
+        assert_close(theirs, mine, **TOL)
+
+
+def test_simple_rnn_off_the_cpu_runs_as_its_twin(monkeypatch):
+    from loopynet.models import twin
+
+    calls = []
+    monkeypatch.setattr(twin, "run_as_twin", lambda layer, x, h0=None: calls.append(x.device.type) or (x, x[:, -1]))
+    layer = SimpleRNN(E, H).to("meta")
+    layer(torch.empty(B, T, E, device="meta"))
+    layer.forward_ids(torch.zeros(B, T, dtype=torch.int64, device="meta"), torch.empty(V, E, device="meta"))
+    assert calls == ["meta", "meta"]

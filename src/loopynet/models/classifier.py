@@ -107,7 +107,7 @@ def dropout_dense(h: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor, p: 
         raise ValueError(f"dropout mask is {tuple(mask.shape)}, states are {tuple(h.shape)}")
     kernels = fast_kernel.kernels() if fast_kernel.Kernels.supports(h) and h.dtype == kernel.dtype else None
     if mask is None and p > 0.0:
-        mask = dropout_mask(h.shape, p, kernels)
+        mask = dropout_mask(h.shape, p, kernels, h.device)
     scale = 1.0 if mask is None else (0.0 if p >= 1.0 else 1.0 / (1.0 - p))
     if kernels is None:
         if mask is not None:
@@ -117,16 +117,17 @@ def dropout_dense(h: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor, p: 
     return DropoutDense.apply(h.contiguous(), kernel, bias, mask, scale, kernels)
 
 
-def dropout_mask(shape: torch.Size, p: float, kernels: fast_kernel.Kernels | None = None) -> torch.Tensor:
-    """A uint8 keep-mask of `shape`: 1 with probability 1 - p, independently per element.
+def dropout_mask(shape: torch.Size, p: float, kernels: fast_kernel.Kernels | None = None,
+                 device: torch.device | str = "cpu") -> torch.Tensor:
+    """A uint8 keep-mask of `shape` on `device`: 1 with probability 1 - p, independently per element.
 
     With the compiled kernels, a counter-based hash seeded by one 63-bit draw from torch's default
     generator (models/kernel.c `dropout_mask`); otherwise `torch.rand(shape) >= p`.
     """
     if p >= 1.0:
-        return torch.zeros(shape, dtype=torch.uint8)
+        return torch.zeros(shape, dtype=torch.uint8, device=device)
     if kernels is None:
-        return (torch.rand(shape) >= p).to(torch.uint8)
+        return (torch.rand(shape, device=device) >= p).to(torch.uint8)
     mask = fast_kernel.buffers.empty(shape, torch.uint8)
     kernels.dropout_mask(mask, int(torch.randint(0, 2**63 - 1, ())), 1.0 - p)
     return mask

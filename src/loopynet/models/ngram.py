@@ -103,11 +103,11 @@ class NgramEnsemble(Network):
         if self.training:
             return self.rnn(rnn_ids)
         a, b, c = (float(v) for v in self.mix)
-        z = torch.full((ids.shape[0],), c)
+        z = torch.full((ids.shape[0],), c, device=ids.device)
         if a:
             z = z + a * self.rnn(rnn_ids)
         if b:
-            z = z + b * self.ngram_logits(ids.numpy()).to(z.dtype)
+            z = z + b * self.ngram_logits(ids.cpu().numpy()).to(z.device, z.dtype)
         return z
 
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
@@ -126,6 +126,6 @@ class NgramEnsemble(Network):
     def ngram_logits(self, ids: np.ndarray) -> torch.Tensor:
         """(B,) logits of the n-gram model alone."""
         rows, keys = doc_ngrams(ids, self.n, self.vocabulary_size)
-        where, found = lookup(self.ngram_keys.numpy(), keys)
-        sums = np.bincount(rows[found], weights=self.ngram_weights.numpy()[where[found]], minlength=ids.shape[0])
-        return torch.from_numpy(sums).float() + self.ngram_bias
+        where, found = lookup(self.ngram_keys.cpu().numpy(), keys)
+        sums = np.bincount(rows[found], weights=self.ngram_weights.cpu().numpy()[where[found]], minlength=ids.shape[0])
+        return torch.from_numpy(sums).float() + self.ngram_bias.cpu()

@@ -28,7 +28,7 @@ def glorot_uniform_(weight: torch.Tensor, generator: torch.Generator | None = No
 def orthogonal_(weight: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """Keras' orthogonal initialiser (Saxe et al. 2014): Q of the QR of a normal matrix, sign-fixed."""
     rows, cols = weight.shape
-    flat = torch.randn(max(rows, cols), min(rows, cols), generator=generator, dtype=weight.dtype)
+    flat = torch.randn(max(rows, cols), min(rows, cols), generator=generator, dtype=weight.dtype, device=weight.device)
     q, r = torch.linalg.qr(flat)
     q = q * torch.sign(torch.diagonal(r))
     if rows < cols:
@@ -53,7 +53,8 @@ class SimpleRNN(nn.Module):
     Input x: (B, T, E). Output: (B, T, H) (`return_sequences=True`) and the last state (B, H).
 
     The input projection over all steps is one matrix product; the sequential part runs in compiled C
-    for CPU float32/float64 when available, else in a PyTorch loop (see models/recurrence.py).
+    for CPU float32/float64 when available, else in a PyTorch loop (see models/recurrence.py). On any
+    other device (CUDA) the layer runs as its `torch.nn.RNN` twin (models/twin.py: cuDNN).
     `forward_ids` takes token ids and a vector table instead of vectors.
     """
 
@@ -67,6 +68,8 @@ class SimpleRNN(nn.Module):
 
     def forward(self, x: torch.Tensor, h0: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """x (B, T, E), h0 (B, H) or None (zeros) -> (out (B, T, H), last (B, H))."""
+        if x.device.type != "cpu":
+            return _on_twin(self, x, h0)
         B, T, E = x.shape
         a = torch.addmm(self.bias, x.transpose(0, 1).reshape(T * B, E), self.kernel)  # (T*B, H)
         return self._recur(a.view(T, B, self.units), h0)
@@ -93,6 +96,8 @@ class SimpleRNN(nn.Module):
         Raises:
             IndexError: an id is negative or >= V.
         """
+        if ids.device.type != "cpu":
+            return _on_twin(self, torch.nn.functional.embedding(ids, table), h0)
         B, T = ids.shape
         kernels = fast_kernel.kernels() if _compiled_projection(table, self.kernel) else None
         tokens, where = _distinct(ids.t().reshape(T * B).long(), table.shape[0], kernels)  # (U,), (T*B,)
@@ -105,6 +110,12 @@ class SimpleRNN(nn.Module):
     def _recur(self, a: torch.Tensor, h0: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         h = simple_recurrence(a, self.recurrent_kernel, h0)  # (T, B, H)
         return h.transpose(0, 1), h[-1]
+
+
+def _on_twin(layer: SimpleRNN, x: torch.Tensor, h0: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    from loopynet.models.twin import run_as_twin  # twin.py imports this module
+
+    return run_as_twin(layer, x, h0)
 
 
 def _distinct(ids: torch.Tensor, V: int, kernels: fast_kernel.Kernels | None) -> tuple[torch.Tensor, torch.Tensor]:

@@ -126,7 +126,7 @@ class SequenceTagger(Network):
     def forward(self, words, cases, chars, lengths) -> torch.Tensor:
         """words, cases (B, T) int64, chars (B, T, L) int64, lengths (B,) int64 -> emissions (B, T, K)."""
         if self.training and self.config.word_dropout > 0:
-            drop = (torch.rand(words.shape) < self.config.word_dropout) & (words > 1)
+            drop = (torch.rand(words.shape, device=words.device) < self.config.word_dropout) & (words > 1)
             words = torch.where(drop, torch.ones_like(words), words)  # 1 = <unk>
         return self.forward_vectors(self.step_inputs(words, cases, chars), lengths)
 
@@ -151,7 +151,7 @@ class SequenceTagger(Network):
 
     @staticmethod
     def mask(lengths: torch.Tensor, T: int) -> torch.Tensor:
-        return torch.arange(T).unsqueeze(0) < lengths.unsqueeze(1)
+        return torch.arange(T, device=lengths.device).unsqueeze(0) < lengths.unsqueeze(1)
 
     def loss_from_emissions(self, emissions, tags, lengths) -> torch.Tensor:
         """Loss summed over the real tokens (CRF: the sentences' negative log-likelihoods), / B."""

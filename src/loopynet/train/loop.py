@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from loopynet.config import OPTIMIZERS, ConfigError, TrainConfig, check_train
 from loopynet.errors import UserError
+from loopynet.device import device_of
 from loopynet.models.base import NetworkLike
 from loopynet.train.checkpoint import CheckpointError, check_resume, save_checkpoint
 from loopynet.train.runtime import runtime_info, warn_runtime
@@ -170,6 +171,7 @@ class _State:
                 "numpy_rng": self.rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
                 "history": self.history, "best": self.best, "guard": self.guard.first,
                 "settings": self.settings, "runtime": runtime_info(),
+                "cuda_rng": torch.cuda.get_rng_state() if device_of(self.model).type == "cuda" else None,
                 "averaged": self.averaged.state_dict() if self.averaged is not None else None}
 
     def restore(self, saved: dict) -> None:
@@ -177,6 +179,8 @@ class _State:
         self.optimizer.load_state_dict(saved["optimizer"])
         self.rng.bit_generator.state = saved["numpy_rng"]
         torch.set_rng_state(saved["torch_rng"])
+        if saved.get("cuda_rng") is not None and device_of(self.model).type == "cuda":
+            torch.cuda.set_rng_state(saved["cuda_rng"])
         self.history, self.best = saved["history"], saved["best"]
         self.guard.first = list(saved.get("guard", []))
         if self.averaged is not None:

@@ -47,6 +47,7 @@ from loopynet.config import (
     from_dict,
     to_dict,
 )
+from loopynet.device import resolve_device
 from loopynet.errors import UserError
 from loopynet.io.artifact import sha256_file, write_json
 from loopynet.io.atomic import atomic_file
@@ -96,9 +97,11 @@ def run_search(settings: TuneSettings, log: Callable[[str], None] = print) -> di
 
 
 def _check_settings(settings: TuneSettings) -> None:
-    """Raises ConfigError naming the first bad setting, SpaceError the first value of the space that
+    """Raises ConfigError naming the first bad setting, DeviceError an unavailable device, SpaceError the first
+    value of the space that
     cannot be trained."""
     check_tune(settings)
+    resolve_device(settings.device)
     _check_space_values(settings)
 
 
@@ -287,7 +290,7 @@ def objective(trial: optuna.Trial, settings: TuneSettings, worker: int = 0) -> f
     start = time.perf_counter()
     try:
         Classifier.train(settings.data, settings.vectors, *configs, progress=False, log=lambda line: None,
-                         on_epoch_end=epoch_reporter(trial, history))
+                         on_epoch_end=epoch_reporter(trial, history), device=settings.device)
     finally:
         trial.set_user_attr("seconds", time.perf_counter() - start)
         trial.set_user_attr("config", dict(zip(("data", "model", "train"), map(to_dict, configs))))
@@ -445,7 +448,8 @@ def save_best(settings: TuneSettings, config: dict, threads: int, path: Path, lo
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        clf = Classifier.train(settings.data, settings.vectors, *configs, progress=not settings.quiet, log=log)
+        clf = Classifier.train(settings.data, settings.vectors, *configs, progress=not settings.quiet, log=log,
+                               device=settings.device)
     finally:
         torch.set_num_threads(previous)
     saved = clf.save(path)

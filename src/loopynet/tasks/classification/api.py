@@ -37,6 +37,7 @@ from loopynet.data.tokenize import text_list, tokenize
 from loopynet.data.tokenized import load_tokenized
 from loopynet.data.vectors import load_vectors
 from loopynet.data.vocab import Vocabulary, encode, encode_texts
+from loopynet.device import resolve_device
 from loopynet.errors import InputError
 from loopynet.home import cache_dir
 from loopynet.io.artifact import ArtifactError, check_tensors, read_folder, read_records, save_folder
@@ -78,7 +79,7 @@ class Classifier:
               split: str = "train", progress: bool = True, log: Callable[[str], None] = print,
               on_epoch_end: Callable[[dict], None] | None = None, checkpoint_dir: str | os.PathLike | None = None,
               resume: bool = False, init_from: str | os.PathLike | None = None,
-              ngram_config: NgramConfig | None = None) -> "Classifier":
+              ngram_config: NgramConfig | None = None, device: str = "auto") -> "Classifier":
         """Read `split` of `data`, shuffle (seeded), hold out `val_split`, and train the book's model.
 
         `on_epoch_end(record)` is called with each epoch's history record (loss, accuracy, val_loss,
@@ -88,9 +89,11 @@ class Classifier:
 
         `model_config.embedding_dims` and `.maxlen` are set from the vectors and `data_config`. With
         `model_config.ngram`, the n-gram part is fitted first (settings: `ngram_config`) and the mix of the
-        two logits last (loopynet.tasks.classification.ngram).
+        two logits last (loopynet.tasks.classification.ngram). `device` ("cpu", "cuda" or "auto", see
+        `loopynet.device`): where the model trains and stays.
 
         Raises:
+            DeviceError: `device` is not available (checked before anything is read).
             CorpusError, VectorsError: unreadable data or vectors.
             ValueError: --embedding-dims differs from the vector file's, or bad settings (ConfigError,
                 checked before anything is read).
@@ -112,6 +115,7 @@ class Classifier:
         if resume and checkpoint_dir is not None:
             check_resume(checkpoint_dir, settings)  # before the corpus and vectors are read
         runtime = runtime_info()
+        target = resolve_device(device)
         start = time.perf_counter()
         word_vectors = load_vectors(vectors)
         model_config = _fit_to_vectors(model_config or ModelConfig(), word_vectors.embedding_dims, vectors)
@@ -122,6 +126,7 @@ class Classifier:
         if init_from is not None:  # start from a saved model's weights
             saved = cls.load(init_from)
             warm_start(model, saved.model, saved.vocab.words, prepared.vocab.words, log)
+        model.to(target)
         start = time.perf_counter()
         if isinstance(model, NgramEnsemble):
             fit_ngram(model, prepared.train, prepared.validation, ngram_config or NgramConfig(), train_config.seed, log)
@@ -151,16 +156,19 @@ class Classifier:
             "runtime": self.runtime,
             "threshold": self.threshold,
         } | ({"origin": self.origin} if self.origin else {})
-        return save_folder(out, config, self.model.state_dict(), self.vocab.words, self.history, self.data_report)
+        state = {name: tensor.cpu() for name, tensor in self.model.state_dict().items()}
+        return save_folder(out, config, state, self.vocab.words, self.history, self.data_report)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "Classifier":
-        """Load a model folder written by `save`.
+    def load(cls, path: str | os.PathLike, device: str = "auto") -> "Classifier":
+        """Load a model folder written by `save`, onto `device` ("cpu", "cuda" or "auto"; see `loopynet.device`).
 
         Raises:
+            DeviceError: `device` is not available.
             ArtifactError: missing/incomplete folder, other format version, or tensors whose shapes
                 differ from what config.json implies (the message lists each difference).
         """
+        target = resolve_device(device)
         config, tensors, words = read_folder(path)
         if config.get("kind", "classifier") != "classifier":
             raise ArtifactError(f"model folder {path} holds a {config['kind']!r} model, not a classifier")
@@ -183,6 +191,7 @@ class Classifier:
         model.resize_for(tensors)  # buffers whose size is data-dependent (n-gram table)
         check_tensors(Path(path), model.state_dict(), tensors)
         model.load_state_dict(tensors)
+        model.to(target)
         history, report = read_records(path)
         return cls(model, Vocabulary(words, data_config.oov), class_names, data_config, train_config,
                    config.get("vectors", {}), history, report, config.get("runtime") or {},

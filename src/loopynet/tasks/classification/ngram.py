@@ -39,7 +39,7 @@ def _features(model: NgramEnsemble, docs: EncodedDocs) -> tuple[np.ndarray, np.n
 def _bags(model: NgramEnsemble, docs: EncodedDocs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(feature index (M,), doc offsets (N+1,), rows (M,)) of `docs` over the fitted keys."""
     rows, keys = _features(model, docs)
-    where, found = lookup(model.ngram_keys.numpy(), keys)
+    where, found = lookup(model.ngram_keys.cpu().numpy(), keys)
     rows, where = rows[found], where[found]
     offsets = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=len(docs)))])
     return where, offsets, rows

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 from loopynet.data.batching import batches, pad_trunc
 from loopynet.data.vocab import EncodedDocs
+from loopynet.device import device_of
 from loopynet.models.base import Network
 from loopynet.models.ngram import NgramEnsemble
 from loopynet.tasks.classification.metrics import binary_metrics
@@ -27,10 +28,11 @@ class BinaryTask:
         return batches(docs, batch_size, self.maxlen, order)
 
     def loss(self, model, batch):
-        ids, labels = batch
-        logits = model(torch.from_numpy(ids))
-        loss = F.binary_cross_entropy_with_logits(logits, torch.from_numpy(labels).float())
-        correct = int(((logits >= 0).long() == torch.from_numpy(labels)).sum())
+        device = device_of(model)
+        ids, labels = (torch.from_numpy(a).to(device) for a in batch)
+        logits = model(ids)
+        loss = F.binary_cross_entropy_with_logits(logits, labels.float())
+        correct = int(((logits >= 0).long() == labels).sum())
         return loss, correct, len(labels)
 
     def validate(self, model, docs: EncodedDocs) -> dict:
@@ -74,15 +76,20 @@ def classification_task(model: Network, maxlen: int) -> BinaryTask:
 
 @torch.no_grad()
 def predict_proba(model: Network, docs: EncodedDocs, maxlen: int, batch_size: int = 128) -> np.ndarray:
-    """(N,) float64 P(positive) for every document, in document order, model in eval mode."""
+    """(N,) float64 P(positive) for every document, in document order, model in eval mode (on its device)."""
     model.eval()
+    device = device_of(model)
+
+    def probabilities_of(ids: np.ndarray) -> np.ndarray:
+        return torch.sigmoid(model(torch.from_numpy(ids).to(device))).double().cpu().numpy()
+
     if model.padding_safe:  # trailing padding changes nothing: batch by length, trim it
         order = np.argsort(np.minimum(docs.lengths, maxlen), kind="stable")
         probabilities = np.zeros(len(docs))
         for start in range(0, len(order), batch_size):
             index = order[start : start + batch_size]
             ids = pad_trunc(docs, index, maxlen, trim=True)
-            probabilities[index] = torch.sigmoid(model(torch.from_numpy(ids))).double().numpy()
+            probabilities[index] = probabilities_of(ids)
         return probabilities
-    out = [torch.sigmoid(model(torch.from_numpy(ids))).double().numpy() for ids, _ in batches(docs, batch_size, maxlen)]
+    out = [probabilities_of(ids) for ids, _ in batches(docs, batch_size, maxlen)]
     return np.concatenate(out) if out else np.zeros(0)

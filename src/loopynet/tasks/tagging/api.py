@@ -34,6 +34,7 @@ from loopynet.data.indexes import CharIndex, WordIndex
 from loopynet.data.tokenize import TokenizerOptions, text_list
 from loopynet.data.tokenize import tokenize as treebank_tokenize
 from loopynet.data.vectors import load_vectors
+from loopynet.device import resolve_device
 from loopynet.errors import InputError
 from loopynet.io.artifact import ArtifactError, check_tensors, read_folder, read_records, save_folder
 from loopynet.models.tagger import SequenceTagger
@@ -68,16 +69,19 @@ class Tagger:
               model_config: TaggerConfig | None = None, train_config: TrainConfig | None = None,
               progress: bool = True, log: Callable[[str], None] = print,
               on_epoch_end: Callable[[dict], None] | None = None, checkpoint_dir: str | os.PathLike | None = None,
-              resume: bool = False) -> Tagger:
+              resume: bool = False, device: str = "auto") -> Tagger:
         """Train on `data`/train.txt, validate (early stopping, val_f1) on `data`/valid.txt.
 
         `vectors` is one vector file or a list of them; several are concatenated per word (see
-        `concatenate_vectors`).
+        `concatenate_vectors`). `device` ("cpu", "cuda" or "auto", see `loopynet.device`): where the
+        model trains and stays.
 
         Raises:
+            DeviceError: `device` is not available (checked before anything is read).
             ConllError, VectorsError: unreadable data or vectors. ValueError: bad settings.
             TrainingError: the loss became NaN.
         """
+        target = resolve_device(device)
         data_config = replace(data_config or TaggerDataConfig(), data=str(data))
         check_tagger_data(data_config)
         model_config = model_config or TaggerConfig()
@@ -118,6 +122,7 @@ class Tagger:
         model.constrain(*allowed_transitions(tag_names, data_config.tag_scheme))
         if delta_rows is not None:
             model.delta_rows.copy_(torch.from_numpy(delta_rows))
+        model.to(target)
         start = time.perf_counter()
         history = fit(model, TaggingTask(tag_names), train_config, train_docs, valid_docs, progress=progress,
                       on_epoch_end=on_epoch_end, checkpoint_dir=checkpoint_dir, resume=resume, settings=settings)
@@ -141,15 +146,18 @@ class Tagger:
             "vocabulary_size": len(self.words),
             "runtime": self.runtime,
         }
-        return save_folder(out, config, self.model.state_dict(), self.words.words, self.history, self.data_report)
+        state = {name: tensor.cpu() for name, tensor in self.model.state_dict().items()}
+        return save_folder(out, config, state, self.words.words, self.history, self.data_report)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> Tagger:
-        """Load a model folder written by `save`.
+    def load(cls, path: str | os.PathLike, device: str = "auto") -> Tagger:
+        """Load a model folder written by `save`, onto `device` ("cpu", "cuda" or "auto"; see `loopynet.device`).
 
         Raises:
+            DeviceError: `device` is not available.
             ArtifactError: missing/incomplete folder, not a tagger, or tensors that do not match config.json.
         """
+        target = resolve_device(device)
         config, tensors, words = read_folder(path)
         if config.get("kind") != "tagger":
             raise ArtifactError(f"model folder {path} holds a {config.get('kind')!r}, not a tagger")
@@ -166,7 +174,7 @@ class Tagger:
         check_tensors(Path(path), model.state_dict(), tensors)
         model.load_state_dict(tensors)
         model.constrain(*allowed_transitions(tag_names, data_config.tag_scheme))
-        model.eval()
+        model.to(target).eval()
         history, report = read_records(path)
         return cls(model, WordIndex(words, data_config.lowercase_fallback), CharIndex(chars), tag_names, data_config,
                    train_config, config.get("vectors", {}), history, report, config.get("runtime") or {})

@@ -11,6 +11,7 @@ import torch
 
 from loopynet.data.conll import Sentence
 from loopynet.data.indexes import UNK, CharIndex, WordIndex
+from loopynet.device import device_of
 from loopynet.errors import InputError
 from loopynet.models.tagger import SequenceTagger, casing
 from loopynet.tasks.tagging.metrics import tag_metrics
@@ -76,8 +77,9 @@ def pad_batch(docs: TaggedDocs, idx) -> tuple[np.ndarray, ...]:
     return words, cases, chars, lengths, tags
 
 
-def _tensors(batch):
-    return tuple(torch.from_numpy(a) for a in batch)
+def _tensors(batch, model):
+    device = device_of(model)
+    return tuple(torch.from_numpy(a).to(device) for a in batch)
 
 
 class TaggingTask:
@@ -110,7 +112,7 @@ class TaggingTask:
             yield pad_batch(docs, idx)
 
     def loss(self, model: SequenceTagger, batch):
-        words, cases, chars, lengths, tags = _tensors(batch)
+        words, cases, chars, lengths, tags = _tensors(batch, model)
         emissions = model(words, cases, chars, lengths)
         loss = model.loss_from_emissions(emissions, tags, lengths)
         mask = SequenceTagger.mask(lengths, tags.shape[1])
@@ -128,7 +130,7 @@ class TaggingTask:
         total = 0.0
         for start in range(0, len(order), self.eval_batch_size):
             idx = order[start: start + self.eval_batch_size]
-            words, cases, chars, lengths, tags = _tensors(pad_batch(docs, idx))
+            words, cases, chars, lengths, tags = _tensors(pad_batch(docs, idx), model)
             emissions = model(words, cases, chars, lengths)
             total += float(model.loss_from_emissions(emissions, tags, lengths)) * len(idx)
             for i, p in zip(idx, model.decode_emissions(emissions, lengths)):
