@@ -21,12 +21,12 @@ def pad_trunc(docs: EncodedDocs, index: np.ndarray, maxlen: int, trim: bool = Fa
     for padding-safe models, where trailing padding changes nothing.
     """
     index = np.asarray(index)
-    longest = int((docs.offsets[index + 1] - docs.offsets[index]).max(initial=0))
+    longest = int(docs.lengths[index].max(initial=0))
     width = max(1, min(longest, maxlen)) if trim else maxlen
     out = np.zeros((len(index), width), dtype=np.int64)
     for row, i in enumerate(index):
-        start, end = docs.offsets[i], min(docs.offsets[i + 1], docs.offsets[i] + maxlen)
-        out[row, : end - start] = docs.ids[start:end]
+        ids = docs.first_ids(i, maxlen)
+        out[row, : len(ids)] = ids
     return out
 
 

@@ -3,6 +3,12 @@
 Tokenising IMDB's 25,000 training reviews takes ~11 s on one core, so the result is cached under
 `$LOOPYNET_HOME/cache/` keyed by the data's fingerprint, the split, the tokenizer and its version,
 and the decoding option. A cache hit does not open the data at all.
+
+A cache entry is two files: `corpus-<key>.flat.npy`, the (tokens,) int32 type ids, and `corpus-<key>.npz`
+(offsets, labels, type table, names), written second and so marking a complete entry. A hit memory-maps
+the token ids read-only: they are read from the page cache as documents are used, never copied whole,
+and `release_pages` hands the pages a pass has read back to the OS, so a process's memory does not grow
+with the corpus (benchmarks/bench_growth.py).
 """
 
 from __future__ import annotations
@@ -10,7 +16,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import mmap
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,14 +30,18 @@ from loopynet.data.tokenize import BOOK, TOKENIZER_NAME, TokenizerOptions, token
 from loopynet.data.vectors import fingerprint
 from loopynet.io.atomic import atomic_file
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
+CHUNK_TOKENS = 1 << 22  # tokens gathered at once by `gather` (16 MB of int32)
 
 
 @dataclass
 class TokenizedCorpus:
-    """N documents as token-type ids: document i is `types[flat[offsets[i]:offsets[i+1]]]`.
+    """N documents as token-type ids: document i is `types[flat[offsets[j]:offsets[j+1]]]`, j = index[i].
 
-    types: distinct token strings; flat: (tokens,) int32; offsets: (N+1,) int64; labels: (N,) int64.
+    types: distinct token strings; flat: (tokens,) int32 of the stored documents (possibly a read-only
+    memory map); offsets: (M+1,) int64 of the stored documents; labels: (N,) int64; paths: N names;
+    index: (N,) int64 stored document of each document (None: 0..M-1). `subset` selects by index, so it
+    never copies token ids.
     """
 
     types: list[str]
@@ -38,20 +50,64 @@ class TokenizedCorpus:
     labels: np.ndarray
     class_names: list[str]
     paths: list[str]
+    index: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.index is None:
+            self.index = np.arange(len(self.offsets) - 1, dtype=np.int64)
 
     def __len__(self) -> int:
         return len(self.labels)
 
+    @property
+    def lengths(self) -> np.ndarray:
+        """(N,) int64 tokens per document."""
+        return self.offsets[self.index + 1] - self.offsets[self.index]
+
     def tokens(self, i: int) -> list[str]:
-        return [self.types[t] for t in self.flat[self.offsets[i] : self.offsets[i + 1]]]
+        j = self.index[i]
+        return [self.types[t] for t in self.flat[self.offsets[j] : self.offsets[j + 1]]]
 
     def subset(self, index: np.ndarray) -> "TokenizedCorpus":
-        """Documents `index` (in that order); the type table is shared."""
-        lengths = np.diff(self.offsets)[index]
-        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-        flat = np.concatenate([self.flat[self.offsets[i] : self.offsets[i + 1]] for i in index]) if len(index) else self.flat[:0]
-        return TokenizedCorpus(self.types, flat.astype(np.int32), offsets, self.labels[index],
-                               self.class_names, [self.paths[i] for i in index])
+        """Documents `index` (in that order); the type table and the token ids are shared."""
+        index = np.asarray(index, dtype=np.int64)
+        return TokenizedCorpus(self.types, self.flat, self.offsets, self.labels[index], self.class_names,
+                               [self.paths[i] for i in index], self.index[index])
+
+    def type_counts(self) -> np.ndarray:
+        """(types,) int64 occurrences of each type in these documents."""
+        counts = np.zeros(len(self.types), dtype=np.int64)
+        for _, tokens in gather(self.flat, self.offsets, self.index):
+            counts += np.bincount(tokens, minlength=len(self.types))
+        release_pages(self.flat)
+        return counts
+
+
+def gather(flat: np.ndarray, offsets: np.ndarray, index: np.ndarray,
+           chunk_tokens: int = CHUNK_TOKENS) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield (lengths (n,), tokens (sum of lengths,)) for consecutive runs of documents `index`, each run
+    about `chunk_tokens` tokens (at least one document): stored document j is flat[offsets[j]:offsets[j+1]]."""
+    starts, ends = offsets[index], offsets[index + 1]
+    ends_cum = np.cumsum(ends - starts)
+    begin = 0
+    while begin < len(index):
+        done = ends_cum[begin - 1] if begin else 0
+        stop = max(begin + 1, int(np.searchsorted(ends_cum, done + chunk_tokens, side="right")))
+        lengths = ends[begin:stop] - starts[begin:stop]
+        first = np.cumsum(lengths) - lengths  # where each document starts in the gathered run
+        positions = np.repeat(starts[begin:stop] - first, lengths) + np.arange(int(lengths.sum()))
+        yield lengths, flat[positions]
+        begin = stop
+
+
+def release_pages(array: np.ndarray) -> None:
+    """Hand the pages of a memory-mapped `array` that this process has read back to the OS (they stay in the
+    page cache; the next read maps them again). No-op for an array that is not a memory map."""
+    base = array
+    while isinstance(base, np.ndarray):
+        base = base.base
+    if isinstance(base, memoryview) and isinstance(base.obj, mmap.mmap):
+        base.obj.madvise(mmap.MADV_DONTNEED)
 
 
 def tokenize_corpus(corpus: Corpus, workers: int | None = None, options: TokenizerOptions = BOOK) -> TokenizedCorpus:
@@ -101,17 +157,47 @@ def load_tokenized(data: str | os.PathLike, split: str, encoding_errors: str = "
             path.unlink(missing_ok=True)  # a damaged cache entry is rebuilt
     tokenized = tokenize_corpus(read_corpus(data, split, encoding_errors), options=options)
     _write_cache(path, tokenized)
-    return tokenized
+    return _read_cache(path)  # the token ids memory-mapped: the in-memory copy is freed
+
+
+def _flat_path(path: Path) -> Path:
+    return path.with_name(path.name.removesuffix(".npz") + ".flat.npy")
 
 
 def _write_cache(path: Path, tc: TokenizedCorpus) -> None:
+    """The token ids first, then the .npz that marks the entry complete (both atomic)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_file(_flat_path(path)) as f:
+        np.save(f, np.ascontiguousarray(tc.flat, dtype=np.int32))
     meta = json.dumps({"types": tc.types, "class_names": tc.class_names, "paths": tc.paths})
     with atomic_file(path) as f:
-        np.savez(f, flat=tc.flat, offsets=tc.offsets, labels=tc.labels, meta=np.frombuffer(meta.encode(), np.uint8))
+        np.savez(f, offsets=tc.offsets, labels=tc.labels, meta=np.frombuffer(meta.encode(), np.uint8))
 
 
 def _read_cache(path: Path) -> TokenizedCorpus:
+    """Raises OSError, ValueError or KeyError for a damaged or incomplete entry."""
     with np.load(path) as z:
         meta = json.loads(z["meta"].tobytes().decode())
-        return TokenizedCorpus(meta["types"], z["flat"], z["offsets"], z["labels"], meta["class_names"], meta["paths"])
+        offsets, labels = z["offsets"], z["labels"]
+    flat = map_int32(_flat_path(path))
+    if len(offsets) != len(labels) + 1 or offsets[-1] != len(flat):
+        raise ValueError(f"{path}: token ids and offsets disagree")
+    return TokenizedCorpus(meta["types"], flat, offsets, labels, meta["class_names"], meta["paths"])
+
+
+def map_int32(path: Path) -> np.ndarray:
+    """A read-only memory map of the 1-d int32 .npy file `path` (its pages are read when used).
+
+    Raises:
+        ValueError: not a 1-d int32 C-order .npy file. OSError: unreadable.
+    """
+    with open(path, "rb") as f:
+        version = np.lib.format.read_magic(f)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read_header(f)
+        if len(shape) != 1 or fortran or dtype != np.dtype(np.int32):
+            raise ValueError(f"{path}: expected a 1-d int32 array, found {dtype} of shape {shape}")
+        if shape[0] == 0:
+            return np.zeros(0, dtype=np.int32)
+        mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)  # the map outlives the file object
+        return np.frombuffer(mapped, dtype=np.int32, count=shape[0], offset=f.tell())

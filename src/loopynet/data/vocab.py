@@ -8,17 +8,18 @@ such tokens are skipped, and counted.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from loopynet.config import CLASSIFIER_VECTOR_NORMS, WORD_WEIGHTS, ConfigError
-from loopynet.data.tokenized import TokenizedCorpus
+from loopynet.data.tokenized import TokenizedCorpus, gather, release_pages
 from loopynet.data.vectors import WordVectors
 
 PAD = "<pad>"
 UNK = "<unk>"
 OOV_POLICIES = ("drop", "unk")
+RELEASE_EVERY = 4096  # documents (~1 M tokens of IMDB) between releases of memory-mapped token pages
 
 
 @dataclass
@@ -44,19 +45,58 @@ class Vocabulary:
 
 @dataclass
 class EncodedDocs:
-    """Ragged token ids: document i is `ids[offsets[i]:offsets[i+1]]` (int32). labels (N,) int64."""
+    """Ragged token ids of N documents, labels (N,) int64.
+
+    Stored document j is `ids[offsets[j]:offsets[j+1]]` (int32); document i is stored document
+    `index[i]` (index None: i). With `lookup` (a (types,) int32 table) the stored values are token-type
+    ids (e.g. a memory-mapped token cache, see data/tokenized.py) mapped to ids when a document is read,
+    type ids whose entry is -1 (OOV, dropped) being left out: no encoded copy of the corpus is made.
+    `lengths` (N,) is each document's number of ids.
+    """
 
     ids: np.ndarray
     offsets: np.ndarray
     labels: np.ndarray
+    index: np.ndarray | None = None
+    lookup: np.ndarray | None = None
+    lengths: np.ndarray = field(init=False, repr=False)
+    _read: int = field(default=0, init=False, repr=False)
+
+    def __post_init__(self):
+        if self.index is None:
+            self.index = np.arange(len(self.offsets) - 1, dtype=np.int64)
+        stored = self.offsets[self.index + 1] - self.offsets[self.index]
+        if self.lookup is not None and (self.lookup < 0).any():
+            stored = np.concatenate([_per_document((self.lookup[tokens] >= 0), lengths)
+                                     for lengths, tokens in gather(self.ids, self.offsets, self.index)] or [stored])
+            release_pages(self.ids)
+        self.lengths = stored.astype(np.int64)
 
     def __len__(self) -> int:
-        return len(self.offsets) - 1
+        return len(self.index)
 
-    @property
-    def lengths(self) -> np.ndarray:
-        """(N,) tokens per document after OOV handling."""
-        return np.diff(self.offsets)
+    def first_ids(self, i: int, maxlen: int) -> np.ndarray:
+        """The first `maxlen` ids of document i (int32; fewer when it is shorter).
+
+        Every `RELEASE_EVERY` documents read, the pages of memory-mapped ids read so far are released
+        (`release_pages`): an epoch over a large corpus does not accumulate it in memory.
+        """
+        self._read += 1
+        if self._read % RELEASE_EVERY == 0:
+            release_pages(self.ids)
+        j = self.index[i]
+        stored = self.ids[self.offsets[j] : self.offsets[j + 1]]
+        if self.lookup is None:
+            return stored[:maxlen]
+        ids = self.lookup[stored]
+        return ids[ids >= 0][:maxlen]
+
+
+def _per_document(flags: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """(n,) number of true `flags` in each of n consecutive runs of `lengths` (empty runs count 0)."""
+    before = np.concatenate([[0], np.cumsum(flags, dtype=np.int64)])
+    ends = np.cumsum(lengths)
+    return before[ends] - before[ends - lengths]
 
 
 @dataclass
@@ -80,7 +120,7 @@ def build_vocabulary(corpus: TokenizedCorpus, vectors: WordVectors, oov: str = "
         raise ConfigError(f"vector_norm must be one of {CLASSIFIER_VECTOR_NORMS}, got {vector_norm!r}")
     if word_weights not in WORD_WEIGHTS:
         raise ConfigError(f"word_weights must be one of {WORD_WEIGHTS}, got {word_weights!r}")
-    counts = np.bincount(corpus.flat, minlength=len(corpus.types))
+    counts = corpus.type_counts()
     order = np.argsort(-counts, kind="stable")
     specials = [PAD] + ([UNK] if oov == "unk" else [])
     kept = [t for t in order if counts[t] > 0 and corpus.types[t] in vectors.index]
@@ -158,14 +198,18 @@ def all_but_the_top(vectors: np.ndarray, components: int | None = None) -> np.nd
 
 
 def encode(corpus: TokenizedCorpus, vocab: Vocabulary) -> tuple[EncodedDocs, OOVCount]:
-    """Map every token to its id; OOV tokens are dropped (book) or mapped to `<unk>`."""
+    """Map every token to its id; OOV tokens are dropped (book) or mapped to `<unk>`.
+
+    The documents share `corpus`' token ids (mapped as they are read, see `EncodedDocs`).
+    """
     type_to_id = np.array([vocab.index.get(t, vocab.unk_id) for t in corpus.types] or [0], dtype=np.int32)
-    ids = type_to_id[corpus.flat] if len(corpus.flat) else np.zeros(0, np.int32)
-    known = ids >= 0 if vocab.oov == "drop" else np.ones(len(ids), bool)
-    oov_tokens = int(len(ids) - known.sum()) if vocab.oov == "drop" else int((ids == vocab.unk_id).sum())
-    kept_before = np.concatenate([[0], np.cumsum(known, dtype=np.int64)])  # kept tokens before position p
-    offsets = kept_before[corpus.offsets]
-    return EncodedDocs(ids[known], offsets, corpus.labels.copy()), OOVCount(len(ids), oov_tokens)
+    docs = EncodedDocs(corpus.flat, corpus.offsets, corpus.labels.copy(), corpus.index, type_to_id)
+    tokens = int(corpus.lengths.sum())
+    if vocab.oov == "drop":
+        return docs, OOVCount(tokens, tokens - int(docs.lengths.sum()))
+    unk = sum(int((type_to_id[t] == vocab.unk_id).sum()) for _, t in gather(corpus.flat, corpus.offsets, corpus.index))
+    release_pages(corpus.flat)
+    return docs, OOVCount(tokens, unk)
 
 
 def encode_texts(token_lists: list[list[str]], vocab: Vocabulary) -> EncodedDocs:
