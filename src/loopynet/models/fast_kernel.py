@@ -1,19 +1,26 @@
 """Build, cache and load loopynet's compiled kernels (models/kernel.c) and call them on torch tensors.
 
-The C source ships in the package. At first use it is compiled with the system C compiler (`$CC`, else
+Where `pip install` built them into the package (setup.py: `loopynet/models/_kernels_<variant>*.so` and
+`_kernels.json`, from the same sources and flags but a portable target, see models/kernel_sources.py),
+that library is loaded: no compiler is needed at run time. Otherwise (a source install without a
+compiler at install time, or sources edited since: the manifest's hash differs) the C source, which
+ships in the package, is compiled at first use with the system C compiler (`$CC`, else
 `cc`, `gcc` or `clang`) into `$LOOPYNET_HOME/cache/kernels/<hash>.so`, where the hash covers the
 source, the flags, the compiler's version and the CPU (the build uses -march=native). The build writes
 to a temporary folder and publishes with `os.replace`, so two processes racing on a cold cache both
 succeed and one of two identical files wins. Loading is through ctypes; no torch headers are needed.
 
 `kernels()` returns None (and callers use their pure-PyTorch path) when `LOOPYNET_KERNEL=torch` is set,
-or when no compiler is found or the build or load fails; the latter warns once, saying why.
+or when there is no installed library, no compiler is found or the build or load fails; the latter warns
+once, saying why. `LOOPYNET_KERNEL=jit` skips the installed library (to compare the two). The loaded
+library's `Kernels.kind` says which ran.
 """
 
 from __future__ import annotations
 
 import ctypes
 import hashlib
+import json
 import os
 import platform
 import shutil
@@ -29,10 +36,11 @@ import numpy as np
 import torch
 
 from loopynet.home import cache_dir
+from loopynet.models import kernel_sources
 
-ENV = "LOOPYNET_KERNEL"  # "torch": never use the compiled kernels
-SOURCE = Path(__file__).with_name("kernel.c")
-FLAGS = ("-O3", "-march=native", "-fPIC", "-std=gnu99", "-pthread")
+ENV = "LOOPYNET_KERNEL"  # "torch": never use the compiled kernels; "jit": never the installed library
+SOURCE = kernel_sources.SOURCES[0]
+FLAGS = kernel_sources.JIT_FLAGS
 ROWS = 8  # kernel.c's ROWS: rows per register tile, so the smallest useful share of a thread
 _SUFFIX = {torch.float32: "_f32", torch.float64: "_f64"}
 
@@ -54,8 +62,8 @@ class Kernels:
     T time, B batch, H units; (T, B, H) arrays are time-major.
     """
 
-    def __init__(self, lib: ctypes.CDLL, path: Path):
-        self.path = path
+    def __init__(self, lib: ctypes.CDLL, path: Path, kind: str = "jit"):
+        self.path, self.kind = path, kind  # kind: "installed <variant>" or "jit"
         self._lib = lib
         P, I, L = ctypes.c_void_p, ctypes.c_int, ctypes.c_int64
         for suffix, real in (("_f32", ctypes.c_float), ("_f64", ctypes.c_double)):
@@ -253,17 +261,39 @@ def kernels() -> Kernels | None:
 
 
 def load() -> Kernels:
-    """Load the cached library for this source, compiler and CPU, building it first when missing.
+    """The installed library when there is one for these sources and this CPU (and `LOOPYNET_KERNEL` is not
+    "jit"); else the cached run-time build for this source, compiler and CPU, built first when missing.
 
     Raises:
         KernelBuildError: no C compiler, or the build failed (the compiler's output is in the message).
         OSError: the built library could not be loaded.
     """
+    installed = None if os.environ.get(ENV, "").strip().lower() == "jit" else installed_library()
+    if installed is not None:
+        path, variant = installed
+        try:
+            return Kernels(ctypes.CDLL(str(path)), path, f"installed {variant}")
+        except OSError as error:
+            warnings.warn(f"loopynet: installed kernels {path} do not load ({error}); building them", RuntimeWarning,
+                          stacklevel=2)
     compiler = find_compiler()
     path = cache_dir() / "kernels" / f"{build_key(compiler, FLAGS)}.so"
     if not path.exists():
         build(compiler, FLAGS, path)
     return Kernels(ctypes.CDLL(str(path)), path)
+
+
+def installed_library(folder: Path = Path(__file__).parent) -> tuple[Path, str] | None:
+    """(path, variant) of the library setup.py built into `folder` for the current sources and the best
+    variant this CPU runs (kernel_sources.variant_for), or None: no manifest, other sources, or no variant."""
+    try:
+        manifest = json.loads((folder / kernel_sources.MANIFEST).read_text())
+        if manifest["sources_sha256"] != kernel_sources.sources_sha256():
+            return None
+        variant = kernel_sources.variant_for(list(manifest["variants"]), set(_cpu_flags().split()))
+        return None if variant is None else (folder / manifest["variants"][variant]["file"], variant)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def find_compiler() -> str:
