@@ -13,14 +13,12 @@ from conftest import SHARED_DATA, write_word2vec
 from torch.overrides import TorchFunctionMode
 
 import loopynet
-from loopynet.classifier import Classifier
+from loopynet import Classifier, Tagger
 from loopynet.cli import main
-from loopynet.config import DataConfig, ModelConfig, TrainConfig
+from loopynet.config import DataConfig, ModelConfig, TaggerConfig, TaggerDataConfig, TrainConfig
 from loopynet.data.conll import read_split
 from loopynet.device import DeviceError, resolve_device
 from loopynet.models import fast_kernel
-from loopynet.models.tagger import TaggerConfig
-from loopynet.tagger import Tagger, TaggerDataConfig
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -10,7 +10,8 @@ from torch.testing import assert_close
 from loopynet.config import ModelConfig
 from loopynet.models.classifier import BookClassifier, count_trainable
 from loopynet.models.simple_rnn import SimpleRNN
-from loopynet.models.twin import SimpleRNNTwin, from_simple_rnn, run_as_twin, to_simple_rnn
+from loopynet.models.cudnn_rnn import run_as_twin
+from loopynet.models.twin import SimpleRNNTwin, from_simple_rnn, to_simple_rnn
 
 B, T, E, H, V = 3, 6, 5, 4, 9
 TOL = dict(atol=1e-12, rtol=1e-12)
@@ -111,10 +112,10 @@ def test_run_as_twin_computes_the_layer_with_its_own_parameters(with_h0):
 
 
 def test_simple_rnn_off_the_cpu_runs_as_its_twin(monkeypatch):
-    from loopynet.models import twin
+    from loopynet.models import cudnn_rnn
 
     calls = []
-    monkeypatch.setattr(twin, "run_as_twin", lambda layer, x, h0=None: calls.append(x.device.type) or (x, x[:, -1]))
+    monkeypatch.setattr(cudnn_rnn, "run_as_twin", lambda layer, x, h0=None: calls.append(x.device.type) or (x, x[:, -1]))
     layer = SimpleRNN(E, H).to("meta")
     layer(torch.empty(B, T, E, device="meta"))
     layer.forward_ids(torch.zeros(B, T, dtype=torch.int64, device="meta"), torch.empty(V, E, device="meta"))

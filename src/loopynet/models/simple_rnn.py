@@ -10,7 +10,7 @@ import math
 import torch
 from torch import nn
 
-from loopynet.models import fast_kernel
+from loopynet.models import cudnn_rnn, fast_kernel
 from loopynet.models.recurrence import simple_recurrence
 
 
@@ -54,7 +54,7 @@ class SimpleRNN(nn.Module):
 
     The input projection over all steps is one matrix product; the sequential part runs in compiled C
     for CPU float32/float64 when available, else in a PyTorch loop (see models/recurrence.py). On any
-    other device (CUDA) the layer runs as its `torch.nn.RNN` twin (models/twin.py: cuDNN).
+    other device (CUDA) the layer runs as its `torch.nn.RNN` twin (models/cudnn_rnn.py: cuDNN).
     `forward_ids` takes token ids and a vector table instead of vectors.
     """
 
@@ -69,7 +69,7 @@ class SimpleRNN(nn.Module):
     def forward(self, x: torch.Tensor, h0: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """x (B, T, E), h0 (B, H) or None (zeros) -> (out (B, T, H), last (B, H))."""
         if x.device.type != "cpu":
-            return _on_twin(self, x, h0)
+            return cudnn_rnn.run_as_twin(self, x, h0)
         B, T, E = x.shape
         a = torch.addmm(self.bias, x.transpose(0, 1).reshape(T * B, E), self.kernel)  # (T*B, H)
         return self._recur(a.view(T, B, self.units), h0)
@@ -97,7 +97,7 @@ class SimpleRNN(nn.Module):
             IndexError: an id is negative or >= V.
         """
         if ids.device.type != "cpu":
-            return _on_twin(self, torch.nn.functional.embedding(ids, table), h0)
+            return cudnn_rnn.run_as_twin(self, torch.nn.functional.embedding(ids, table), h0)
         B, T = ids.shape
         kernels = fast_kernel.kernels() if _compiled_projection(table, self.kernel) else None
         tokens, where = _distinct(ids.t().reshape(T * B).long(), table.shape[0], kernels)  # (U,), (T*B,)
@@ -110,12 +110,6 @@ class SimpleRNN(nn.Module):
     def _recur(self, a: torch.Tensor, h0: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         h = simple_recurrence(a, self.recurrent_kernel, h0)  # (T, B, H)
         return h.transpose(0, 1), h[-1]
-
-
-def _on_twin(layer: SimpleRNN, x: torch.Tensor, h0: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-    from loopynet.models.twin import run_as_twin  # twin.py imports this module
-
-    return run_as_twin(layer, x, h0)
 
 
 def _distinct(ids: torch.Tensor, V: int, kernels: fast_kernel.Kernels | None) -> tuple[torch.Tensor, torch.Tensor]:
