@@ -108,7 +108,7 @@ def test_tagger_creates_no_tensor_on_a_hard_coded_device(tmp_path, monkeypatch):
     vectors = write_word2vec(tmp_path / "v.bin", words, torch.randn(len(words), 4).numpy())
     with FactoryCalls() as calls:
         for cell in ("rnn", "lstm"):
-            tagger = Tagger.train(conll, vectors, TaggerDataConfig(limit=30, validation_limit=10, finetune=True),
+            tagger = Tagger.train(conll, vectors, TaggerDataConfig(limit=30, validation_limit=10, train_embeddings=True),
                                   TaggerConfig(cell=cell, units=4, char_dims=3, char_filters=4, casing_dims=2,
                                                word_dropout=0.1),
                                   TrainConfig(epochs=1, batch_size=8, optimizer="adam"), progress=False,
