@@ -41,9 +41,11 @@ def use(monkeypatch):
 
 @pytest.fixture
 def forget(monkeypatch):
-    """Forget the loaded library and any failure (restored afterwards)."""
+    """Forget the loaded library and any failure (restored afterwards), and ignore a library installed with
+    the package (these tests are about the run-time build; tests/unit/test_installed_kernels.py covers it)."""
     monkeypatch.setattr(fast_kernel, "_loaded", None)
     monkeypatch.setattr(fast_kernel, "_failure", None)
+    monkeypatch.setattr(fast_kernel, "installed_library", lambda: None)
     monkeypatch.delenv(fast_kernel.ENV, raising=False)
 
 
@@ -58,7 +60,7 @@ def fresh_state(forget, monkeypatch, tmp_path):
 
 
 @pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None, reason="no C compiler here")
-def test_kernels_build_and_load_where_a_compiler_exists(use):
+def test_kernels_build_and_load_where_a_compiler_exists(forget, use):
     use("compiled")
     path = fast_kernel.kernels().path
     assert path.parent == fast_kernel.cache_dir() / "kernels" and path.suffix == ".so"
