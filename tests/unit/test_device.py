@@ -9,14 +9,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import SHARED_DATA, write_word2vec
+from conftest import write_word2vec
 from torch.overrides import TorchFunctionMode
 
 import loopynet
 from loopynet import Classifier, Tagger
 from loopynet.cli import main
 from loopynet.config import DataConfig, ModelConfig, TaggerConfig, TaggerDataConfig, TrainConfig
-from loopynet.data.conll import read_split
 from loopynet.device import DeviceError, resolve_device
 from loopynet.models import fast_kernel
 
@@ -101,10 +100,23 @@ def test_classifier_creates_no_tensor_on_a_hard_coded_device(model_config, tiny_
     assert calls.undirected == []
 
 
+def _tiny_conll(folder: Path) -> list[str]:
+    """train.txt and valid.txt in CoNLL-2003's format (token POS chunk NER), 12 and 4 sentences; the words."""
+    sentences = [[("EU", "B-ORG"), ("rejects", "O"), ("German", "B-MISC"), ("call", "O"), (".", "O")],
+                 [("Peter", "B-PER"), ("Blackburn", "I-PER"), ("visits", "O"), ("Brussels", "B-LOC")]]
+    folder.mkdir()
+    for name, count in (("train", 12), ("valid", 4)):
+        lines = ["-DOCSTART- -X- -X- O", ""]
+        for i in range(count):
+            lines += [f"{token} NN O {tag}" for token, tag in sentences[i % 2]] + [""]
+        (folder / f"{name}.txt").write_text("\n".join(lines) + "\n")
+    return sorted({token.lower() for sentence in sentences for token, _ in sentence})
+
+
 def test_tagger_creates_no_tensor_on_a_hard_coded_device(tmp_path, monkeypatch):
     monkeypatch.setenv(fast_kernel.ENV, "torch")
-    conll = SHARED_DATA / "conll2003"
-    words = sorted({t.lower() for s in read_split(conll, "train")[:30] for t in s.tokens})
+    conll = tmp_path / "conll"
+    words = _tiny_conll(conll)
     vectors = write_word2vec(tmp_path / "v.bin", words, torch.randn(len(words), 4).numpy())
     with FactoryCalls() as calls:
         for cell in ("rnn", "lstm"):
