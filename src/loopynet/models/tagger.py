@@ -103,9 +103,10 @@ class SequenceTagger(Network):
     def constrain(self, start, transitions, end) -> None:
         """Make CRF decoding avoid what the tag scheme forbids: boolean masks start (K,), transitions
         (K, K) [from, to] and end (K,), True = allowed (loopynet.tasks.tagging.constraints)."""
-        self.allowed_start.copy_(torch.as_tensor(start))
-        self.allowed_transitions.copy_(torch.as_tensor(transitions))
-        self.allowed_end.copy_(torch.as_tensor(end))
+        device = self.allowed_start.device
+        self.allowed_start.copy_(torch.as_tensor(start, device=device))
+        self.allowed_transitions.copy_(torch.as_tensor(transitions, device=device))
+        self.allowed_end.copy_(torch.as_tensor(end, device=device))
 
     def step_inputs(self, words, cases, chars) -> torch.Tensor:
         """(B, T, features): word vector ++ casing embedding ++ char-CNN features."""
@@ -164,7 +165,7 @@ class SequenceTagger(Network):
     def decode_emissions(self, emissions, lengths) -> list[list[int]]:
         """Best tag ids per sentence (CRF: Viterbi; else argmax per step), each of its real length."""
         if self.config.crf:
-            forbid = lambda allowed: torch.zeros(allowed.shape).masked_fill(~allowed, float("-inf"))  # noqa: E731
+            forbid = lambda allowed: torch.zeros(allowed.shape, device=allowed.device).masked_fill(~allowed, float("-inf"))  # noqa: E731
             return constrained_viterbi(emissions, lengths, self.crf.start_transitions + forbid(self.allowed_start),
                                        self.crf.transitions + forbid(self.allowed_transitions),
                                        self.crf.end_transitions + forbid(self.allowed_end))
