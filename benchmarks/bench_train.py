@@ -267,6 +267,7 @@ def worker(args) -> None:
     else:
         runners, n_max = torch_runners(name, variants, args.units[0], args.dropout, embeddings, ids, labels,
                                        args.threads)
+    environment = worker_report()  # before a variant changes the thread count
     steps = {}
     for variant, fit in runners.items():
         fit(args.warmup)
@@ -274,7 +275,7 @@ def worker(args) -> None:
         fit(2)
         steps[variant] = max(1, int(args.target_seconds / ((time.perf_counter() - start) / 2)))
         steps[variant] = min(steps[variant], n_max) if n_max else steps[variant]
-    print(json.dumps({"ready": True, "steps": steps, "environment": worker_report()}), file=out)
+    print(json.dumps({"ready": True, "steps": steps, "environment": environment}), file=out)
     for line in sys.stdin:
         command = line.split()
         if command[0] == "run":

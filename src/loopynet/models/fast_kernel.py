@@ -71,10 +71,10 @@ class Kernels:
             self._sig("rnn_backward" + suffix, [P, P, P, P, P, I, I, I, I], I)
             self._sig("project_rows" + suffix, [P, P, L, I, I, P, P, P, I, I], I)
             self._sig("accumulate_xt_d" + suffix, [P, P, L, I, I, P, I, P, I], I)
-            self._sig("scatter_add_rows" + suffix, [P, P, L, I, P], None)
-            self._sig("head_forward" + suffix, [P, P, P, real, real, P, I, I, I], I)
-            self._sig("head_backward" + suffix, [P, P, P, P, real, P, P, I, I, I], None)
-        self._sig("dropout_mask", [P, L, ctypes.c_uint64, ctypes.c_uint32], None)
+            self._sig("scatter_add_rows" + suffix, [P, P, L, I, P, I], None)
+            self._sig("head_forward" + suffix, [P, P, P, real, real, P, I, I, I, I], I)
+            self._sig("head_backward" + suffix, [P, P, P, P, real, P, P, I, I, I, I], None)
+        self._sig("dropout_mask", [P, L, ctypes.c_uint64, ctypes.c_uint32, I], None)
         self._sig("unique_ids", [P, L, L, P, P, P], L)
 
     def _sig(self, name: str, argtypes: list, restype) -> None:
@@ -93,6 +93,12 @@ class Kernels:
     def _threads(rows: int) -> int:
         """Threads for work split by rows: torch's thread count, at most one per ROWS rows."""
         return max(1, min(torch.get_num_threads(), -(-rows // ROWS)))
+
+    @staticmethod
+    def _threads_for(elements: int) -> int:
+        """Threads for an elementwise pass over `elements` values: torch's thread count, at most one per
+        2**16 values (below that, starting a thread costs more than it saves)."""
+        return max(1, min(torch.get_num_threads(), elements >> 16))
 
     def rnn_forward(self, a: torch.Tensor, W: torch.Tensor, h0: torch.Tensor, h: torch.Tensor) -> None:
         """h (T, B, H) <- the recurrence `h[t] = tanh(a[t] + h[t-1] @ W)` from h0 (B, H).
@@ -142,7 +148,7 @@ class Kernels:
     def scatter_add_rows(self, d: torch.Tensor, where: torch.Tensor, out: torch.Tensor) -> None:
         """out (U, H) += d (n, H) row by row into rows where (n,) int64 (each in [0, U), unchecked)."""
         n, H = d.shape
-        self._fn("scatter_add_rows", d)(_ptr(d), _ptr(where), n, H, _ptr(out))
+        self._fn("scatter_add_rows", d)(_ptr(d), _ptr(where), n, H, _ptr(out), min(H, self._threads_for(d.numel())))
 
     def unique_ids(self, ids: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(tokens (U,), where (n,)) for contiguous int64 ids (n,) in [0, size): the distinct ids in order of
@@ -170,14 +176,16 @@ class Kernels:
             MemoryError: the kernel could not allocate its (B, H) work buffer.
         """
         T, B, H = h.shape
-        if self._fn("head_forward", h)(_ptr(h), _ptr(mask), _ptr(w), scale, bias, _ptr(z), T, B, H):
+        if self._fn("head_forward", h)(_ptr(h), _ptr(mask), _ptr(w), scale, bias, _ptr(z), T, B, H,
+                                       min(B, self._threads_for(h.numel()))):
             raise MemoryError("loopynet kernel head_forward: out of memory")
 
     def head_backward(self, dz: torch.Tensor, h: torch.Tensor, mask: torch.Tensor | None, w: torch.Tensor,
                       scale: float, dh: torch.Tensor, dw: torch.Tensor) -> None:
         """dh (T, B, H) and dw (T, H) <- the head's gradients from dz (B,)."""
         T, B, H = h.shape
-        self._fn("head_backward", h)(_ptr(dz), _ptr(h), _ptr(mask), _ptr(w), scale, _ptr(dh), _ptr(dw), T, B, H)
+        self._fn("head_backward", h)(_ptr(dz), _ptr(h), _ptr(mask), _ptr(w), scale, _ptr(dh), _ptr(dw), T, B, H,
+                                     min(T, self._threads_for(h.numel())))
 
     def dropout_mask(self, mask: torch.Tensor, seed: int, keep: float) -> None:
         """mask (uint8, any shape, < 2**32 elements) <- 1 with probability `keep`, else 0, from a 64-bit seed.
@@ -189,7 +197,7 @@ class Kernels:
             raise ValueError(f"dropout_mask needs 0 < keep <= 1 and < 2**32 elements; got keep={keep}, "
                              f"{mask.numel()} elements")
         threshold = min(round(keep * 2**32), 2**32 - 1)
-        self._lib.dropout_mask(_ptr(mask), mask.numel(), seed, threshold)
+        self._lib.dropout_mask(_ptr(mask), mask.numel(), seed, threshold, self._threads_for(mask.numel()))
 
 
 class BufferPool:

@@ -382,64 +382,109 @@ int LN(accumulate_xt_d)(const real *x, const int64_t *idx, int64_t ldx, int n, i
     return status;
 }
 
-/* out (U, H) += rows of d (n, H) summed by target row: out[where[i]] += d[i]. The gradient of a row gather. */
-void LN(scatter_add_rows)(const real *d, const int64_t *where, int64_t n, int H, real *out) {
-    for (int64_t i = 0; i < n; i++) {
-        real *o = out + where[i] * H;
-        const real *di = d + i * H;
-        for (int j = 0; j < H; j++) o[j] += di[j];
+/* The arrays of the head and of scatter_add_rows; each function below reads the fields it documents. */
+typedef struct {
+    const real *h, *w, *dz, *d;
+    const uint8_t *mask;
+    const int64_t *where;
+    real *z, *dh, *dw, *out, *acc, scale, bias;
+    int64_t n;
+    int T, B, H;
+} head_job;
+
+/* Columns [j0, j1) of every row of scatter_add_rows, rows in order (so the sums are those of one thread). */
+static void scatter_share(const void *p, int id, int n) {
+    const head_job *j = p;
+    int j0, j1;
+    share(j->H, 1, id, n, &j0, &j1);
+    for (int64_t i = 0; i < j->n; i++) {
+        real *o = j->out + j->where[i] * j->H;
+        const real *di = j->d + i * j->H;
+        for (int c = j0; c < j1; c++) o[c] += di[c];
+    }
+}
+
+/* out (U, H) += rows of d (n, H) summed by target row: out[where[i]] += d[i], i ascending. The gradient of a row
+ * gather. Threads split the H columns, so each sum is taken in the same order for any thread count. */
+void LN(scatter_add_rows)(const real *d, const int64_t *where, int64_t n, int H, real *out, int threads) {
+    head_job j = {.d = d, .where = where, .out = out, .n = n, .H = H};
+    parallel(scatter_share, &j, threads);
+}
+
+/* Rows [lo, hi) of head_forward: per (b, j) partial sums over t in order, then over j. */
+static void head_forward_share(const void *p, int id, int n) {
+    const head_job *j = p;
+    const int T = j->T, B = j->B, H = j->H;
+    int lo, hi;
+    share(B, 1, id, n, &lo, &hi);
+    real *acc = j->acc + (size_t)lo * H; /* rows [lo, hi) of the (B, H) work array */
+    memset(acc, 0, (size_t)(hi - lo) * H * sizeof(real));
+    for (int t = 0; t < T; t++)
+        for (int b = lo; b < hi; b++) {
+            const size_t o = ((size_t)t * B + b) * H;
+            const real *wt = j->w + (size_t)t * H;
+            real *ab = acc + (size_t)(b - lo) * H;
+            if (j->mask) /* multiply by the 0/1 mask rather than branch: the loop vectorises */
+                for (int c = 0; c < H; c++) ab[c] += (real)j->mask[o + c] * j->h[o + c] * wt[c];
+            else
+                for (int c = 0; c < H; c++) ab[c] += j->h[o + c] * wt[c];
+        }
+    for (int b = lo; b < hi; b++) {
+        real s = 0;
+        for (int c = 0; c < H; c++) s += acc[(size_t)(b - lo) * H + c];
+        j->z[b] = j->bias + j->scale * s;
     }
 }
 
 /* Head forward: z[b] = bias + scale * sum_{t,j} mask[t,b,j] * h[t,b,j] * w[t,j]  (mask NULL: all kept).
  * That is Dense(1) over Flatten(Dropout(h)) with Keras' (B, T*H) flatten order. Partial sums are kept per
- * (b, j) so the j loop vectorises; the (B, H) work array comes from malloc. Returns 0, or -1 (no memory). */
+ * (b, j) so the j loop vectorises; threads split the batch rows. The (B, H) work array comes from malloc.
+ * Returns 0, or -1 (no memory). */
 int LN(head_forward)(const real *h, const uint8_t *mask, const real *w, real scale, real bias, real *z, int T,
-                     int B, int H) {
-    real *acc = calloc((size_t)B * H, sizeof(real));
+                     int B, int H, int threads) {
+    real *acc = malloc((size_t)B * H * sizeof(real));
     if (!acc) return -1;
-    for (int t = 0; t < T; t++)
-        for (int b = 0; b < B; b++) {
-            const size_t o = ((size_t)t * B + b) * H;
-            const real *wt = w + (size_t)t * H;
-            real *ab = acc + (size_t)b * H;
-            if (mask) /* multiply by the 0/1 mask rather than branch: the loop vectorises */
-                for (int j = 0; j < H; j++) ab[j] += (real)mask[o + j] * h[o + j] * wt[j];
-            else
-                for (int j = 0; j < H; j++) ab[j] += h[o + j] * wt[j];
-        }
-    for (int b = 0; b < B; b++) {
-        real s = 0;
-        for (int j = 0; j < H; j++) s += acc[(size_t)b * H + j];
-        z[b] = bias + scale * s;
-    }
+    head_job j = {.h = h, .mask = mask, .w = w, .scale = scale, .bias = bias, .z = z, .acc = acc, .T = T, .B = B,
+                  .H = H};
+    parallel(head_forward_share, &j, threads);
     free(acc);
     return 0;
 }
 
-/* Head backward from dz (B,): dh[t,b,j] = dz[b] * scale * mask * w[t,j];  dw[t,j] = scale * sum_b dz[b] * mask * h. */
-void LN(head_backward)(const real *dz, const real *h, const uint8_t *mask, const real *w, real scale, real *dh,
-                       real *dw, int T, int B, int H) {
-    for (int t = 0; t < T; t++) {
-        real *dwt = dw + (size_t)t * H;
-        const real *wt = w + (size_t)t * H;
-        for (int j = 0; j < H; j++) dwt[j] = 0;
+/* Steps [lo, hi) of head_backward. */
+static void head_backward_share(const void *p, int id, int n) {
+    const head_job *j = p;
+    const int B = j->B, H = j->H;
+    int lo, hi;
+    share(j->T, 1, id, n, &lo, &hi);
+    for (int t = lo; t < hi; t++) {
+        real *dwt = j->dw + (size_t)t * H;
+        const real *wt = j->w + (size_t)t * H;
+        for (int c = 0; c < H; c++) dwt[c] = 0;
         for (int b = 0; b < B; b++) {
             const size_t o = ((size_t)t * B + b) * H;
-            const real g = dz[b] * scale;
-            if (mask)
-                for (int j = 0; j < H; j++) {
-                    const real m = (real)mask[o + j] * g;
-                    dh[o + j] = m * wt[j];
-                    dwt[j] += m * h[o + j];
+            const real g = j->dz[b] * j->scale;
+            if (j->mask)
+                for (int c = 0; c < H; c++) {
+                    const real m = (real)j->mask[o + c] * g;
+                    j->dh[o + c] = m * wt[c];
+                    dwt[c] += m * j->h[o + c];
                 }
             else
-                for (int j = 0; j < H; j++) {
-                    dh[o + j] = g * wt[j];
-                    dwt[j] += g * h[o + j];
+                for (int c = 0; c < H; c++) {
+                    j->dh[o + c] = g * wt[c];
+                    dwt[c] += g * j->h[o + c];
                 }
         }
     }
+}
+
+/* Head backward from dz (B,): dh[t,b,j] = dz[b] * scale * mask * w[t,j];  dw[t,j] = scale * sum_b dz[b] * mask * h.
+ * Threads split the time steps. */
+void LN(head_backward)(const real *dz, const real *h, const uint8_t *mask, const real *w, real scale, real *dh,
+                       real *dw, int T, int B, int H, int threads) {
+    head_job j = {.dz = dz, .h = h, .mask = mask, .w = w, .scale = scale, .dh = dh, .dw = dw, .T = T, .B = B, .H = H};
+    parallel(head_backward_share, &j, threads);
 }
 
 #if defined(LN_REAL_F32) /* type-independent functions: built once */
@@ -468,11 +513,19 @@ static inline uint32_t mix32(uint32_t x) {
     return x;
 }
 
+typedef struct { uint8_t *mask; int64_t n; uint32_t k0, k1, keep; } mask_job;
+
+static void mask_share(const void *p, int id, int n) {
+    const mask_job *j = p;
+    const int64_t lo = j->n * id / n, hi = j->n * (id + 1) / n;
+    for (int64_t i = lo; i < hi; i++) j->mask[i] = mix32(mix32((uint32_t)i ^ j->k0) + j->k1) < j->keep;
+}
+
 /* Dropout mask: mask[i] = 1 with probability keep / 2^32, else 0, i in [0, n), n < 2^32. Counter-based:
  * element i depends only on (seed, i), so the mask is reproducible from the seed and the same for any
- * thread count. Two rounds of mix32 keyed by the two halves of the 64-bit seed. */
-void dropout_mask(uint8_t *mask, int64_t n, uint64_t seed, uint32_t keep) {
-    const uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
-    for (int64_t i = 0; i < n; i++) mask[i] = mix32(mix32((uint32_t)i ^ k0) + k1) < keep;
+ * thread count (threads split i). Two rounds of mix32 keyed by the two halves of the 64-bit seed. */
+void dropout_mask(uint8_t *mask, int64_t n, uint64_t seed, uint32_t keep, int threads) {
+    mask_job j = {.mask = mask, .n = n, .k0 = (uint32_t)seed, .k1 = (uint32_t)(seed >> 32), .keep = keep};
+    parallel(mask_share, &j, threads);
 }
 #endif
