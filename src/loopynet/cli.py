@@ -29,6 +29,7 @@ from loopynet.config import (
     tagger_train_config,
 )
 from loopynet.errors import InputError, UsageError, UserError
+from loopynet.omp_policy import choose_wait_policy
 
 EXIT_ERROR = 2
 EXIT_BUG = 1
@@ -337,9 +338,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     prog = f"loopynet {args.command}"
 
-    # Idle OpenMP threads sleep instead of spinning: with other jobs on a small machine, spinning
-    # waits made training steps ~10x slower (measured, benchmarks/README.md). Set before torch loads.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    choose_wait_policy()  # OpenMP's spinning idle threads: kept unless the machine is overloaded (omp_policy.py)
+
     if getattr(args, "threads", None) is not None:  # train, tag train, tag evaluate
         if not 1 <= args.threads <= MAX_THREADS:
             print(f"{prog}: error: --threads must be 1 to {MAX_THREADS}, got {args.threads}", file=sys.stderr)
