@@ -2,8 +2,8 @@
 no chain of imports comes back to where it started.
 
 Layers, bottom to top (a module may import its own layer and the ones below):
-    0 config, device, errors,     settings, devices, user errors, paths, model folders
-      home, io
+    0 config, device, errors,     settings, devices, user errors, paths, model folders,
+      home, io, omp_policy        OpenMP's wait policy (set before torch loads)
     1 data                        corpora, tokens, vectors, vocabularies, batching
     2 models                      networks (nn.Modules) and their kernels
     3 train                       the generic training loop
@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "src" / "loopynet"
-LAYERS = {"config": 0, "device": 0, "errors": 0, "home": 0, "io": 0, "data": 1, "models": 2, "train": 3, "tasks": 4,
-          "presets": 5, "inspect": 5, "tune": 5, "interop": 5, "cli": 6}
+LAYERS = {"config": 0, "device": 0, "errors": 0, "home": 0, "io": 0, "omp_policy": 0, "data": 1, "models": 2,
+          "train": 3, "tasks": 4, "presets": 5, "inspect": 5, "tune": 5, "interop": 5, "cli": 6}
 
 
 def module_name(path: Path) -> str:
