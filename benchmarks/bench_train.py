@@ -561,9 +561,10 @@ def copy_weights(book, obvious) -> None:
 # --- orchestration -------------------------------------------------------------------------------------
 
 
-def contenders(skip_keras: bool, quick: bool) -> tuple[dict[str, tuple[str, ...]], list[str]]:
+def contenders(skip_keras: bool, quick: bool, skip: tuple[str, ...] = ()) -> tuple[dict[str, tuple[str, ...]], list[str]]:
     """({peer: variants}, notes): the PyTorch contenders and one Keras contender per installed backend (but
-    the seconds-per-step keras-torch only without --quick); --quick also leaves out slow variants."""
+    the seconds-per-step keras-torch only without --quick); --quick also leaves out slow variants; peers
+    named in `skip` are left out."""
     peers, notes = {}, []
     names = ["loopynet", "loopynet-torch", "torch-nn-rnn"]
     if skip_keras:
@@ -578,7 +579,8 @@ def contenders(skip_keras: bool, quick: bool) -> tuple[dict[str, tuple[str, ...]
                 notes.append("keras-torch skipped in --quick (seconds per step: eager Python loop over T)")
             else:
                 names.append(f"keras-{backend}")
-    for name in names:
+    notes += [f"{name} skipped (--skip-peers)" for name in names if name in skip]
+    for name in (n for n in names if n not in skip):
         peers[name] = tuple(v for v in VARIANTS[name] if not (quick and v in SLOW_VARIANTS))
     if quick:
         notes.append("torch-nn-rnn compile skipped in --quick (minutes to compile)")
@@ -765,6 +767,7 @@ def parse_args(argv=None):
                         help="OMP_WAIT_POLICY for every worker (default inherit: the environment as it is, what "
                         "users get)")
     parser.add_argument("--skip-keras", action="store_true")
+    parser.add_argument("--skip-peers", nargs="+", default=[], choices=sorted(VARIANTS), help="leave these out")
     parser.add_argument("--no-peer-check", action="store_true", help="skip the cross-check with the plain scripts")
     parser.add_argument("--peers", default=str(SHARED_DATA.parent / "peers"),
                         help="folder of the independent peer scripts (default ../shared/peers)")
@@ -843,7 +846,7 @@ def main(argv=None) -> int:
           f"ids a batch, {float((ids == 0).mean()):.0%} padding; threads: "
           f"{args.threads or 'each framework default'}; workers' OMP_WAIT_POLICY {policy}; load average "
           f"{os.getloadavg()[0]:.1f}", flush=True)
-    peers, notes = contenders(args.skip_keras, args.quick)
+    peers, notes = contenders(args.skip_keras, args.quick, tuple(args.skip_peers))
     for note in notes:
         print("note:", note)
     report = {"config": {k: v for k, v in vars(args).items() if k not in ("worker", "data_dir", "variants", "wide_threads")},
