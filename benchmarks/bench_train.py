@@ -365,7 +365,10 @@ class Worker:
         rss = self._read()["peak_rss_mb"]
         self.proc.stdin.write("quit\n")
         self.proc.stdin.close()
-        self.proc.wait(timeout=60)
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:  # e.g. torch.compile's worker pool shutting down on a busy machine
+            self.proc.kill()
         return rss
 
     def _read(self):
@@ -854,12 +857,12 @@ def main(argv=None) -> int:
               "environment": environment(args.threads), "notes": notes, "runs": {}}
     with tempfile.TemporaryDirectory(prefix="bench_train-") as data_dir:
         np.savez(Path(data_dir) / "data.npz", ids=ids, labels=labels, embeddings=embeddings)
-        for units in args.units:
+        for units in args.units:  # the JSON is rewritten after each, so a long run keeps what it measured
             report["runs"][str(units)] = run_units(units, peers, args, data_dir, ids, labels, embeddings)
-    report["seconds"] = time.perf_counter() - started
-    report["load_average_at_end"] = os.getloadavg()
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(report, indent=1))
+            report["seconds"] = time.perf_counter() - started
+            report["load_average_at_end"] = os.getloadavg()
+            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.json).write_text(json.dumps(report, indent=1))
     print(f"wrote {args.json} ({report['seconds']:.0f} s)")
     return 0
 
