@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from loopynet import Classifier, DataConfig, ModelConfig, TrainConfig
 from loopynet.cli import main
@@ -55,13 +56,15 @@ def test_cli_on_the_real_archive(slice_model, real_data, capsys):
 
 @pytest.mark.slow
 def test_full_book_run(real_data, tmp_path):
-    """The issue's two bars for the chapter's run (20,000/5,000 reviews, 2 epochs, defaults, seed 0):
-    val_accuracy >= 0.75 (measured 0.7924; book 0.7820) and sample_1 labelled negative. The second
-    FAILS at seed 0 (P(pos) 0.542; negative on 4 of 5 seeds): the Flatten head reads a short text as
-    mostly padding (README, "sample_1 and short texts"); kept as the issue states it, so the gap
-    stays visible."""
-    clf = Classifier.train(real_data["imdb"], real_data["vectors"], progress=False, log=lambda s: None)
-    assert clf.history[-1]["val_accuracy"] >= 0.75
-    sample_1 = ("I hate that the dismal weather had me down for so long, when will it break! Ugh, when does "
-                "happiness return? The sun is blinding and the puffy clouds are too thin. I can't wait for the weekend.")
-    assert clf.predict([sample_1])[0]["label"] == "neg"
+    """The chapter's run (20,000/5,000 reviews, 2 epochs, defaults, seed 0, 2 threads as the main job) is
+    judged on val_accuracy and test accuracy >= 0.78 (the book: val_accuracy 0.7820). The sample_1
+    criterion is retired (issue 18): on these vectors the Flatten head answers short texts near its
+    padding prior, and Keras trained on the same data does the same (README, "sample_1 and short texts")."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        clf = Classifier.train(real_data["imdb"], real_data["vectors"], progress=False, log=lambda s: None)
+        test = clf.evaluate(real_data["imdb"], split="test")
+    finally:
+        torch.set_num_threads(threads)
+    assert clf.history[-1]["val_accuracy"] >= 0.78 and test["accuracy"] >= 0.78
