@@ -11,7 +11,11 @@ import csv
 import json
 import os
 import shlex
+import signal
+import sqlite3
 import subprocess
+import sys
+import threading
 import time
 import uuid
 import warnings
@@ -23,7 +27,8 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 from loopynet.cli import build_parser, main
-from loopynet.tune.search import TuneSettings, epoch_reporter, open_study, reproduce_command, score
+from loopynet.tune import search
+from loopynet.tune.search import TuneSettings, epoch_reporter, open_storage, open_study, reproduce_command, score
 from loopynet.tune.space import load_space
 from tests.conftest import GLOVE_50D, IMDB
 
@@ -150,6 +155,101 @@ def test_trial_of_a_dead_worker_is_failed_and_retried(tmp_path, space_file):
     assert sum(s in (TrialState.COMPLETE, TrialState.PRUNED) for s in states) == 2
     retries = [t for t in trials if RetryHeartbeatStaleTrialCallback.retried_trial_number(t) == 0]
     assert len(retries) == 1 and retries[0].params == trials[0].params
+
+
+PAUSED_WORKER = """
+import os, signal, sys
+from pathlib import Path
+from loopynet.tune import search
+from loopynet.tune.space import load_space
+
+data, vectors, out, space, when = sys.argv[1:]
+real_objective, real_reporter = search.objective, search.epoch_reporter
+
+def pause(trial):  # the whole process stops, its heartbeat thread too
+    if trial.number == 0:
+        os.kill(os.getpid(), signal.SIGSTOP)
+
+def reporter(trial, history):
+    report = real_reporter(trial, history)
+    def paused(record):
+        report(record)
+        if when == "during":
+            pause(trial)
+    return paused
+
+def objective(trial, settings, worker=0):
+    value = real_objective(trial, settings, worker)
+    if when == "after":
+        pause(trial)
+    return value
+
+search.objective, search.epoch_reporter = objective, reporter
+settings = search.TuneSettings(data, vectors, Path(out), load_space(Path(space)), limit=200, trials=2, heartbeat=1,
+                               quiet=True)
+search.run_worker(settings, 0, 2, 0)
+"""
+
+
+@pytest.mark.parametrize("when", ["during", "after"])
+def test_late_result_of_a_paused_worker_is_dropped_and_the_search_goes_on(tmp_path, space_file, when):
+    """A worker stopped for 5 s (SIGSTOP) with --heartbeat 1, during training (its next write to the trial
+    fails) or after it (Optuna refuses to tell the result: "Cannot tell a FAIL trial"): another worker
+    fails its trial and queues a retry; the paused worker, resumed, drops its late result with one line
+    and runs on (before: the search exited 2)."""
+    out = tmp_path / "run"
+    out.mkdir()
+    child = subprocess.Popen([sys.executable, "-c", PAUSED_WORKER, str(DATA), str(VECTORS), str(out), str(space_file),
+                              when], stderr=subprocess.PIPE, text=True, env=os.environ | {"OMP_NUM_THREADS": "1"})
+    _, status = os.waitpid(child.pid, os.WUNTRACED)  # returns when the worker has stopped itself in trial 0
+    assert os.WIFSTOPPED(status)
+    time.sleep(5)  # its last heartbeat is now older than the grace of 2 s
+    settings = TuneSettings(str(DATA), str(VECTORS), out, load_space(space_file), heartbeat=1)
+    optuna.storages.fail_stale_trials(open_study(settings))  # what any other worker does before a trial
+    assert trials_of(out)[0].state == TrialState.FAIL
+    os.kill(child.pid, signal.SIGCONT)
+    _, err = child.communicate(timeout=600)
+    assert child.returncode == 0, err
+    assert ("warning: trial 0 was failed while its worker was paused (no heartbeat for more than 2 s; a retry "
+            "is queued): its late result is dropped") in err and "Traceback" not in err
+    trials = trials_of(out)
+    assert [t.state for t in trials] == [TrialState.FAIL, TrialState.COMPLETE, TrialState.COMPLETE]
+    assert RetryHeartbeatStaleTrialCallback.retried_trial_number(trials[1]) == 0
+    assert trials[1].params == trials[0].params
+
+
+@pytest.mark.parametrize("heartbeat, busy_ms", [(1, 500), (30, 15_000), (300, 60_000)])
+def test_a_heartbeat_that_waits_out_the_busy_timeout_lands_within_the_grace(tmp_path, heartbeat, busy_ms):
+    storage = open_storage(f"sqlite:///{tmp_path / 'study.db'}", heartbeat)
+    with storage.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == busy_ms
+    assert storage.grace_period == 2 * heartbeat > heartbeat + busy_ms / 1000
+
+
+def test_a_lock_longer_than_the_busy_timeout_is_one_line_and_fails_no_trial(tmp_path, space_file, capfd, monkeypatch):
+    """Another connection holds an exclusive SQLite lock for 3 s during trial 1, longer than the busy
+    timeout of 0.5 s (--heartbeat 1): one error line with the hint, no traceback, trial 0 stays COMPLETE
+    and trial 1 is not marked FAIL (before: tracebacks, and trials marked FAIL)."""
+    out = tmp_path / "run"
+    real_objective, lock = search.objective, {}
+
+    def objective(trial, settings, worker=0):
+        if trial.number == 1:
+            connection = sqlite3.connect(out / "study.db", isolation_level=None, check_same_thread=False)
+            connection.execute("BEGIN EXCLUSIVE")
+            lock["release"] = threading.Timer(3.0, lambda: (connection.execute("ROLLBACK"), connection.close()))
+            lock["release"].start()
+        return real_objective(trial, settings, worker)
+
+    monkeypatch.setattr(search, "objective", objective)
+    assert tune(out, space_file, "--trials", "3", "--heartbeat", "1", "--pruner", "none") == 2
+    lock["release"].join()
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and [line for line in err.splitlines() if "error" in line or "warning" in line] == [
+        f"loopynet tune: error: the study storage sqlite:///{out / 'study.db'} stayed locked longer than its busy "
+        "timeout of 0.5 s (database is locked); run fewer --workers, or use PostgreSQL (--storage "
+        "postgresql://...); run the same command again to resume"], err
+    assert [t.state for t in trials_of(out)] == [TrialState.COMPLETE, TrialState.RUNNING]
 
 
 def test_two_workers_share_a_postgres_study(tmp_path, space_file, postgres_url):

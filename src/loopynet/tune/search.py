@@ -8,7 +8,14 @@ the test split), of the weights `loopynet train` with the same settings would sa
 A study lives in a database (default `sqlite:///OUT/study.db`; any SQLAlchemy URL, e.g. PostgreSQL).
 Running the same search again resumes it: finished trials (COMPLETE or PRUNED) count toward `trials`.
 Workers send heartbeats; a trial whose worker died is marked FAIL once its heartbeat is older than
-twice `heartbeat` seconds, and is retried once with the same parameters.
+twice `heartbeat` seconds, and is retried once with the same parameters. A worker that was only paused
+(stopped, swapped out) past that grace comes back to a FAIL trial: its late result is logged and
+dropped, and the worker goes on with the next trial.
+
+Locks: SQLite lets one writer in at a time; the others wait up to its busy timeout, heartbeat / 2
+seconds (at most 60), so a heartbeat delayed by a lock still lands within the grace of 2 x heartbeat
+(a trial is not failed for waiting). A lock held longer ends the search with one line and the hint (fewer
+--workers, or PostgreSQL); the trial in flight is left RUNNING, not FAIL (a resumed search retries it).
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import multiprocessing
 import os
 import shlex
 import shutil
+import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -63,8 +71,21 @@ COUNTED = (TrialState.COMPLETE, TrialState.PRUNED)
 OBJECTIVE = "val_accuracy of the trained weights (last epoch, or restored best) on the 80/20 split of the training data"
 
 
+LOCKED_EXIT = 3
+"""Exit code of a worker process stopped by a locked storage (the parent reports it in one line)."""
+
+
 class TuneError(UserError, RuntimeError):
     """A search that cannot finish: a worker process failed, or no trial completed."""
+
+
+class StorageLockedError(TuneError):
+    """The study storage stayed locked longer than its busy timeout."""
+
+
+class _Locked(BaseException):
+    """A lock error inside a trial, raised past Optuna's `except Exception` so that Optuna neither marks
+    the trial FAIL nor logs a traceback; run_worker turns it into StorageLockedError."""
 
 
 def run_search(settings: TuneSettings, log: Callable[[str], None] = print) -> dict:
@@ -76,6 +97,15 @@ def run_search(settings: TuneSettings, log: Callable[[str], None] = print) -> di
         CorpusError, VectorsError: unreadable data or vectors (with one worker; else TuneError).
     """
     _check_settings(settings)
+    try:
+        return _search(settings, log)
+    except Exception as err:
+        if is_lock_error(err):
+            raise locked_error(settings) from None
+        raise
+
+
+def _search(settings: TuneSettings, log: Callable[[str], None]) -> dict:
     _check_out(Path(settings.out))
     created = not Path(settings.out).exists()
     Path(settings.out).mkdir(parents=True, exist_ok=True)
@@ -187,14 +217,63 @@ def shares(remaining: int, workers: int) -> list[int]:
     return [remaining // workers + (i < remaining % workers) for i in range(workers)]
 
 
+def busy_timeout(heartbeat: int) -> float:
+    """Seconds SQLite waits for a locked database: heartbeat / 2, at most 60. A heartbeat that waits this
+    long lands 1.5 x heartbeat after the one before, within the grace of 2 x heartbeat (SQLite stores
+    whole seconds; the grace is checked as "older than", so the margin is at least 0.5 s)."""
+    return min(60.0, heartbeat / 2)
+
+
 def open_storage(url: str, heartbeat: int) -> RDBStorage:
     """An RDB storage with heartbeats every `heartbeat` s, a grace period of 2 x `heartbeat` s, and one
-    retry of each trial whose worker stopped beating. SQLite waits up to 60 s for a locked database."""
-    engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
+    retry of each trial whose worker stopped beating. SQLite waits `busy_timeout(heartbeat)` s for a
+    locked database."""
+    engine_kwargs = ({"connect_args": {"timeout": busy_timeout(heartbeat)}} if url.startswith("sqlite")
+                     else {"pool_pre_ping": True})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeats, retry callback
-        return RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat, grace_period=2 * heartbeat,
-                          heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1))
+        return _Storage(url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat, grace_period=2 * heartbeat,
+                        heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1))
+
+
+class _Storage(RDBStorage):
+    """RDBStorage whose heartbeat thread survives a locked database: a beat that cannot be written is
+    skipped and the next one comes `heartbeat` s later (Optuna's thread would die with a traceback and
+    never beat again). A lock that outlasts the busy timeout also stops the trial's own next write,
+    which ends the search with the lock's one-line error."""
+
+    def record_heartbeat(self, trial_id: int) -> None:
+        try:
+            super().record_heartbeat(trial_id)
+        except Exception as err:
+            if not is_lock_error(err):
+                raise
+
+
+def is_lock_error(err: BaseException | None) -> bool:
+    """Whether `err` or an exception it was raised from is SQLAlchemy's OperationalError "... is locked"
+    (Optuna wraps it in StorageInternalError)."""
+    return any(isinstance(e, sqlalchemy.exc.OperationalError) and "locked" in str(e) for e in _chain(err))
+
+
+def _chain(err: BaseException | None):
+    """`err` and the exceptions it was raised from or while handling, innermost last."""
+    while err is not None:
+        yield err
+        err = err.__cause__ or err.__context__
+
+
+def locked_error(settings: TuneSettings) -> StorageLockedError:
+    """The one-line error of a storage locked longer than its busy timeout, with the hint."""
+    wait = f" longer than its busy timeout of {busy_timeout(settings.heartbeat):g} s" if settings.url.startswith(
+        "sqlite") else ""
+    return StorageLockedError(f"the study storage {redact(settings.url)} stayed locked{wait} (database is locked); "
+                              "run fewer --workers, or use PostgreSQL (--storage postgresql://...); "
+                              "run the same command again to resume")
+
+
+def _warn(message: str) -> None:
+    print(f"loopynet tune: warning: {message}", file=sys.stderr, flush=True)
 
 
 def open_study(settings: TuneSettings, sampler: optuna.samplers.BaseSampler | None = None) -> optuna.Study:
@@ -245,6 +324,8 @@ def _run_workers(settings: TuneSettings, worker_shares: list[int], n_existing: i
         process.start()
     for process in processes:
         process.join()
+    if any(p.exitcode == LOCKED_EXIT for p in processes):
+        raise locked_error(settings)
     failed = [f"{p.name} (exit code {p.exitcode})" for p in processes if p.exitcode]
     if failed:
         raise TuneError(f"worker process(es) failed: {', '.join(failed)}; their errors are printed above")
@@ -253,22 +334,82 @@ def _run_workers(settings: TuneSettings, worker_shares: list[int], n_existing: i
 def _worker_process(settings: TuneSettings, worker: int, n_trials: int, n_existing: int, threads: int) -> None:
     torch.set_num_threads(threads)
     _set_verbosity(settings.quiet)
-    run_worker(settings, worker, n_trials, n_existing)
+    try:
+        run_worker(settings, worker, n_trials, n_existing)
+    except StorageLockedError:
+        sys.exit(LOCKED_EXIT)
 
 
 def run_worker(settings: TuneSettings, worker: int, n_trials: int, n_existing: int) -> None:
     """Run up to `n_trials` trials; stops early when the study has `settings.trials` finished trials or
     after `settings.timeout` seconds. A trial whose loss becomes NaN, or whose drawn settings do not work
     together (ConfigError, e.g. stateful with bidirectional), is recorded as FAIL and the search goes on.
+    A late result (the trial was failed meanwhile for a stale heartbeat) is logged and dropped, and does
+    not count toward `n_trials`.
 
     Raises:
+        StorageLockedError: the storage stayed locked longer than its busy timeout.
         CorpusError, VectorsError, ValueError: unreadable data or vectors, or settings training rejects.
     """
-    if n_trials < 1:
-        return
+    try:
+        _run_worker(settings, worker, n_trials, n_existing)
+    except _Locked:
+        raise locked_error(settings) from None
+    except Exception as err:
+        if is_lock_error(err):
+            raise locked_error(settings) from None
+        raise
+
+
+def _run_worker(settings: TuneSettings, worker: int, n_trials: int, n_existing: int) -> None:
     study = open_study(settings, make_sampler(settings, worker, n_existing))
-    study.optimize(lambda trial: objective(trial, settings, worker), n_trials=n_trials, timeout=settings.timeout,
-                   catch=(TrainingError, ConfigError), callbacks=[MaxTrialsCallback(settings.trials, states=COUNTED)])
+    deadline = None if settings.timeout is None else time.monotonic() + settings.timeout
+    while n_trials > 0 and sum(t.state in COUNTED for t in study.get_trials(deepcopy=False)) < settings.trials:
+        timeout = None if deadline is None else deadline - time.monotonic()
+        if timeout is not None and timeout <= 0:
+            return
+        calls = _Calls(settings, worker)
+        try:
+            study.optimize(calls, n_trials=n_trials, timeout=timeout, catch=(TrainingError, ConfigError),
+                           callbacks=[MaxTrialsCallback(settings.trials, states=COUNTED)])
+            return
+        except Exception as err:
+            if not calls.refused_late(study, err):
+                raise
+            _warn(f"trial {calls.trial.number} was failed while its worker was paused (no heartbeat for more than "
+                  f"{2 * settings.heartbeat} s; a retry is queued): its late result is dropped")
+            n_trials -= calls.count - 1
+
+
+class _Calls:
+    """The objective of one `study.optimize`: counts its calls and remembers the last trial, and the
+    exception the objective itself raised, so that a late result can be told from other errors."""
+
+    def __init__(self, settings: TuneSettings, worker: int):
+        self.settings, self.worker = settings, worker
+        self.count, self.trial, self.error = 0, None, None
+
+    def __call__(self, trial: optuna.Trial) -> float | None:
+        self.count, self.trial, self.error = self.count + 1, trial, None
+        try:
+            return objective(trial, self.settings, self.worker)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            return None  # the trial was failed meanwhile: Optuna refuses to tell it, refused_late drops it
+        except Exception as err:
+            if is_lock_error(err):
+                raise _Locked() from err
+            self.error = err
+            raise
+
+    def refused_late(self, study: optuna.Study, err: Exception) -> bool:
+        """Whether `err`, raised by `study.optimize`, is Optuna refusing to tell the last trial because it
+        was already finished (failed for a stale heartbeat: "Cannot tell a FAIL trial"), and not an
+        error of the objective itself."""
+        refused = any(isinstance(e, ValueError) and str(e).startswith("Cannot tell a") for e in _chain(err))
+        if self.trial is None or err is self.error or not refused:
+            return False
+        number = self.trial.number
+        return next(t for t in study.get_trials(deepcopy=False) if t.number == number).state.is_finished()
 
 
 def objective(trial: optuna.Trial, settings: TuneSettings, worker: int = 0) -> float:
