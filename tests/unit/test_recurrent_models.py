@@ -155,6 +155,36 @@ def test_stateful_training_truncates_backpropagation_at_chunk_borders():
     assert model.embeddings.grad.to_dense()[1].abs().sum() > 0
 
 
+@pytest.mark.parametrize("cell,layers,train_embeddings", [("rnn", 1, False), ("gru", 2, True), ("lstm", 2, False)])
+def test_stateful_training_recomputes_chunks_with_the_gradients_of_the_plain_graph(monkeypatch, cell, layers,
+                                                                                  train_embeddings):
+    """Recomputing each chunk in the backward pass (bounded memory) gives the loss and every parameter's
+    gradient of the graph that keeps all activations (the oracle: `recompute` as a plain call), with
+    dropout on (the same masks are drawn again), in float64."""
+    from loopynet.models import recurrent_classifier
+
+    ids = padded([12, 7, 10], seed=3)
+    labels = torch.tensor([1.0, 0.0, 1.0], dtype=torch.float64)
+
+    def loss_and_grads() -> tuple[torch.Tensor, dict]:
+        model = RecurrentClassifier(config(cell=cell, layers=layers, head="mean", stateful=True, chunk_len=4,
+                                           dropout=0.3, train_embeddings=train_embeddings), table(), seed=5).double()
+        model.train()
+        torch.manual_seed(11)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(model(ids), labels)
+        loss.backward()
+        return loss.detach(), {name: p.grad.to_dense() for name, p in model.named_parameters()}
+
+    loss, grads = loss_and_grads()
+    monkeypatch.setattr(recurrent_classifier, "recompute", lambda function, *args: function(*args))
+    plain_loss, plain_grads = loss_and_grads()
+    assert loss.dtype == torch.float64 and torch.equal(loss, plain_loss)
+    assert grads.keys() == plain_grads.keys() and len(grads) >= 3 * layers
+    for name, grad in grads.items():
+        assert grad.abs().sum() > 0, name
+        torch.testing.assert_close(grad, plain_grads[name], rtol=0, atol=1e-12, msg=name)
+
+
 def docs(n: int, seed: int) -> EncodedDocs:
     rng = np.random.default_rng(seed)
     lengths = rng.integers(3, T + 4, n)

@@ -43,6 +43,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from loopynet.config import ModelConfig, check_model
 from loopynet.models.base import Network
@@ -92,6 +93,17 @@ class Direction(nn.Module):
         if self.cell == "rnn":
             return self.rnn.forward_ids(ids, table, state)
         return self.rnn(F.embedding(ids, table), state)
+
+
+def recompute(function, *args):
+    """`function(*args)` keeping only its inputs and outputs for the backward pass, which runs it again
+    to rebuild the activations inside (gradient checkpointing, Chen et al. 2016, "Training Deep Nets
+    with Sublinear Memory Cost"; `torch.utils.checkpoint`, non-reentrant, with the RNG state restored so
+    dropout draws the same masks: the gradients are those of the plain call). Without autograd
+    (`torch.no_grad`) it is the plain call."""
+    if not torch.is_grad_enabled():
+        return function(*args)
+    return checkpoint(function, *args, use_reentrant=False)
 
 
 def detach_state(state):
@@ -203,23 +215,34 @@ class RecurrentClassifier(Network):
 
     def _stateful(self, ids: torch.Tensor | None, x: torch.Tensor | None) -> torch.Tensor:
         """Run the stack chunk by chunk over ids (B, T) or input vectors x (B, T, E), carrying each layer's
-        state; returns (B, T, H)."""
+        state; returns (B, T, H). Each chunk's activations are recomputed in the backward pass
+        (`recompute`), so training keeps only the (B, T, H) outputs the head reads and the chunk borders'
+        states: peak memory grows with batch x chunk_len, not with the longest document's activations."""
         K = self.config.chunk_len
         source = ids if ids is not None else x
         states = [None] * len(self.layers)
         chunks = []
         for start in range(0, source.shape[1], K):
             chunk_ids = None if ids is None else ids[:, start:start + K]
-            out = None if x is None else x[:, start:start + K]
-            for depth, layer in enumerate(self.layers):
-                if depth:
-                    chunk_ids, out = None, self.dropout(out)
-                state = detach_state(states[depth]) if self.training else states[depth]
-                out, states[depth] = self._run(layer[0], chunk_ids, out, state)
+            chunk_x = None if x is None else x[:, start:start + K]
+            if self.training:
+                states = [detach_state(state) for state in states]
+            out, states = recompute(self._chunk, chunk_ids, chunk_x, states)
             chunks.append(out)
         if not chunks:  # T == 0
             return source.new_zeros(source.shape[0], 0, self.config.units, dtype=self.embeddings.dtype)
         return torch.cat(chunks, dim=1)
+
+    def _chunk(self, ids: torch.Tensor | None, x: torch.Tensor | None, states: list) -> tuple[torch.Tensor, list]:
+        """One chunk through the stack: ids (B, K) or x (B, K, E) and each layer's initial state ->
+        (top-layer outputs (B, K, H), each layer's final state)."""
+        finals = []
+        for depth, layer in enumerate(self.layers):
+            if depth:
+                ids, x = None, self.dropout(x)
+            x, state = self._run(layer[0], ids, x, states[depth])
+            finals.append(state)
+        return x, finals
 
     def head(self, out: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """out (B, T, D) -> logits (B,) with the configured head."""
