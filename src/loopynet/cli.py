@@ -298,6 +298,10 @@ def build_parser(train_defaults: dict | None = None) -> argparse.ArgumentParser:
     fetch.add_argument("name", help="dataset name (imdb)")
     fetch.add_argument("--url", help="mirror URL of the same archive (default: the publisher's)")
     fetch.add_argument("--md5", help="expected MD5 when the mirror serves another build (default: the publisher's)")
+
+    from loopynet.explain.cli import register as register_explain  # explain, encode
+
+    COMMANDS.update(register_explain(sub, _count, _probability, _read_texts))
     return parser
 
 

@@ -7,7 +7,8 @@ Layers, bottom to top (a module may import its own layer and the ones below):
     1 data                        corpora, tokens, vectors, vocabularies, batching
     2 models                      networks (nn.Modules) and their kernels
     3 train                       the generic training loop
-    4 tasks                       classification and tagging: APIs, tasks, metrics
+    4 tasks, explain              classification and tagging: APIs, tasks, metrics; examining a trained
+                                  classifier (Classifier.explain/encode call it, it calls their networks)
     5 presets, inspect, tune,     recipes, diagnostics, the search, other frameworks (Keras)
       interop
     6 cli                         the command line: nothing imports it
@@ -23,7 +24,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "src" / "loopynet"
 LAYERS = {"config": 0, "device": 0, "errors": 0, "home": 0, "io": 0, "omp_policy": 0, "data": 1, "models": 2,
-          "train": 3, "tasks": 4, "presets": 5, "inspect": 5, "tune": 5, "interop": 5, "cli": 6}
+          "train": 3, "tasks": 4, "explain": 4, "presets": 5, "inspect": 5, "tune": 5, "interop": 5, "cli": 6}
 
 
 def module_name(path: Path) -> str:

@@ -58,7 +58,7 @@ class BookClassifier(Network):
             ValueError: T differs from the maxlen the dense head was built for.
         """
         out, _ = self.rnn.forward_ids(ids, self.embeddings)  # (B, T, H) view of time-major storage
-        return self._head(out)
+        return self.head(out)
 
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
         """ids (B, T) -> the word vectors (B, T, E) the SimpleRNN reads (zeros at padding)."""
@@ -68,10 +68,22 @@ class BookClassifier(Network):
         """x (B, T, E) input vectors with T = config.maxlen (e.g. `embed(ids)`) -> logits (B,); = forward(ids)
         for x = embed(ids). `lengths` is not used: the Flatten head reads every step, padding included."""
         out, _ = self.rnn(x)
-        return self._head(out)
+        return self.head(out)
 
-    def _head(self, out: torch.Tensor) -> torch.Tensor:
-        """RNN outputs (B, T, H) -> logits (B,): Dropout -> Flatten -> Dense(1)."""
+    def encode(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """ids (B, T) -> (the SimpleRNN's outputs (B, T, H) for every step, lengths (B,) non-padding ids)."""
+        out, _ = self.rnn.forward_ids(ids, self.embeddings)
+        return out, (ids != 0).sum(1)
+
+    def document_vector(self, out: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """out (B, T, H) -> (B, H) the state after each document's last real token (zeros when empty)."""
+        from loopynet.models.recurrent_classifier import pool
+
+        return pool(out, lengths, "last")
+
+    def head(self, out: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """RNN outputs (B, T, H) -> logits (B,): Dropout -> Flatten -> Dense(1). `lengths` is unused (the
+        signature of RecurrentClassifier.head): the Flatten head reads every step, padding included."""
         p = self.dropout.p if self.training else 0.0
         return dropout_dense(out.transpose(0, 1), self.dense_kernel, self.dense_bias, p)  # (B,)
 

@@ -52,6 +52,23 @@ def doc_ngrams(ids: np.ndarray, n: int, vocabulary_size: int) -> tuple[np.ndarra
     return rows[keep], keys[keep]
 
 
+def ngram_occurrences(ids: np.ndarray, n: int, vocabulary_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every occurrence of a 1..n-gram in one document's token ids (L,) (no padding): (keys (M,), starts (M,),
+    sizes (M,)), keyed as `doc_ngrams` keys them; an n-gram that occurs twice is listed twice."""
+    ids = np.asarray(ids, dtype=np.int64)
+    keys, starts, sizes = [], [], []
+    for k in range(1, min(n, len(ids)) + 1):
+        code = ids[: len(ids) - k + 1].copy()
+        for j in range(1, k):
+            code = code * vocabulary_size + ids[j : len(ids) - k + 1 + j]
+        keys.append(code + (k - 1) * vocabulary_size**n)
+        starts.append(np.arange(len(code)))
+        sizes.append(np.full(len(code), k))
+    if not keys:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate(keys), np.concatenate(starts), np.concatenate(sizes)
+
+
 def lookup(table: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(where, found): for each of `keys`, its position in the sorted `table` and whether it is there
     (where is only meaningful where found)."""
@@ -129,3 +146,19 @@ class NgramEnsemble(Network):
         where, found = lookup(self.ngram_keys.cpu().numpy(), keys)
         sums = np.bincount(rows[found], weights=self.ngram_weights.cpu().numpy()[where[found]], minlength=ids.shape[0])
         return torch.from_numpy(sums).float() + self.ngram_bias.cpu()
+
+    def token_shares(self, ids: np.ndarray) -> np.ndarray:
+        """(L,) float64 exact per-token shares of the n-gram logit of one document's ids (L,) (no padding,
+        at most config.maxlen): each distinct n-gram's weight is split equally over the tokens of all its
+        occurrences, so `token_shares(ids).sum() + ngram_bias == ngram_logits(ids[None])` (the model is
+        linear in its binary n-gram features). Multiply by mix[1] for the share of the mixed logit."""
+        keys, starts, sizes = ngram_occurrences(ids, self.n, self.vocabulary_size)
+        where, found = lookup(self.ngram_keys.cpu().numpy(), keys)
+        keys, starts, sizes, where = keys[found], starts[found], sizes[found], where[found]
+        _, inverse, occurrences = np.unique(keys, return_inverse=True, return_counts=True)
+        per_token = self.ngram_weights.cpu().numpy().astype(np.float64)[where] / (sizes * occurrences[inverse])
+        shares = np.zeros(len(ids))
+        for j in range(self.n):  # token j of each k-gram (k > j)
+            covered = sizes > j
+            np.add.at(shares, starts[covered] + j, per_token[covered])
+        return shares

@@ -247,27 +247,38 @@ class RecurrentClassifier(Network):
     def head(self, out: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """out (B, T, D) -> logits (B,) with the configured head."""
         B, T, D = out.shape
-        kind = self.config.head
-        if kind == "flatten":
-            if T * D != self.dense_kernel.shape[0]:
-                raise ValueError(f"the flatten head was built for maxlen={self.config.maxlen} steps but the "
-                                 f"input has {T}; pad or truncate ids to the model's maxlen")
-            features = out.reshape(B, T * D)
-        elif kind == "last":
-            index = (lengths - 1).clamp(min=0).view(B, 1, 1).expand(B, 1, D)
-            features = out.gather(1, index)[:, 0] if T else out.new_zeros(B, D)
-            if self.config.bidirectional and T:
-                H = D // 2  # backward direction: its final state is at position 0
-                features = torch.cat([features[:, :H], out[:, 0, H:]], dim=1)
-            features = features * (lengths > 0).view(B, 1).to(out.dtype)
-        else:
-            mask = (torch.arange(T, device=out.device).view(1, T) < lengths.view(B, 1)).unsqueeze(2)  # (B, T, 1)
-            if kind == "mean":
-                features = (out * mask).sum(1) / lengths.clamp(min=1).view(B, 1).to(out.dtype)
-            else:
-                features = out.masked_fill(~mask, float("-inf")).amax(1) if T else out.new_zeros(B, D)
-                features = torch.where(lengths.view(B, 1) > 0, features, torch.zeros_like(features))
+        if self.config.head == "flatten" and T * D != self.dense_kernel.shape[0]:
+            raise ValueError(f"the flatten head was built for maxlen={self.config.maxlen} steps but the "
+                             f"input has {T}; pad or truncate ids to the model's maxlen")
+        features = pool(out, lengths, self.config.head, self.config.bidirectional)
         return (features @ self.dense_kernel + self.dense_bias)[:, 0]
+
+    def document_vector(self, out: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """out (B, T, D) top-layer outputs -> (B, D) one vector per document: the pooled vector of a mean/max
+        head, else the last real state (bidirectional: forward h_T with backward h_1), never the flatten input."""
+        kind = self.config.head if self.config.head in ("mean", "max") else "last"
+        return pool(out, lengths, kind, self.config.bidirectional)
+
+
+def pool(out: torch.Tensor, lengths: torch.Tensor, kind: str, bidirectional: bool = False) -> torch.Tensor:
+    """out (B, T, D) -> features of a head `kind`: flatten (B, T*D); last, mean, max (B, D) over the real
+    positions (lengths (B,)); a row without real positions gives zeros. Bidirectional "last" is the forward
+    half at position length-1 concatenated with the backward half at position 0 (each direction's final state)."""
+    B, T, D = out.shape
+    if kind == "flatten":
+        return out.reshape(B, T * D)
+    if kind == "last":
+        index = (lengths - 1).clamp(min=0).view(B, 1, 1).expand(B, 1, D)
+        features = out.gather(1, index)[:, 0] if T else out.new_zeros(B, D)
+        if bidirectional and T:
+            H = D // 2  # backward direction: its final state is at position 0
+            features = torch.cat([features[:, :H], out[:, 0, H:]], dim=1)
+        return features * (lengths > 0).view(B, 1).to(out.dtype)
+    mask = (torch.arange(T, device=out.device).view(1, T) < lengths.view(B, 1)).unsqueeze(2)  # (B, T, 1)
+    if kind == "mean":
+        return (out * mask).sum(1) / lengths.clamp(min=1).view(B, 1).to(out.dtype)
+    features = out.masked_fill(~mask, float("-inf")).amax(1) if T else out.new_zeros(B, D)
+    return torch.where(lengths.view(B, 1) > 0, features, torch.zeros_like(features))
 
 
 def parameter_count(config: ModelConfig) -> int:

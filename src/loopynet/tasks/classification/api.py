@@ -206,14 +206,16 @@ class Classifier:
         return self._probabilities(text_list(texts))
 
     def _probabilities(self, texts: list[str]) -> np.ndarray:
-        options = tokenizer_options(self.data_config)
-        docs = encode_texts([tokenize(t, options) for t in texts], self.vocab)
-        probabilities = predict_proba(self.model, docs, self.maxlen)
+        probabilities = predict_proba(self.model, self._docs(texts), self.maxlen)
         if not np.isfinite(probabilities).all():
             first = int(np.flatnonzero(~np.isfinite(probabilities))[0])
             raise ValueError(f"the model gave text {first + 1} not a finite probability ({probabilities[first]}); "
                              "its weights or vectors are damaged: reload or retrain the model")
         return probabilities
+
+    def _docs(self, texts: list[str]):
+        options = tokenizer_options(self.data_config)
+        return encode_texts([tokenize(t, options) for t in texts], self.vocab)
 
     def predict(self, texts: list[str], threshold: float | None = None) -> list[dict]:
         """[{"text", "probability", "label"}] per text; label is class_names[1] when probability >= threshold
@@ -243,20 +245,66 @@ class Classifier:
         if limit is not None and limit < 1:
             raise InputError(f"limit must be >= 1 document (or None for all), got {limit}")
         start = time.perf_counter()
-        corpus = load_tokenized(data, split, encoding_errors or self.data_config.encoding_errors, cache_dir(),
-                                tokenizer_options(self.data_config))
+        _, docs, oov = self.read_split(data, split, encoding_errors, limit)
         read_seconds = time.perf_counter() - start
-        if corpus.class_names != self.class_names:
-            raise InputError(f"{data} split {split!r} has classes {corpus.class_names}; the model was trained on {self.class_names}")
-        if limit is not None:  # a seeded random slice: the split is sorted by class
-            corpus = corpus.subset(np.random.default_rng(0).permutation(len(corpus))[:limit])
-        docs, oov = encode(corpus, self.vocab)
         start = time.perf_counter()
         metrics = binary_metrics(predict_proba(self.model, docs, self.maxlen), docs.labels, threshold)
         metrics["split"], metrics["threshold"] = split, threshold
         metrics["seconds"] = {"read_and_tokenize": read_seconds, "predict": time.perf_counter() - start}
         metrics["data_report"] = make_report(split, docs, oov, self.maxlen, self.class_names).to_dict()
         return metrics
+
+
+    def read_split(self, data: str | os.PathLike, split: str = "test", encoding_errors: str | None = None,
+                   limit: int | None = None):
+        """(TokenizedCorpus, EncodedDocs, OOVCount) of a labelled split, tokenised as this model was trained and
+        encoded with its vocabulary; with `limit`, a seeded random slice of that many documents (the split is
+        sorted by class).
+
+        Raises:
+            CorpusError: unreadable data. ValueError: limit < 1, or the data's class names differ from the model's.
+        """
+        if limit is not None and limit < 1:
+            raise InputError(f"limit must be >= 1 document (or None for all), got {limit}")
+        corpus = load_tokenized(data, split, encoding_errors or self.data_config.encoding_errors, cache_dir(),
+                                tokenizer_options(self.data_config))
+        if corpus.class_names != self.class_names:
+            raise InputError(f"{data} split {split!r} has classes {corpus.class_names}; the model was trained on {self.class_names}")
+        if limit is not None:
+            corpus = corpus.subset(np.random.default_rng(0).permutation(len(corpus))[:limit])
+        docs, oov = encode(corpus, self.vocab)
+        return corpus, docs, oov
+
+    def explain(self, texts: list[str], steps: int = 50, threshold: float = 0.5) -> list[dict]:
+        """Per text, the evidence for its prediction as plain data (NumPy arrays, dicts): tokens and what the
+        model did not read, Integrated Gradients attributions (`steps` points, zero-vector baseline), occlusion
+        by deletion, P(every prefix), hidden states, the thought vector. See `loopynet.explain.explanation`.
+
+        Raises:
+            TypeError: `texts` is one string or holds a non-string.
+            ValueError: steps < 1, a bad threshold, or IG's completeness error above 1% (CompletenessError).
+        """
+        from loopynet.explain.explanation import explain_texts
+
+        check_threshold(threshold)
+        return explain_texts(self, texts, steps, threshold)
+
+    def encode(self, texts: list[str], batch_size: int = 128) -> dict:
+        """Thought vectors of texts: {"vectors": (N, D) float32, "probability": (N,) float64, "length": (N,)
+        tokens read}. D = units * directions: the last real state (bidirectional: forward h_T with backward
+        h_1) or a max/mean head's pooled vector (see `loopynet.explain.encode`).
+
+        Raises:
+            TypeError: `texts` is one string or holds a non-string.
+        """
+        from loopynet.explain.encode import document_vectors
+        from loopynet.explain.network import Network
+
+        docs = self._docs(text_list(texts))
+        rows = [docs.ids[docs.offsets[i] : docs.offsets[i + 1]][: self.maxlen] for i in range(len(docs))]
+        vectors, logits = document_vectors(Network(self.model), rows, batch_size)
+        return {"vectors": vectors, "probability": 1.0 / (1.0 + np.exp(-logits.astype(np.float64))),
+                "length": np.array([len(r) for r in rows], dtype=np.int64)}
 
 
 def _decision_rule(setting: float | str, model: Network, validation, maxlen: int, log: Callable[[str], None]) -> dict:

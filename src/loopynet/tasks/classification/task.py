@@ -74,22 +74,23 @@ def classification_task(model: Network, maxlen: int) -> BinaryTask:
     return BucketedTask(maxlen) if model.padding_safe else BinaryTask(maxlen)
 
 
-@torch.no_grad()
 def predict_proba(model: Network, docs: EncodedDocs, maxlen: int, batch_size: int = 128) -> np.ndarray:
     """(N,) float64 P(positive) for every document, in document order, model in eval mode (on its device)."""
+    return torch.sigmoid(torch.from_numpy(predict_logits(model, docs, maxlen, batch_size))).double().numpy()
+
+
+@torch.no_grad()
+def predict_logits(model: Network, docs: EncodedDocs, maxlen: int, batch_size: int = 128) -> np.ndarray:
+    """(N,) float32 logits of every document, in document order, model in eval mode; batches go to the
+    model's device, logits come back to the CPU. Padding-safe models (trailing padding changes nothing)
+    get batches of similar length, each trimmed to its longest document."""
     model.eval()
     device = device_of(model)
-
-    def probabilities_of(ids: np.ndarray) -> np.ndarray:
-        return torch.sigmoid(model(torch.from_numpy(ids).to(device))).double().cpu().numpy()
-
-    if model.padding_safe:  # trailing padding changes nothing: batch by length, trim it
-        order = np.argsort(np.minimum(docs.lengths, maxlen), kind="stable")
-        probabilities = np.zeros(len(docs))
-        for start in range(0, len(order), batch_size):
-            index = order[start : start + batch_size]
-            ids = pad_trunc(docs, index, maxlen, trim=True)
-            probabilities[index] = probabilities_of(ids)
-        return probabilities
-    out = [probabilities_of(ids) for ids, _ in batches(docs, batch_size, maxlen)]
-    return np.concatenate(out) if out else np.zeros(0)
+    trim = model.padding_safe
+    order = np.argsort(np.minimum(docs.lengths, maxlen), kind="stable") if trim else np.arange(len(docs))
+    logits = np.zeros(len(docs), dtype=np.float32)
+    for start in range(0, len(order), batch_size):
+        index = order[start : start + batch_size]
+        ids = torch.from_numpy(pad_trunc(docs, index, maxlen, trim=trim)).to(device)
+        logits[index] = model(ids).cpu().numpy()
+    return logits
