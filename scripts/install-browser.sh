@@ -12,4 +12,4 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq chromium chromium-driver > /dev/null
-/usr/bin/chromium --version
+/usr/bin/chromium --version 2>/dev/null  # (its wrapper script warns about its own memory check)
