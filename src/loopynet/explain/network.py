@@ -37,18 +37,13 @@ class Network:
 
     def logits(self, rows: list[np.ndarray], batch_size: int = 128) -> np.ndarray:
         """(N,) float32 logits of N documents given as token-id arrays (each cut to maxlen), batched."""
-        lengths = np.array([len(r) for r in rows], dtype=np.int64)
-        flat = np.concatenate(rows).astype(np.int32) if rows else np.zeros(0, np.int32)
-        docs = EncodedDocs(flat, np.concatenate([[0], np.cumsum(lengths)]), np.full(len(rows), -1))
-        return predict_logits(self.model, docs, self.maxlen, batch_size)
+        return predict_logits(self.model, _as_docs(rows), self.maxlen, batch_size)
 
     def rnn_batch(self, rows: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
         """(ids (B, T) int64, lengths (B,)) of the recurrent part: each row cut to rnn_maxlen, post-padded
         with 0 to the longest row (padding-safe) or to rnn_maxlen."""
         lengths = np.array([min(len(r), self.rnn_maxlen) for r in rows], dtype=np.int64)
-        flat = np.concatenate(rows).astype(np.int32) if rows else np.zeros(0, np.int32)
-        docs = EncodedDocs(flat, np.concatenate([[0], np.cumsum([len(r) for r in rows])]), np.full(len(rows), -1))
-        ids = pad_trunc(docs, np.arange(len(rows)), self.rnn_maxlen, trim=self.padding_safe)
+        ids = pad_trunc(_as_docs(rows), np.arange(len(rows)), self.rnn_maxlen, trim=self.padding_safe)
         return torch.from_numpy(ids), torch.from_numpy(lengths)
 
     def rnn_logit_of_vectors(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -83,3 +78,10 @@ class Network:
         if self.ensemble:
             return vectors, self.logits(rows)
         return vectors, self.rnn.head(out, lengths).numpy()  # eval mode: dropout is the identity
+
+
+def _as_docs(rows: list[np.ndarray]) -> EncodedDocs:
+    """Token-id arrays as EncodedDocs (labels -1)."""
+    lengths = np.array([len(r) for r in rows], dtype=np.int64)
+    flat = np.concatenate(rows).astype(np.int32) if rows else np.zeros(0, np.int32)
+    return EncodedDocs(flat, np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64), np.full(len(rows), -1))

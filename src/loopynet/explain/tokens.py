@@ -24,10 +24,6 @@ class ReadText:
     ids: np.ndarray
     rest: np.ndarray
 
-    @property
-    def all_ids(self) -> np.ndarray:
-        return np.concatenate([self.ids, self.rest])
-
 
 def read_text(text: str, vocab: Vocabulary, options: TokenizerOptions, maxlen: int) -> ReadText:
     """Tokenise `text` as the model's pipeline does and mark each token in, oov or cut."""
