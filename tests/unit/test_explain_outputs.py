@@ -160,7 +160,7 @@ def test_cli_explain_json_html_png_and_encode(bilstm, tiny_imdb, tmp_path, capsy
     (["explain", "{model}", "x", "--steps", "0"], "must be an integer >= 1"),
     (["encode", "{model}", "--data", "{tmp}", "--out", "{tmp}/v.csv"], "expected a file ending in .parquet or .npy"),
     (["encode", "{model}", "--data", "{tmp}"], "nothing to write"),
-    (["explain", "{tmp}", "x"], "is incomplete: missing ['config.json'"),
+    (["explain", "{tmp}", "x"], "is not a loopynet model folder"),
     (["encode", "{tmp}/nothing", "--data", "{tmp}", "--out", "{tmp}/v.npy"], "does not exist"),
 ])
 def test_cli_bad_input_is_one_line_and_exit_2(bilstm, tmp_path, capsys, args, message):

@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from loopynet.errors import InputError
+
 if TYPE_CHECKING:  # the CLI imports this module's constants before parsing: torch only when attributing
     import torch
 
@@ -34,7 +36,7 @@ RELATIVE_TOLERANCE, ABSOLUTE_TOLERANCE = 0.01, 1e-3
 REFINEMENTS = 3  # doublings of the step count for a document outside the tolerance: 50 -> 100 -> 200 -> 400
 
 
-class CompletenessError(ValueError):
+class CompletenessError(InputError):
     """IG attributions do not sum to F(x) - F(baseline) within tolerance: raise the step count."""
 
 
@@ -88,7 +90,7 @@ def integrated_gradients(network: Network, ids: torch.Tensor, lengths: torch.Ten
     from captum.attr import IntegratedGradients
 
     if steps < 1:
-        raise ValueError(f"steps must be >= 1, got {steps}")
+        raise InputError(f"steps must be >= 1, got {steps}")
     x = network.rnn.embed(ids).detach()  # (B, T, E)
     baseline = torch.zeros_like(x)
     ig = IntegratedGradients(network.rnn_logit_of_vectors)

@@ -12,6 +12,7 @@ import json
 import sys
 from pathlib import Path
 
+from loopynet.errors import InputError, UsageError
 from loopynet.explain.attribution import DEFAULT_STEPS
 from loopynet.explain.projection import METHODS
 
@@ -60,9 +61,9 @@ def _check_outputs(command: str, paths: dict[str, str | None], suffixes: dict[st
         if path is None:
             continue
         if not Path(path).resolve().parent.is_dir():
-            raise ValueError(f"{flag} {path}: folder {Path(path).resolve().parent} does not exist")
+            raise InputError(f"{flag} {path}: folder {Path(path).resolve().parent} does not exist")
         if Path(path).suffix not in suffixes[flag]:
-            raise ValueError(f"{flag} {path}: expected a file ending in {' or '.join(suffixes[flag])}")
+            raise InputError(f"{flag} {path}: expected a file ending in {' or '.join(suffixes[flag])}")
 
 
 def cmd_explain(args, read_texts) -> int:
@@ -70,7 +71,7 @@ def cmd_explain(args, read_texts) -> int:
 
     _check_outputs("explain", {"--html": args.html, "--png": args.png}, {"--html": (".html", ".htm"), "--png": (".png",)})
     if args.data and (args.texts or args.file):
-        raise ValueError("give texts (arguments, --file) or --data, not both")
+        raise UsageError("give texts (arguments, --file) or --data, not both")
     clf = Classifier.load(args.model)
     if args.data:
         return _explain_corpus(clf, args)
@@ -150,7 +151,7 @@ def cmd_encode(args) -> int:
     _check_outputs("encode", {"--out": args.out, "--map": args.map, "--png": args.png},
                    {"--out": (".parquet", ".npy"), "--map": (".html", ".htm"), "--png": (".png",)})
     if not (args.out or args.map or args.png):
-        raise ValueError("nothing to write: give --out, --map and/or --png")
+        raise UsageError("nothing to write: give --out, --map and/or --png")
     clf = Classifier.load(args.model)
     from loopynet.explain.encode import read_vectors, write_vectors
     from loopynet.explain.network import Network

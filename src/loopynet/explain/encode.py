@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from loopynet.errors import InputError
+
 from loopynet.explain.network import Network
 from loopynet.io.atomic import atomic_file
 
@@ -62,7 +64,7 @@ def write_vectors(out: str | os.PathLike, network: Network, rows: list[np.ndarra
     """
     out = Path(out)
     if out.suffix not in SUFFIXES:
-        raise ValueError(f"--out {out}: the suffix chooses the format, .parquet or .npy (+ .jsonl); got {out.suffix!r}")
+        raise InputError(f"--out {out}: the suffix chooses the format, .parquet or .npy (+ .jsonl); got {out.suffix!r}")
     dims = vector_size(network)
     chunks = stream(network, rows, batch_size)
     if out.suffix == ".parquet":

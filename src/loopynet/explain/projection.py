@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from loopynet.errors import InputError
+
 METHODS = ("pca", "umap")
 
 
@@ -19,15 +21,15 @@ def project(vectors: np.ndarray, method: str = "pca", seed: int = 0) -> tuple[np
         ValueError: unknown method, fewer than 2 documents, or umap-learn not installed for "umap".
     """
     if method not in METHODS:
-        raise ValueError(f"projection must be one of {METHODS}, got {method!r}")
+        raise InputError(f"projection must be one of {METHODS}, got {method!r}")
     vectors = np.asarray(vectors, dtype=np.float64)
     if len(vectors) < 2:
-        raise ValueError(f"a map needs at least 2 documents, got {len(vectors)}")
+        raise InputError(f"a map needs at least 2 documents, got {len(vectors)}")
     if method == "umap":
         try:
             import umap
         except ImportError:
-            raise ValueError("--projection umap needs umap-learn: pip install 'loopynet[umap]'") from None
+            raise InputError("--projection umap needs umap-learn: pip install 'loopynet[umap]'") from None
         return umap.UMAP(n_components=2, random_state=seed).fit_transform(vectors).astype(np.float64), {}
     centred = vectors - vectors.mean(0)
     _, singular, vt = np.linalg.svd(centred, full_matrices=False)
