@@ -98,9 +98,9 @@ def integrated_gradients(network: Network, ids: torch.Tensor, lengths: torch.Ten
                                        internal_batch_size=max(internal_batch_size, len(x)),
                                        return_convergence_delta=True)  # (B, T, E), (B,)
     with torch.no_grad():
-        logit = network.rnn_logit_of_vectors(x, lengths).double().numpy()
-        zero = network.rnn_logit_of_vectors(baseline, lengths).double().numpy()
-    return Attributions(attributions.sum(2).double().numpy(), logit, zero, delta.double().numpy(),
+        logit = network.rnn_logit_of_vectors(x, lengths).double().cpu().numpy()
+        zero = network.rnn_logit_of_vectors(baseline, lengths).double().cpu().numpy()
+    return Attributions(attributions.sum(2).double().cpu().numpy(), logit, zero, delta.double().cpu().numpy(),
                         np.full(len(x), steps))
 
 

@@ -51,7 +51,7 @@ def _explain_one(network: Network, classifier, text: str, options, steps: int, t
     from_network[:rnn_len] = ig.per_position[0, :rnn_len]
     from_ngram = network.ngram_shares(read.ids)
     out, vector = network.states(ids)
-    hidden = out[0, :rnn_len].double().numpy()  # (L', D)
+    hidden = out[0, :rnn_len].double().cpu().numpy()  # (L', D)
     probability = float(1.0 / (1.0 + np.exp(-logit)))
     return {
         "text": text, "tokens": read.tokens, "note": summary(read),
@@ -62,7 +62,7 @@ def _explain_one(network: Network, classifier, text: str, options, steps: int, t
         "occlusion": occlusion(network, read.ids, read.rest, logit),
         "prefix_probability": 1.0 / (1.0 + np.exp(-prefix_logits(network, read.ids))),
         "hidden": hidden, "hidden_norm": np.linalg.norm(hidden, axis=1), "directions": network.directions,
-        "vector": vector[0].double().numpy(),
+        "vector": vector[0].double().cpu().numpy(),
     }
 
 

@@ -14,6 +14,7 @@ import torch
 
 from loopynet.data.batching import pad_trunc
 from loopynet.data.vocab import EncodedDocs
+from loopynet.device import device_of
 from loopynet.tasks.classification.task import predict_logits
 
 
@@ -27,6 +28,7 @@ class Network:
 
     def __init__(self, model: torch.nn.Module):
         self.model = model.eval()
+        self.device = device_of(model)  # batches follow the model's device, results come back as NumPy
         self.ensemble = hasattr(model, "token_shares")
         self.rnn = model.rnn if self.ensemble else model
         self.maxlen = model.config.maxlen
@@ -40,11 +42,11 @@ class Network:
         return predict_logits(self.model, _as_docs(rows), self.maxlen, batch_size)
 
     def rnn_batch(self, rows: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
-        """(ids (B, T) int64, lengths (B,)) of the recurrent part: each row cut to rnn_maxlen, post-padded
-        with 0 to the longest row (padding-safe) or to rnn_maxlen."""
+        """(ids (B, T) int64, lengths (B,)) of the recurrent part on the model's device: each row cut to
+        rnn_maxlen, post-padded with 0 to the longest row (padding-safe) or to rnn_maxlen."""
         lengths = np.array([min(len(r), self.rnn_maxlen) for r in rows], dtype=np.int64)
         ids = pad_trunc(_as_docs(rows), np.arange(len(rows)), self.rnn_maxlen, trim=self.padding_safe)
-        return torch.from_numpy(ids), torch.from_numpy(lengths)
+        return torch.from_numpy(ids).to(self.device), torch.from_numpy(lengths).to(self.device)
 
     def rnn_logit_of_vectors(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """x (B, T, E), lengths (B,) -> (B,) the recurrent part's share of the logit, a * rnn(x)."""
@@ -74,10 +76,10 @@ class Network:
         (the n-gram ensemble adds its own pass for the mixed logit)."""
         ids, _ = self.rnn_batch(rows)
         out, lengths = self.rnn.encode(ids)
-        vectors = self.rnn.document_vector(out, lengths).numpy()
+        vectors = self.rnn.document_vector(out, lengths).cpu().numpy()
         if self.ensemble:
             return vectors, self.logits(rows)
-        return vectors, self.rnn.head(out, lengths).numpy()  # eval mode: dropout is the identity
+        return vectors, self.rnn.head(out, lengths).cpu().numpy()  # eval mode: dropout is the identity
 
 
 def _as_docs(rows: list[np.ndarray]) -> EncodedDocs:
