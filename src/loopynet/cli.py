@@ -301,7 +301,7 @@ def build_parser(train_defaults: dict | None = None) -> argparse.ArgumentParser:
 
     from loopynet.explain.cli import register as register_explain  # explain, encode
 
-    COMMANDS.update(register_explain(sub, _count, _probability, _read_texts))
+    COMMANDS.update(register_explain(sub, _count, _probability, _read_texts, add_device_option))
     return parser
 
 

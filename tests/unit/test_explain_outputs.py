@@ -184,3 +184,21 @@ def test_cli_tagger_folder_given_to_explain(bilstm, tmp_path, capsys):
     (tmp_path / "m" / "config.json").write_text(json.dumps({**config, "kind": "tagger"}))
     assert main(["explain", str(tmp_path / "m"), "x"]) == 2
     assert "holds a 'tagger' model, not a classifier" in capsys.readouterr().err
+
+
+def test_labels_follow_the_saved_threshold_unless_one_is_given(bilstm, tiny_imdb, tmp_path, capsys):
+    _, folder = bilstm
+    clf = Classifier.load(folder)
+    texts = [TEXT, "awful film"]
+    p = clf.predict_proba(texts)
+    clf.threshold = {"value": float(p.mean()), "rule": "fixed"}  # between the two: one label each way
+    saved = clf.save(tmp_path / "t")
+    expected = [clf.class_names[int(x >= p.mean())] for x in p]
+    assert expected[0] != expected[1]
+    assert [e["label"] for e in clf.explain(texts)] == expected == [r["label"] for r in clf.predict(texts)]
+    assert [e["label"] for e in clf.explain(texts, threshold=0.0)] == [clf.class_names[1]] * 2
+    assert main(["explain", str(saved), *texts, "--json"]) == 0
+    assert [r["label"] for r in json.loads(capsys.readouterr().out)] == expected
+    assert main(["encode", str(saved), "--data", str(tiny_imdb), "--out", str(tmp_path / "v.npy")]) == 0
+    _, records = read_vectors(tmp_path / "v.npy")
+    assert [r["prediction"] for r in records] == [clf.class_names[int(r["probability"] >= p.mean())] for r in records]

@@ -17,41 +17,48 @@ from loopynet.explain.attribution import DEFAULT_STEPS
 from loopynet.explain.projection import METHODS
 
 
-def register(sub, count, probability, read_texts) -> dict:
+THRESHOLD_HELP = ("label positive when P(positive) >= this (default: the threshold saved with the model, "
+                  "0.5 unless trained with --threshold)")
+ENCODING_HELP = "non-UTF-8 files: stop, or replace the bad bytes (default: the model's setting, strict)"
+
+
+def register(sub, count, probability, read_texts, add_device_option) -> dict:
     """Add the `explain` and `encode` subcommands to argparse's `sub`; returns {name: command function}.
     `count(minimum)` and `probability` are the CLI's argparse types, `read_texts(args)` its reader of texts
-    from the arguments, --file or stdin."""
+    from the arguments, --file or stdin, `add_device_option(*parsers)` adds its --device."""
     ex = sub.add_parser("explain", help="per-token evidence, P(prefix) and hidden states of a prediction, "
                         "as text, JSON, an HTML page and PNG; with --data: the strongest words over a split")
     ex.add_argument("model", help="model folder of a classifier")
     ex.add_argument("texts", nargs="*", help="texts to explain")
-    ex.add_argument("--file", help="one text per line ('-' for stdin)")
-    ex.add_argument("--data", help="aclImdb root, split folder or .tar.gz: aggregate over its reviews instead")
+    ex.add_argument("--file", help="one text per line, '-' for stdin (default: the arguments, else stdin)")
+    ex.add_argument("--data", help="aclImdb root, split folder or .tar.gz: aggregate over its reviews instead "
+                    "(default: explain the texts)")
     ex.add_argument("--split", default="test", help="with --data (default: test)")
-    ex.add_argument("--limit", type=count(1), default=None, help="with --data: a seeded random slice of N reviews")
-    ex.add_argument("--top", type=count(1), default=30, help="with --data: words shown each way (default 30)")
-    ex.add_argument("--min-count", type=count(1), default=5, help="with --data: words read fewer times are left out (default 5)")
-    ex.add_argument("--encoding-errors", choices=["strict", "replace"], default=None)
+    ex.add_argument("--limit", type=count(1), default=None, help="with --data: a seeded random slice of N reviews (default: all)")
+    ex.add_argument("--top", type=count(1), default=30, help="with --data: words shown each way (default: 30)")
+    ex.add_argument("--min-count", type=count(1), default=5, help="with --data: words read fewer times are left out (default: 5)")
+    ex.add_argument("--encoding-errors", choices=["strict", "replace"], default=None, help=ENCODING_HELP)
     ex.add_argument("--steps", type=count(1), default=DEFAULT_STEPS,
-                    help=f"Integrated Gradients steps (default {DEFAULT_STEPS})")
-    ex.add_argument("--threshold", type=probability, default=0.5)
-    ex.add_argument("--html", help="write a self-contained HTML page here")
-    ex.add_argument("--png", help="write PNG pictures here (several texts: NAME-2.png, ...)")
-    ex.add_argument("--json", action="store_true", help="print JSON")
+                    help=f"Integrated Gradients steps (default: {DEFAULT_STEPS})")
+    ex.add_argument("--threshold", type=probability, default=None, help=THRESHOLD_HELP)
+    ex.add_argument("--html", help="write a self-contained HTML page here (default: none)")
+    ex.add_argument("--png", help="write PNG pictures here, several texts: NAME-2.png, ... (default: none)")
+    ex.add_argument("--json", action="store_true", help="print JSON (default: text)")
 
     en = sub.add_parser("encode", help="one thought vector per document of a split (.parquet or .npy + .jsonl), "
                         "and a 2-D map of them (HTML, PNG)")
     en.add_argument("model", help="model folder of a classifier")
     en.add_argument("--data", required=True, help="aclImdb root folder, split folder, or .tar.gz of either")
-    en.add_argument("--split", default="test", help="default: test")
-    en.add_argument("--limit", type=count(1), default=None, help="a seeded random slice of N documents")
-    en.add_argument("--encoding-errors", choices=["strict", "replace"], default=None)
-    en.add_argument("--out", help="vectors file: .parquet, or .npy (with the other columns in .jsonl beside it)")
-    en.add_argument("--map", help="write the 2-D map as a self-contained HTML page here")
-    en.add_argument("--png", help="write the 2-D map as PNG here")
-    en.add_argument("--projection", choices=METHODS, default="pca", help="default pca (umap: the umap extra)")
-    en.add_argument("--batch-size", type=count(1), default=128)
-    en.add_argument("--threshold", type=probability, default=0.5)
+    en.add_argument("--split", default="test", help="split folder inside a root (default: test)")
+    en.add_argument("--limit", type=count(1), default=None, help="a seeded random slice of N documents (default: all)")
+    en.add_argument("--encoding-errors", choices=["strict", "replace"], default=None, help=ENCODING_HELP)
+    en.add_argument("--out", help="vectors file: .parquet, or .npy with the other columns in .jsonl beside it (default: none)")
+    en.add_argument("--map", help="write the 2-D map as a self-contained HTML page here (default: none)")
+    en.add_argument("--png", help="write the 2-D map as PNG here (default: none)")
+    en.add_argument("--projection", choices=METHODS, default="pca", help="2-D projection; umap needs the umap extra (default: pca)")
+    en.add_argument("--batch-size", type=count(1), default=128, help="documents per forward pass (default: 128)")
+    en.add_argument("--threshold", type=probability, default=None, help=THRESHOLD_HELP)
+    add_device_option(ex, en)
     return {"explain": functools.partial(cmd_explain, read_texts=read_texts), "encode": cmd_encode}
 
 
@@ -72,7 +79,7 @@ def cmd_explain(args, read_texts) -> int:
     _check_outputs("explain", {"--html": args.html, "--png": args.png}, {"--html": (".html", ".htm"), "--png": (".png",)})
     if args.data and (args.texts or args.file):
         raise UsageError("give texts (arguments, --file) or --data, not both")
-    clf = Classifier.load(args.model)
+    clf = Classifier.load(args.model, args.device)
     if args.data:
         return _explain_corpus(clf, args)
     texts = read_texts(args)
@@ -152,7 +159,8 @@ def cmd_encode(args) -> int:
                    {"--out": (".parquet", ".npy"), "--map": (".html", ".htm"), "--png": (".png",)})
     if not (args.out or args.map or args.png):
         raise UsageError("nothing to write: give --out, --map and/or --png")
-    clf = Classifier.load(args.model)
+    clf = Classifier.load(args.model, args.device)
+    threshold = clf.threshold["value"] if args.threshold is None else args.threshold
     from loopynet.explain.encode import read_vectors, write_vectors
     from loopynet.explain.network import Network
 
@@ -161,14 +169,14 @@ def cmd_encode(args) -> int:
     meta = {"id": list(corpus.paths), "label": [clf.class_names[int(y)] for y in docs.labels],
             "length": [len(r) for r in rows]}
     if args.out:
-        info = write_vectors(args.out, Network(clf.model), rows, meta, clf.class_names, args.threshold, args.batch_size)
+        info = write_vectors(args.out, Network(clf.model), rows, meta, clf.class_names, threshold, args.batch_size)
         print(f"wrote {info['documents']:,} vectors of {info['dims']} dims: {', '.join(info['files'])}")
     if args.map or args.png:
         import tempfile
 
         with tempfile.TemporaryDirectory() as tmp:  # one code path: the map reads what encode writes
             path = args.out or write_vectors(Path(tmp) / "vectors.npy", Network(clf.model), rows, meta,
-                                             clf.class_names, args.threshold, args.batch_size)["files"][0]
+                                             clf.class_names, threshold, args.batch_size)["files"][0]
             vectors, records = read_vectors(path)
         _write_map(args, clf, corpus, vectors, records)
     return 0

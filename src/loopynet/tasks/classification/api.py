@@ -275,10 +275,11 @@ class Classifier:
         docs, oov = encode(corpus, self.vocab)
         return corpus, docs, oov
 
-    def explain(self, texts: list[str], steps: int = 50, threshold: float = 0.5) -> list[dict]:
+    def explain(self, texts: list[str], steps: int = 50, threshold: float | None = None) -> list[dict]:
         """Per text, the evidence for its prediction as plain data (NumPy arrays, dicts): tokens and what the
         model did not read, Integrated Gradients attributions (`steps` points, zero-vector baseline), occlusion
         by deletion, P(every prefix), hidden states, the thought vector. See `loopynet.explain.explanation`.
+        The label uses `threshold` (default: the model's saved threshold, as `predict`).
 
         Raises:
             TypeError: `texts` is one string or holds a non-string.
@@ -286,6 +287,7 @@ class Classifier:
         """
         from loopynet.explain.explanation import explain_texts
 
+        threshold = self.threshold["value"] if threshold is None else threshold
         check_threshold(threshold)
         return explain_texts(self, texts, steps, threshold)
 
