@@ -9,4 +9,5 @@ if [ -n "${LOOPYNET_SHARED_DATA:-}" ]; then  # relative to where the script is c
 fi
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+bash scripts/install-browser.sh  # headless Chromium for the page tests (tests/browser.py)
 .venv/bin/python -m pytest "$@"

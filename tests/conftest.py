@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytest_plugins = ["tests.browser"]  # the `chromium_driver` fixture
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("LOOPYNET_SHARED_DATA", REPO.parent / "shared" / "data"))
 IMDB = SHARED_DATA / "aclImdb_v1_labeled.tar.gz"
