@@ -205,7 +205,7 @@ def build_parser(train_defaults: dict | None = None) -> argparse.ArgumentParser:
 
     pr = sub.add_parser("predict", help="P(positive) and label for texts (arguments, --file, or stdin)",
                         allow_abbrev=False)
-    pr.add_argument("model", help="model folder")
+    pr.add_argument("model", help="model folder, or FILE.onnx from `loopynet export` (runs on onnxruntime, no torch)")
     pr.add_argument("texts", nargs="*", help="texts to classify")
     pr.add_argument("--file", help="one text per line, '-' for stdin (default: the arguments, else stdin)")
     pr.add_argument("--threshold", type=_probability, default=None,
@@ -278,10 +278,12 @@ def build_parser(train_defaults: dict | None = None) -> argparse.ArgumentParser:
                             "(default: none; the shared vectors' norms are ~48)")
     grads.add_argument("--seed", type=_count(0), default=t.seed, help=f"batches and initial weights (default: {t.seed})")
 
-    ex = sub.add_parser("export", help="write a classifier model folder in another framework's format",
-                        allow_abbrev=False)
+    ex = sub.add_parser("export", help="write a model folder in another framework's format", allow_abbrev=False)
     ex.add_argument("model", help="model folder")
-    ex.add_argument("--format", required=True, choices=sorted(EXPORT_FORMATS), help="keras: a Keras 3 .keras file")
+    ex.add_argument("--format", required=True, choices=sorted(EXPORT_FORMATS),
+                    help="keras: a Keras 3 .keras file (classifiers); onnx: FILE.onnx for onnxruntime, opset 17 "
+                         "(classifiers and taggers), + FILE.onnx.json: vocabulary, maxlen, tokenizer options, "
+                         "class names")
     ex.add_argument("--out", required=True, help="file to write (atomically)")
     from loopynet.interop.commands import add_import_arguments
 
@@ -302,6 +304,9 @@ def build_parser(train_defaults: dict | None = None) -> argparse.ArgumentParser:
     from loopynet.explain.cli import register as register_explain  # explain, encode
 
     COMMANDS.update(register_explain(sub, _count, _probability, _read_texts, add_device_option))
+    from loopynet.serve.command import add_parser as add_serve
+
+    add_serve(sub)
     return parser
 
 
@@ -464,10 +469,16 @@ def _utf8_lines(path: Path) -> list[str]:
 
 
 def cmd_predict(args) -> int:
-    from loopynet.tasks.classification.api import Classifier
-
     texts = _read_texts(args)
-    results = Classifier.load(args.model, args.device).predict(texts, args.threshold)
+    if args.model.endswith(".onnx"):  # onnxruntime and the tokenizer only: torch is never imported (no --device)
+        from loopynet.export.runtime import OnnxClassifier
+
+        model = OnnxClassifier(args.model)
+    else:
+        from loopynet.tasks.classification.api import Classifier
+
+        model = Classifier.load(args.model, args.device)
+    results = model.predict(texts, args.threshold)
     if args.json:
         print(json.dumps(results, ensure_ascii=False, allow_nan=False))
     else:
@@ -589,7 +600,8 @@ def cmd_tag(args) -> int:
     return 0
 
 
-EXPORT_FORMATS = {"keras": "loopynet.interop.keras_export:export_keras"}  # --format -> "module:function(model, out)"
+EXPORT_FORMATS = {"keras": "loopynet.interop.keras_export:export_keras",  # --format -> "module:function(model, out)"
+                  "onnx": "loopynet.export.onnx:export_onnx"}
 
 
 def cmd_export(args) -> int:
@@ -612,8 +624,15 @@ def _version() -> str:
     return __version__
 
 
+def cmd_serve(args) -> int:
+    from loopynet.serve.command import cmd_serve as run
+
+    return run(args)
+
+
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "summary": cmd_summary, "tune": cmd_tune,
-            "data": cmd_data, "tag": cmd_tag, "diagnose": cmd_diagnose, "export": cmd_export, "import": cmd_import}
+            "data": cmd_data, "tag": cmd_tag, "diagnose": cmd_diagnose, "export": cmd_export, "import": cmd_import,
+            "serve": cmd_serve}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -9,8 +9,8 @@ Layers, bottom to top (a module may import its own layer and the ones below):
     3 train                       the generic training loop
     4 tasks, explain              classification and tagging: APIs, tasks, metrics; examining a trained
                                   classifier (Classifier.explain/encode call it, it calls their networks)
-    5 presets, inspect, tune,     recipes, diagnostics, the search, other frameworks (Keras)
-      interop
+    5 presets, inspect, tune,     recipes, diagnostics, the search, other frameworks (Keras), the HTTP
+      interop, serve, export      service, ONNX export
     6 cli                         the command line: nothing imports it
 The package root (`loopynet/__init__.py`) re-exports the public API lazily and is left out.
 """
@@ -24,7 +24,8 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "src" / "loopynet"
 LAYERS = {"config": 0, "device": 0, "errors": 0, "home": 0, "io": 0, "omp_policy": 0, "data": 1, "models": 2,
-          "train": 3, "tasks": 4, "explain": 4, "presets": 5, "inspect": 5, "tune": 5, "interop": 5, "cli": 6}
+          "train": 3, "tasks": 4, "explain": 4, "presets": 5, "inspect": 5, "tune": 5, "interop": 5, "serve": 5,
+          "export": 5, "cli": 6}
 
 
 def module_name(path: Path) -> str:

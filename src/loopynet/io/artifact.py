@@ -176,6 +176,18 @@ def check_finite(path: Path, tensors: dict[str, torch.Tensor]) -> None:
                                 f"{tensor.numel()}; a model with them cannot give probabilities")
 
 
+def read_config(path: str | os.PathLike) -> dict:
+    """The config.json object of a complete model folder, without reading its weights.
+
+    Raises:
+        ArtifactError: missing folder or file, unreadable JSON, or not an object.
+    """
+    config = _read_json(_complete_folder(path), "config.json")
+    if not isinstance(config, dict):
+        raise ArtifactError(f"model folder {path}: config.json must hold an object")
+    return config
+
+
 def read_records(path: str | os.PathLike) -> tuple[list[dict], dict]:
     """(history, data report) of a model folder, without reading its weights.
 
@@ -214,3 +226,9 @@ def check_tensors(path: Path, expected: dict[str, torch.Tensor], found: dict[str
                  for k, v in expected.items() if k in found and found[k].shape != v.shape]
     if problems:
         raise ArtifactError(f"model folder {path} does not match its config.json: " + "; ".join(problems))
+
+
+def weights_version(path: str | os.PathLike) -> str:
+    """The first 12 hex digits of the SHA-256 of the folder's model.safetensors: a version that changes
+    whenever the weights do."""
+    return sha256_file(Path(path) / "model.safetensors")[:12]
