@@ -48,8 +48,8 @@ class DataConfig:
         zero-initialised unknown vector).
     encoding_errors: "strict" (a non-UTF-8 file stops the run) or "replace".
     limit: use only the first N documents after the seeded shuffle (None = all).
-    strip_html, split_periods, map_quotes: Treebank clean-ups that raise vector coverage (see
-        `loopynet.data.tokenize`; the data README's advice for the shared vectors). Off = the book.
+    strip_html, split_periods, map_quotes, whole_urls: Treebank clean-ups that raise vector coverage
+        (see `loopynet.data.tokenize`; the data README's advice for the shared vectors). Off = the book.
     vector_norm: "none" (the book: vectors as stored), "unit" (each word vector scaled to L2 norm 1,
         gensim's normed vectors) or "abtt" (all-but-the-top: the table's mean and its top E // 100
         principal directions removed, Mu & Viswanath 2018, then L2 norm 1; see data.vocab).
@@ -74,13 +74,14 @@ class DataConfig:
     strip_html: bool = True
     split_periods: bool = True
     map_quotes: bool = True
+    whole_urls: bool = True
     vector_norm: str = "abtt"
     word_weights: str = "sif"
     sif_a: float = 1e-3
 
 
-BOOK_DATA = {"strip_html": False, "split_periods": False, "map_quotes": False, "vector_norm": "none",
-             "word_weights": "none"}
+BOOK_DATA = {"strip_html": False, "split_periods": False, "map_quotes": False, "whole_urls": False,
+             "vector_norm": "none", "word_weights": "none"}
 
 
 @dataclass(frozen=True)
@@ -498,9 +499,12 @@ FLAGS: dict[str, Flag] = {
     "limit": Flag("use only the first N documents (after the seeded shuffle) or training sentences", none="all",
                   minimum=1),
     "validation_limit": Flag("use only the first N validation sentences", "sentences", none="all", minimum=1),
-    "strip_html": Flag("replace <br /> with a space before tokenising (the book: off)"),
-    "split_periods": Flag("split a trailing period off words, movie. -> movie . (the book: off)"),
+    "strip_html": Flag("remove markup tags (keeping their text) and decode HTML entities before tokenising (the "
+                       "book: off)"),
+    "split_periods": Flag("split a trailing period off words, movie. -> movie . but not off abbreviations (U.S., "
+                          "Mr.) (the book: off)"),
     "map_quotes": Flag("map Treebank quote tokens `` and '' to \" (the book: off)"),
+    "whole_urls": Flag("keep URLs and e-mail addresses as one token (the book: off)"),
     "vector_norm": Flag("word vectors: none = as stored (the book); unit = L2 norm 1; abtt = all-but-the-top "
                         "(Mu & Viswanath 2018), then norm 1 (classifier only); standard = the table divided by "
                         "the std of its entries (tagger only)", choices=VECTOR_NORMS),

@@ -40,7 +40,7 @@ class TrainingData:
 
 
 def tokenizer_options(config: DataConfig) -> TokenizerOptions:
-    return TokenizerOptions(config.strip_html, config.split_periods, config.map_quotes)
+    return TokenizerOptions(config.strip_html, config.split_periods, config.map_quotes, config.whole_urls)
 
 
 def prepare_training_data(data: str | os.PathLike, vectors: WordVectors, config: DataConfig, seed: int,

@@ -26,7 +26,7 @@ import nltk
 import numpy as np
 
 from loopynet.data.corpus import Corpus, is_archive, read_corpus
-from loopynet.data.tokenize import BOOK, TOKENIZER_NAME, TokenizerOptions, tokenize_packed
+from loopynet.data.tokenize import BOOK, TOKENIZER_NAME, TOKENIZER_VERSION, TokenizerOptions, tokenize_packed
 from loopynet.data.vectors import fingerprint
 from loopynet.io.atomic import atomic_file
 
@@ -133,6 +133,7 @@ def data_fingerprint(data: Path) -> str:
 
 def cache_key(data: Path, split: str, encoding_errors: str, options: TokenizerOptions) -> str:
     parts = {"format": CACHE_FORMAT, "data": data_fingerprint(data), "split": split, "tokenizer": TOKENIZER_NAME,
+             "tokenizer_version": TOKENIZER_VERSION,
              "nltk": nltk.__version__, "encoding_errors": encoding_errors, "options": dataclasses.asdict(options)}
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]
 

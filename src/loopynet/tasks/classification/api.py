@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -33,7 +34,7 @@ from loopynet.config import (
 )
 from loopynet.data.prepare import prepare_training_data, tokenizer_options
 from loopynet.data.report import make_report
-from loopynet.data.tokenize import text_list, tokenize
+from loopynet.data.tokenize import BOOK, TOKENIZER_NAME, TOKENIZER_VERSION, text_list, tokenize
 from loopynet.data.tokenized import load_tokenized
 from loopynet.data.vectors import load_vectors
 from loopynet.data.vocab import Vocabulary, encode, encode_texts
@@ -151,6 +152,7 @@ class Classifier:
             "data": to_dict(self.data_config),
             "train": to_dict(self.train_config),
             "vectors": self.vectors_fingerprint,
+            "tokenizer": {"name": TOKENIZER_NAME, "version": TOKENIZER_VERSION},
             "class_names": self.class_names,
             "vocabulary_size": len(self.vocab),
             "runtime": self.runtime,
@@ -193,6 +195,7 @@ class Classifier:
         model.load_state_dict(tensors)
         model.to(target)
         history, report = read_records(path)
+        _warn_if_old_tokenizer(path, config.get("tokenizer", {}).get("version", 1), data_config)
         return cls(model, Vocabulary(words, data_config.oov), class_names, data_config, train_config,
                    config.get("vectors", {}), history, report, config.get("runtime") or {},
                    _saved_rule(path, config.get("threshold", {"value": 0.5, "rule": "fixed"})), config.get("origin", {}))
@@ -276,6 +279,15 @@ def _saved_rule(path, rule) -> dict:
     if not (isinstance(rule, dict) and isinstance(rule.get("value"), (int, float)) and 0 <= rule["value"] <= 1):
         raise ArtifactError(f"model folder {path}: config.json's threshold must hold a value in [0, 1]; got {rule!r}")
     return rule
+
+
+def _warn_if_old_tokenizer(path, version: int, data_config: DataConfig) -> None:
+    """Warn when a model folder was trained with another tokenizer version and clean-ups on: its
+    predictions now see slightly different tokens (the book's plain Treebank tokens never changed)."""
+    if version != TOKENIZER_VERSION and tokenizer_options(data_config) != BOOK:
+        warnings.warn(f"model folder {path} was trained with tokenizer version {version}; this loopynet tokenises "
+                      f"with version {TOKENIZER_VERSION} (see loopynet.data.tokenize): retrain for identical tokens",
+                      stacklevel=3)
 
 
 def _fit_to_vectors(config: ModelConfig, dims: int, vectors) -> ModelConfig:

@@ -31,8 +31,8 @@ from loopynet.config import (
 )
 from loopynet.data.conll import counts, iob2_tag, read_split, scheme_tags, with_scheme
 from loopynet.data.indexes import CharIndex, WordIndex
-from loopynet.data.tokenize import TokenizerOptions, text_list
-from loopynet.data.tokenize import tokenize as treebank_tokenize
+from loopynet.data.tokenize import DEFAULT, text_list
+from loopynet.data.tokenize import tokenize as pipeline_tokenize
 from loopynet.data.vectors import load_vectors
 from loopynet.device import resolve_device
 from loopynet.errors import InputError
@@ -45,8 +45,6 @@ from loopynet.tasks.tagging.vectors import concatenate_vectors, embedding_table
 from loopynet.train.checkpoint import check_resume, run_settings
 from loopynet.train.loop import fit
 from loopynet.train.runtime import runtime_info, warn_runtime
-
-CONLL_TOKENS = TokenizerOptions(map_quotes=True)
 
 
 @dataclass
@@ -215,7 +213,7 @@ class Tagger:
     def predict(self, texts: list[str] | list[list[str]]) -> list[dict]:
         """[{"text", "tokens", "tags", "entities": [{"type", "text", "start", "end"}]}] per text.
 
-        A text is a string (tokenised like CoNLL: NLTK's Treebank tokenizer) or a list of tokens.
+        A text is a string (tokenised like CoNLL by `tokenize`) or a list of tokens.
         Entity start/end are token indices, end exclusive.
 
         Raises:
@@ -231,8 +229,10 @@ class Tagger:
 
 
 def tokenize(text: str) -> list[str]:
-    """CoNLL-like tokens: NLTK's Treebank word tokenizer (no downloads), with `` and '' mapped to \"."""
-    return treebank_tokenize(text, CONLL_TOKENS)
+    """CoNLL-like tokens: the classifier's default pipeline (`loopynet.data.tokenize.DEFAULT`: Treebank,
+    markup stripped, a trailing period split off words but not off abbreviations, URLs whole, `"` quotes),
+    so `Paris.` in the middle of a text becomes `Paris` `.` as in the pre-tokenised training data."""
+    return pipeline_tokenize(text, DEFAULT)
 
 
 def entities(tokens: list[str], tags: list[str]) -> list[dict]:
