@@ -437,25 +437,26 @@ def _read_texts(args) -> list[str]:
 
 
 def _texts_given(args) -> list[str]:
-    texts = list(args.texts)
-    if args.file == "-":
-        texts += [line.rstrip("\n") for line in sys.stdin]
+    """Arguments (a leading byte-order mark dropped), then `--file` / stdin lines."""
+    texts = [text.removeprefix("\ufeff") for text in args.texts]
+    if args.file == "-" or (not args.file and not texts):
+        texts += _utf8_lines("<stdin>", sys.stdin.buffer.read())
     elif args.file:
-        texts += _utf8_lines(Path(args.file))
-    elif not texts:
-        texts = [line.rstrip("\n") for line in sys.stdin]
+        texts += _utf8_lines(args.file, Path(args.file).read_bytes())
     return texts
 
 
-def _utf8_lines(path: Path) -> list[str]:
-    """The lines of a UTF-8 text file, without line ends. Raises InputError naming the file, line and
-    byte offset of the first invalid byte; OSError for a missing or unreadable file."""
+def _utf8_lines(name: str, data: bytes) -> list[str]:
+    """The lines of UTF-8 text `data` (a leading byte-order mark dropped), without line ends.
+    Raises InputError naming the file, line and byte offset of the first invalid byte."""
+    from loopynet.data.text import decode_utf8
+
     lines = []
-    for number, raw in enumerate(path.read_bytes().splitlines(), start=1):
+    for number, raw in enumerate(data.splitlines(), start=1):
         try:
-            lines.append(raw.decode("utf-8"))
+            lines.append(decode_utf8(raw))
         except UnicodeDecodeError as err:
-            raise InputError(f"{path}:{number}: not valid UTF-8 at byte {err.start} of the line ({err.reason})") from None
+            raise InputError(f"{name}:{number}: not valid UTF-8 at byte {err.start} of the line ({err.reason})") from None
     return lines
 
 

@@ -54,7 +54,7 @@ def test_predict_from_file_and_stdin(model_dir, tmp_path, capsys, monkeypatch):
     assert [r["text"] for r in from_file] == ["great loved it", "", "awful hated it"]
     import io
 
-    monkeypatch.setattr(sys, "stdin", io.StringIO("great loved it\n"))
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"great loved it\n")))
     assert main(["predict", str(model_dir), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)[0]["probability"] == from_file[0]["probability"]
 

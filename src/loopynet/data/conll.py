@@ -13,6 +13,7 @@ from pathlib import Path
 
 from loopynet.config import TAG_SCHEMES, ConfigError
 from loopynet.errors import UserError
+from loopynet.data.text import decode_utf8
 
 SPLIT_FILES = {"train": "train.txt", "valid": "valid.txt", "validation": "valid.txt", "dev": "valid.txt",
                "test": "test.txt"}
@@ -122,7 +123,7 @@ def read_conll(path: str | os.PathLike, columns: int = 4) -> list[Sentence]:
     with open(path, "rb") as f:
         for number, raw in enumerate(f, start=1):
             try:
-                line = raw.decode("utf-8").rstrip("\r\n")
+                line = decode_utf8(raw).rstrip("\r\n")
             except UnicodeDecodeError as err:
                 raise ConllError(f"{path}:{number}: not UTF-8 ({err.reason} at byte {err.start})") from None
             if not line.strip():

@@ -1,6 +1,6 @@
 """Labelled text corpora: a folder or a .tar.gz with one sub-folder per class (the aclImdb layout).
 
-Accepted `--data` forms (all read as UTF-8, one document per `.txt` file):
+Accepted `--data` forms (all read as UTF-8, a leading byte-order mark dropped, one document per `.txt` file):
 - a root folder holding split folders: `aclImdb/{train,test}/{neg,pos}/*.txt`;
 - a split folder holding class folders: `train/{neg,pos}/*.txt` (any class names);
 - a `.tar.gz` / `.tgz` / `.tar` of either; it is read in place, never extracted.
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from loopynet.errors import UserError
+from loopynet.data.text import decode_utf8
 
 UNLABELLED = {"unsup"}
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
@@ -87,7 +88,7 @@ def _class_of(rel: str) -> str:
 
 def _decode(raw: bytes, where: str, errors: str) -> str:
     try:
-        return raw.decode("utf-8", errors=errors)
+        return decode_utf8(raw, errors)
     except UnicodeDecodeError as err:
         raise CorpusError(
             f"{where}: not valid UTF-8 at byte {err.start} ({err.reason}); "
