@@ -178,7 +178,8 @@ def build_parser(train_defaults: dict | None = None) -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train the book's SimpleRNN classifier (or a GRU/LSTM one) and save a "
                            "model folder", allow_abbrev=False)
     train.add_argument("--data", required=True, help="aclImdb root folder, split folder, or .tar.gz of either")
-    train.add_argument("--vectors", required=True, help="word vectors: word2vec .bin/.bin.gz or text/GloVe")
+    train.add_argument("--vectors", required=True, help="word vectors: word2vec binary or text, or GloVe text, plain "
+                       "or gzip/bz2/xz/zip-compressed (the format is read from the content, not the name)")
     train.add_argument("--split", default="train", help="split folder inside a root (default: train)")
     add_config_options(train, "train", _defaults(DataConfig(), ModelConfig(), TrainConfig()))
     _add_out_args(train)

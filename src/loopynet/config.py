@@ -32,6 +32,7 @@ TAG_SCHEMES = ("iob2", "iobes")
 OPTIMIZERS = ("rmsprop", "adam")
 MONITORS = ("val_loss", "val_accuracy", "val_f1")
 """Every --monitor; the classifier reports val_loss and val_accuracy, the tagger also val_f1."""
+VECTORS_ERRORS = ("strict", "skip")  # --vectors-errors: stop at a bad row of a vector file, or skip it (loopynet.data.vectors)
 CELLS = ("rnn", "gru", "lstm")
 HEADS = ("flatten", "last", "mean", "max")
 
@@ -63,6 +64,10 @@ class DataConfig:
     "md", row norms ~48 against word2vec's ~2-3, 67,628 words on 19,181 distinct rows) they bring the
     book's model to the book's accuracy and above (benchmarks/book_seeds.py, README "Results of the
     main job").
+    vectors_errors: "strict" (a bad row of the vector file, or a header count that differs from its rows,
+        stops the run) or "skip" (they are skipped and reported; `loopynet.data.vectors`).
+    vectors_member: the file to read inside a zip archive of several (None: its only file).
+
     `BOOK_DATA` is the chapter's pipeline verbatim (`loopynet train --preset book`).
     """
 
@@ -78,6 +83,8 @@ class DataConfig:
     vector_norm: str = "abtt"
     word_weights: str = "sif"
     sif_a: float = 1e-3
+    vectors_errors: str = "strict"
+    vectors_member: str | None = None
 
 
 BOOK_DATA = {"strip_html": False, "split_periods": False, "map_quotes": False, "whole_urls": False,
@@ -183,6 +190,7 @@ class TaggerDataConfig:
     tag_scheme: "iob2" (the data's tags) or "iobes" (the model learns S-/E- for single and last entity
         tokens; predictions and metrics are converted back to IOB2; Lample et al. 2016, sec. 4).
     limit: use only the first N training sentences (a quick slice); validation_limit likewise.
+    vectors_errors, vectors_member: as in `DataConfig` (bad rows of the vector files).
     """
 
     data: str = ""
@@ -194,6 +202,8 @@ class TaggerDataConfig:
     tag_scheme: str = "iobes"
     limit: int | None = None
     validation_limit: int | None = None
+    vectors_errors: str = "strict"
+    vectors_member: str | None = None
 
 
 @dataclass(frozen=True)
@@ -274,6 +284,8 @@ def check_data(config: DataConfig) -> None:
         raise ConfigError(f"maxlen must be >= 1 token, got {config.maxlen}")
     if not 0 <= config.val_split < 1:
         raise ConfigError(f"val_split must be in [0, 1) (a fraction held out for validation), got {config.val_split}")
+    if config.vectors_errors not in VECTORS_ERRORS:
+        raise ConfigError(f"vectors_errors must be one of {VECTORS_ERRORS}, got {config.vectors_errors!r}")
     if config.limit is not None and config.limit < 2:
         raise ConfigError(f"limit must be >= 2 documents (or unset for all), got {config.limit}")
     if config.vector_norm not in CLASSIFIER_VECTOR_NORMS:
@@ -361,6 +373,8 @@ def check_tagger_data(config: TaggerDataConfig) -> None:
     for name in ("limit", "validation_limit"):
         if getattr(config, name) is not None and getattr(config, name) < 1:
             raise ConfigError(f"{name} must be >= 1 sentence (or unset for all), got {getattr(config, name)}")
+    if config.vectors_errors not in VECTORS_ERRORS:
+        raise ConfigError(f"vectors_errors must be one of {VECTORS_ERRORS}, got {config.vectors_errors!r}")
 
 
 def check_monitor(config: TrainConfig, reported: tuple[str, ...]) -> None:
@@ -505,6 +519,10 @@ FLAGS: dict[str, Flag] = {
                           "Mr.) (the book: off)"),
     "map_quotes": Flag("map Treebank quote tokens `` and '' to \" (the book: off)"),
     "whole_urls": Flag("keep URLs and e-mail addresses as one token (the book: off)"),
+    "vectors_errors": Flag("bad rows of the vector file (wrong value count, not UTF-8, ...) and a header count "
+                           "that differs from the rows: stop with file and line, or skip and report them",
+                           choices=VECTORS_ERRORS),
+    "vectors_member": Flag("the file to read inside a zip archive of several", none="its only file"),
     "vector_norm": Flag("word vectors: none = as stored (the book); unit = L2 norm 1; abtt = all-but-the-top "
                         "(Mu & Viswanath 2018), then norm 1 (classifier only); standard = the table divided by "
                         "the std of its entries (tagger only)", choices=VECTOR_NORMS),
@@ -579,7 +597,7 @@ COMMAND_FIELDS: dict[str, tuple[tuple[type, tuple[str, ...]], ...]] = {
     ),
     "tag train": (
         (TaggerDataConfig, ("lowercase_fallback", "vector_norm", "train_embeddings", "limit", "validation_limit",
-                            "tag_scheme")),
+                            "tag_scheme", "vectors_errors", "vectors_member")),
         (TaggerConfig, ("cell", "units", "bidirectional", "dropout", "word_dropout", "casing_dims", "char_filters",
                         "char_dims", "crf")),
         (TrainConfig, ("batch_size", "epochs", "lr", "optimizer", "lr_decay", "ema_decay", "clip_norm", "patience",

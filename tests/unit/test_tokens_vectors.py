@@ -56,7 +56,7 @@ def test_gzipped_binary_vectors(tmp_path, vectors_file):
 
 
 @pytest.mark.parametrize("damage, message", [
-    (lambda p: p.write_bytes(p.read_bytes()[:-10]), "not a complete word2vec binary"),
+    (lambda p: p.write_bytes(p.read_bytes()[:-10]), r"header.s 4 should start \(3 float32 values expected\): 3 vectors read"),
     (lambda p: p.write_bytes(b""), "file is empty"),
     (lambda p: p.unlink(), "no such file"),
 ])

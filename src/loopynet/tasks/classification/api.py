@@ -118,7 +118,9 @@ class Classifier:
         runtime = runtime_info()
         target = resolve_device(device)
         start = time.perf_counter()
-        word_vectors = load_vectors(vectors)
+        word_vectors = load_vectors(vectors, data_config.vectors_errors, data_config.vectors_member)
+        for note in word_vectors.notes:
+            log(note)
         model_config = _fit_to_vectors(model_config or ModelConfig(), word_vectors.embedding_dims, vectors)
         model_config = replace(model_config, maxlen=data_config.maxlen)
         vectors_seconds = time.perf_counter() - start
@@ -139,6 +141,7 @@ class Classifier:
         threshold = _decision_rule(train_config.threshold, model, prepared.validation, data_config.maxlen, log)
         seconds = prepared.seconds | {"vectors": vectors_seconds, "train": time.perf_counter() - start}
         report = {part: r.to_dict() for part, r in prepared.reports.items()} | {"seconds": seconds}
+        report["vectors"] = {"skipped_rows": word_vectors.skipped, "notes": word_vectors.notes}
         return cls(model, prepared.vocab, prepared.class_names, data_config, train_config, word_vectors.fingerprint,
                    history, report, runtime, threshold)
 

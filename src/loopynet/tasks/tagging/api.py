@@ -100,7 +100,9 @@ class Tagger:
         start = time.perf_counter()
         if not paths:
             raise InputError("vectors: give a vector file, or a non-empty list of them")
-        wvs = [load_vectors(p) for p in paths]
+        wvs = [load_vectors(p, data_config.vectors_errors, data_config.vectors_member) for p in paths]
+        for note in (note for wv in wvs for note in wv.notes):
+            log(note)
         wv = wvs[0] if len(wvs) == 1 else concatenate_vectors(wvs, data_config)
         seconds["vectors"] = time.perf_counter() - start
         words, table, delta_rows = embedding_table(wv, train_sents, data_config)
@@ -126,7 +128,8 @@ class Tagger:
                       on_epoch_end=on_epoch_end, checkpoint_dir=checkpoint_dir, resume=resume, settings=settings)
         seconds["train"] = time.perf_counter() - start
         report = {"train": _report(train_sents, train_docs), "validation": _report(valid_sents, valid_docs),
-                  "seconds": seconds}
+                  "seconds": seconds, "vectors": {"skipped_rows": sum(wv.skipped for wv in wvs),
+                                                  "notes": [note for wv in wvs for note in wv.notes]}}
         return cls(model, words, chars, tag_names, data_config, train_config, wv.fingerprint, history, report, runtime)
 
     def save(self, out: str | os.PathLike) -> Path:
