@@ -18,7 +18,7 @@ import numpy as np
 
 from loopynet.config import DataConfig
 from loopynet.data.corpus import CorpusError
-from loopynet.data.report import DataReport, make_report
+from loopynet.data.report import DataReport, hidden_report, make_report
 from loopynet.data.tokenize import TokenizerOptions
 from loopynet.data.tokenized import load_tokenized
 from loopynet.data.vectors import VectorsError, WordVectors
@@ -37,6 +37,7 @@ class TrainingData:
     class_names: list[str]
     reports: dict[str, DataReport]
     seconds: dict[str, float]
+    read: dict  # what reading skipped (`report.hidden_report`)
 
 
 def tokenizer_options(config: DataConfig) -> TokenizerOptions:
@@ -56,6 +57,7 @@ def prepare_training_data(data: str | os.PathLike, vectors: WordVectors, config:
     """
     start = time.perf_counter()
     corpus = load_tokenized(data, split, config.encoding_errors, cache_dir(), tokenizer_options(config))
+    read = hidden_report(data, corpus.hidden, log)
     if len(corpus.class_names) != 2:
         raise CorpusError(f"--data {data}: split {split!r} has {len(corpus.class_names)} classes {corpus.class_names}; "
                           "the classifier has one sigmoid output and needs exactly 2 class folders")
@@ -78,7 +80,8 @@ def prepare_training_data(data: str | os.PathLike, vectors: WordVectors, config:
                            f"{vectors.fingerprint.get('name', '')} (every document would be empty): is it a "
                            "vector file for this language and casing?")
     _warn_if_imbalanced(parts["train"].labels, corpus.class_names, log)
-    return TrainingData(vocab, embeddings, parts["train"], parts["validation"], corpus.class_names, reports, seconds)
+    return TrainingData(vocab, embeddings, parts["train"], parts["validation"], corpus.class_names, reports, seconds,
+                        read)
 
 
 MINORITY_WARNING = 0.30  # a class under 30% of the training documents gets a warning

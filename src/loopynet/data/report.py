@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -41,6 +42,17 @@ class DataReport:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+HIDDEN_LISTED = 10
+
+
+def hidden_report(data, hidden: list[str], log: Callable[[str], None]) -> dict:
+    """{"hidden_entries_skipped": N, "hidden_entries": the first 10}; logs one line when N > 0."""
+    if hidden:
+        more = f", ... ({len(hidden) - HIDDEN_LISTED} more)" if len(hidden) > HIDDEN_LISTED else ""
+        log(f"--data {data}: skipped {len(hidden)} hidden entries ({', '.join(hidden[:HIDDEN_LISTED])}{more})")
+    return {"hidden_entries_skipped": len(hidden), "hidden_entries": hidden[:HIDDEN_LISTED]}
 
 
 def make_report(part: str, docs: EncodedDocs, oov: OOVCount, maxlen: int, class_names: list[str]) -> DataReport:

@@ -33,7 +33,7 @@ from loopynet.config import (
     to_dict,
 )
 from loopynet.data.prepare import prepare_training_data, tokenizer_options
-from loopynet.data.report import make_report
+from loopynet.data.report import hidden_report, make_report
 from loopynet.data.tokenize import BOOK, TOKENIZER_NAME, TOKENIZER_VERSION, text_list, tokenize
 from loopynet.data.tokenized import load_tokenized
 from loopynet.data.vectors import load_vectors
@@ -142,6 +142,7 @@ class Classifier:
         seconds = prepared.seconds | {"vectors": vectors_seconds, "train": time.perf_counter() - start}
         report = {part: r.to_dict() for part, r in prepared.reports.items()} | {"seconds": seconds}
         report["vectors"] = {"skipped_rows": word_vectors.skipped, "notes": word_vectors.notes}
+        report["read"] = prepared.read
         return cls(model, prepared.vocab, prepared.class_names, data_config, train_config, word_vectors.fingerprint,
                    history, report, runtime, threshold)
 
@@ -262,6 +263,7 @@ class Classifier:
         metrics["split"], metrics["threshold"] = split, threshold
         metrics["seconds"] = {"read_and_tokenize": read_seconds, "predict": time.perf_counter() - start}
         metrics["data_report"] = make_report(split, docs, oov, self.maxlen, self.class_names).to_dict()
+        metrics["data_report"]["read"] = hidden_report(data, corpus.hidden, lambda line: None)
         return metrics
 
 
