@@ -466,6 +466,10 @@ def cmd_predict(args) -> int:
 
     texts = _read_texts(args)
     results = Classifier.load(args.model, args.device).predict(texts, args.threshold)
+    for i, r in enumerate(results, start=1):
+        if r["known_tokens"] == 0:
+            print(f"loopynet predict: warning: text {i} has no token with a vector in the model's vocabulary "
+                  f"({r['tokens']} tokens): its probability is the model's answer to an empty text", file=sys.stderr)
     if args.json:
         print(json.dumps(results, ensure_ascii=False, allow_nan=False))
     else:

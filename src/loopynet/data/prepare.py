@@ -40,6 +40,16 @@ class TrainingData:
     read: dict  # what reading skipped (`report.hidden_report`)
 
 
+def _check_two_classes(report: DataReport, data, config: DataConfig) -> None:
+    """Raise CorpusError when the training part holds one class only (e.g. `--limit 2`): the model could
+    not learn to tell the classes apart, and its accuracy would mean nothing."""
+    if len(report.class_counts) < 2:
+        (name, count), = report.class_counts.items()
+        raise CorpusError(f"--data {data}: the training part holds one class only ({name!r}: {count:,} documents, "
+                          f"after --limit {config.limit} and --val-split {config.val_split}); the classifier needs "
+                          "documents of both classes: use a larger --limit")
+
+
 def tokenizer_options(config: DataConfig) -> TokenizerOptions:
     return TokenizerOptions(config.strip_html, config.split_periods, config.map_quotes, config.whole_urls)
 
@@ -72,9 +82,11 @@ def prepare_training_data(data: str | os.PathLike, vectors: WordVectors, config:
                           f"val_split {config.val_split}); use more documents (--limit) or a smaller --val-split")
     parts, reports = {}, {}
     for part, index in (("train", train_index), ("validation", validation_index)):
-        parts[part], oov = encode(corpus.subset(index), vocab)
-        reports[part] = make_report(part, parts[part], oov, config.maxlen, corpus.class_names)
+        subset = corpus.subset(index)
+        parts[part], oov = encode(subset, vocab)
+        reports[part] = make_report(part, parts[part], oov, config.maxlen, corpus.class_names, subset)
         log(reports[part].line())
+    _check_two_classes(reports["train"], data, config)
     if reports["train"].empty_documents == split_point:
         raise VectorsError(f"no token of the {split_point:,} training documents has a vector in --vectors "
                            f"{vectors.fingerprint.get('name', '')} (every document would be empty): is it a "

@@ -213,28 +213,36 @@ class Classifier:
         return self._probabilities(text_list(texts))
 
     def _probabilities(self, texts: list[str]) -> np.ndarray:
+        return self._predicted(texts)[0]
+
+    def _predicted(self, texts: list[str]) -> tuple[np.ndarray, list[int], list[int]]:
+        """(N,) probabilities, and per text its token count and how many of them have a vector."""
         options = tokenizer_options(self.data_config)
-        docs = encode_texts([tokenize(t, options) for t in texts], self.vocab)
+        token_lists = [tokenize(t, options) for t in texts]
+        first_word = 2 if self.vocab.oov == "unk" else 1  # ids below are <pad> (and <unk>)
+        known = [sum(self.vocab.index.get(tok, 0) >= first_word for tok in tokens) for tokens in token_lists]
+        docs = encode_texts(token_lists, self.vocab)
         probabilities = predict_proba(self.model, docs, self.maxlen)
         if not np.isfinite(probabilities).all():
             first = int(np.flatnonzero(~np.isfinite(probabilities))[0])
             raise ValueError(f"the model gave text {first + 1} not a finite probability ({probabilities[first]}); "
                              "its weights or vectors are damaged: reload or retrain the model")
-        return probabilities
+        return probabilities, [len(t) for t in token_lists], known
 
     def predict(self, texts: list[str], threshold: float | None = None) -> list[dict]:
-        """[{"text", "probability", "label"}] per text; label is class_names[1] when probability >= threshold
-        (default: the model's saved threshold, `self.threshold["value"]`: 0.5 unless trained with
-        `TrainConfig.threshold`).
+        """[{"text", "probability", "label", "tokens", "known_tokens"}] per text; label is class_names[1] when
+        probability >= threshold (default: the model's saved threshold, `self.threshold["value"]`: 0.5 unless
+        trained with `TrainConfig.threshold`); tokens: the text's token count, known_tokens: how many have a
+        vector in the model's vocabulary (0: the probability is the model's answer to an empty text).
 
         With one sigmoid output the decision is a threshold, never an argmax over one column.
         """
         threshold = self.threshold["value"] if threshold is None else threshold
         check_threshold(threshold)
         texts = text_list(texts)
-        probabilities = self._probabilities(texts)
-        return [{"text": t, "probability": float(p), "label": self.class_names[int(p >= threshold)]}
-                for t, p in zip(texts, probabilities)]
+        probabilities, tokens, known = self._predicted(texts)
+        return [{"text": t, "probability": float(p), "label": self.class_names[int(p >= threshold)], "tokens": n,
+                 "known_tokens": k} for t, p, n, k in zip(texts, probabilities, tokens, known)]
 
     def evaluate(self, data: str | os.PathLike, split: str = "test", threshold: float | None = None,
                  encoding_errors: str | None = None, limit: int | None = None) -> dict:
@@ -262,7 +270,7 @@ class Classifier:
         metrics = binary_metrics(predict_proba(self.model, docs, self.maxlen), docs.labels, threshold)
         metrics["split"], metrics["threshold"] = split, threshold
         metrics["seconds"] = {"read_and_tokenize": read_seconds, "predict": time.perf_counter() - start}
-        metrics["data_report"] = make_report(split, docs, oov, self.maxlen, self.class_names).to_dict()
+        metrics["data_report"] = make_report(split, docs, oov, self.maxlen, self.class_names, corpus).to_dict()
         metrics["data_report"]["read"] = hidden_report(data, corpus.hidden, lambda line: None)
         return metrics
 
