@@ -375,6 +375,8 @@ def check_tagger_data(config: TaggerDataConfig) -> None:
             raise ConfigError(f"{name} must be >= 1 sentence (or unset for all), got {getattr(config, name)}")
     if config.vectors_errors not in VECTORS_ERRORS:
         raise ConfigError(f"vectors_errors must be one of {VECTORS_ERRORS}, got {config.vectors_errors!r}")
+    if config.tag_scheme not in ("iob2", "iobes"):  # loopynet.data.conll.TAG_SCHEMES
+        raise ConfigError(f"tag_scheme must be 'iob2' or 'iobes', got {config.tag_scheme!r}")
 
 
 def check_monitor(config: TrainConfig, reported: tuple[str, ...]) -> None:

@@ -28,6 +28,7 @@ from loopynet.config import (
     check_data,
     check_data_and_train,
     check_monitor,
+    check_model,
     check_train,
     from_dict,
     to_dict,
@@ -110,6 +111,7 @@ class Classifier:
         check_train(train_config)
         check_monitor(train_config, ("val_loss", "val_accuracy"))
         check_data_and_train(data_config, train_config)
+        check_model(replace(model_config or ModelConfig(), maxlen=data_config.maxlen))  # before any file is read
         settings = run_settings({"data_file": data, "vectors_file": vectors, "init_from": init_from},
                                 {"data": data_config, "model": model_config or ModelConfig(), "train": train_config,
                                  "ngram": ngram_config}, split=split)

@@ -23,6 +23,7 @@ from loopynet.config import (
     TaggerDataConfig,
     TrainConfig,
     check_monitor,
+    check_tagger,
     check_tagger_data,
     check_train,
     from_dict,
@@ -84,6 +85,7 @@ class Tagger:
         check_tagger_data(data_config)
         model_config = model_config or TaggerConfig()
         train_config = train_config or tagger_train_config()
+        check_tagger(model_config)  # every setting before any file is read
         check_train(train_config)
         check_monitor(train_config, MONITORS)
         paths = [vectors] if isinstance(vectors, (str, os.PathLike)) else list(vectors)
