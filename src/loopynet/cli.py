@@ -238,7 +238,7 @@ def build_parser(train_defaults: dict | None = None) -> argparse.ArgumentParser:
     tt = tag.add_parser("train", help="train a (bi)RNN/GRU/LSTM tagger and save a model folder", allow_abbrev=False)
     tt.add_argument("--data", required=True, help="CoNLL-2003 folder with train.txt and valid.txt")
     tt.add_argument("--vectors", required=True, nargs="+",
-                    help="word vectors: word2vec .bin/.bin.gz or text/GloVe; several files are concatenated per word")
+                    help="word vectors, as for train; several files are concatenated per word")
     add_config_options(tt, "tag train", _defaults(TaggerDataConfig(), TaggerConfig(), tagger_train_config()))
     _add_out_args(tt)
     te = tag.add_parser("evaluate", help="entity P/R/F1 per type and token accuracy of a tagger on a split",

@@ -29,6 +29,7 @@ DEVICES = ("auto", "cpu", "cuda")
 """--device (loopynet.device): auto = cuda when torch sees a GPU, else cpu."""
 WORD_WEIGHTS = ("none", "sif")
 TAG_SCHEMES = ("iob2", "iobes")
+INPUT_SCHEMES = ("auto", "iob1", "iob2", "iobes")  # the tags of CoNLL files (loopynet.data.conll.read_tagged)
 OPTIMIZERS = ("rmsprop", "adam")
 MONITORS = ("val_loss", "val_accuracy", "val_f1")
 """Every --monitor; the classifier reports val_loss and val_accuracy, the tagger also val_f1."""
@@ -191,6 +192,8 @@ class TaggerDataConfig:
         tokens; predictions and metrics are converted back to IOB2; Lample et al. 2016, sec. 4).
     limit: use only the first N training sentences (a quick slice); validation_limit likewise.
     vectors_errors, vectors_member: as in `DataConfig` (bad rows of the vector files).
+    input_scheme: the tag scheme of the CoNLL files: "auto" (detected, and said), "iob1", "iob2" or
+        "iobes"; they are converted to IOB2 on reading (`loopynet.data.conll.read_tagged`).
     """
 
     data: str = ""
@@ -204,6 +207,7 @@ class TaggerDataConfig:
     validation_limit: int | None = None
     vectors_errors: str = "strict"
     vectors_member: str | None = None
+    input_scheme: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -375,8 +379,10 @@ def check_tagger_data(config: TaggerDataConfig) -> None:
             raise ConfigError(f"{name} must be >= 1 sentence (or unset for all), got {getattr(config, name)}")
     if config.vectors_errors not in VECTORS_ERRORS:
         raise ConfigError(f"vectors_errors must be one of {VECTORS_ERRORS}, got {config.vectors_errors!r}")
-    if config.tag_scheme not in ("iob2", "iobes"):  # loopynet.data.conll.TAG_SCHEMES
+    if config.tag_scheme not in TAG_SCHEMES:
         raise ConfigError(f"tag_scheme must be 'iob2' or 'iobes', got {config.tag_scheme!r}")
+    if config.input_scheme not in INPUT_SCHEMES:
+        raise ConfigError(f"input_scheme must be one of {INPUT_SCHEMES}, got {config.input_scheme!r}")
 
 
 def check_monitor(config: TrainConfig, reported: tuple[str, ...]) -> None:
@@ -533,6 +539,8 @@ FLAGS: dict[str, Flag] = {
     "sif_a": Flag("a of --word-weights sif"),
     "lowercase_fallback": Flag("look a token up as written, else lowercased"),
     "tag_scheme": Flag("tags the model learns (the data's are iob2); output is always IOB2", choices=TAG_SCHEMES),
+    "input_scheme": Flag("tag scheme of the CoNLL files, converted on reading; auto: detected, and said (an I- tag "
+                         "after O or at a sentence start means iob1)", choices=INPUT_SCHEMES),
     # model: ModelConfig, TaggerConfig
     "units": Flag("recurrent units (per direction)", "units"),
     "dropout": Flag("dropout rate after the recurrent layers and between them (the tagger: also on the step "
@@ -599,7 +607,7 @@ COMMAND_FIELDS: dict[str, tuple[tuple[type, tuple[str, ...]], ...]] = {
     ),
     "tag train": (
         (TaggerDataConfig, ("lowercase_fallback", "vector_norm", "train_embeddings", "limit", "validation_limit",
-                            "tag_scheme", "vectors_errors", "vectors_member")),
+                            "tag_scheme", "input_scheme", "vectors_errors", "vectors_member")),
         (TaggerConfig, ("cell", "units", "bidirectional", "dropout", "word_dropout", "casing_dims", "char_filters",
                         "char_dims", "crf")),
         (TrainConfig, ("batch_size", "epochs", "lr", "optimizer", "lr_decay", "ema_decay", "clip_norm", "patience",

@@ -30,7 +30,7 @@ from loopynet.config import (
     tagger_train_config,
     to_dict,
 )
-from loopynet.data.conll import counts, iob2_tag, read_split, scheme_tags, with_scheme
+from loopynet.data.conll import counts, iob2_tag, read_tagged, scheme_tags, with_scheme
 from loopynet.data.indexes import CharIndex, WordIndex
 from loopynet.data.tokenize import DEFAULT, text_list
 from loopynet.data.tokenize import tokenize as pipeline_tokenize
@@ -96,8 +96,8 @@ class Tagger:
         runtime = runtime_info()
         seconds = {}
         start = time.perf_counter()
-        train_sents = with_scheme(read_split(data, "train")[: data_config.limit], data_config.tag_scheme)
-        valid_sents = with_scheme(read_split(data, "valid")[: data_config.validation_limit], data_config.tag_scheme)
+        train_sents = _read(data, "train", data_config, log)[: data_config.limit]
+        valid_sents = _read(data, "valid", data_config, log)[: data_config.validation_limit]
         seconds["read"] = time.perf_counter() - start
         start = time.perf_counter()
         if not paths:
@@ -196,7 +196,7 @@ class Tagger:
         data = data or self.data_config.data
         if not data:
             raise InputError("no data folder stored in the model; pass data (--data)")
-        sentences = with_scheme(read_split(data, split)[:limit], self.data_config.tag_scheme)
+        sentences = _read(data, split, self.data_config, lambda line: None)[:limit]
         docs = self._encode(sentences)
         start = time.perf_counter()
         predictions, loss = TaggingTask(self.tag_names).predict(self.model, docs)
@@ -231,6 +231,13 @@ class Tagger:
             results.append({"text": text if isinstance(text, str) else " ".join(text), "tokens": tokens,
                             "tags": tags, "entities": entities(tokens, tags)})
         return results
+
+
+def _read(data, split: str, data_config: TaggerDataConfig, log: Callable[[str], None]) -> list:
+    """The sentences of `split`, read in `input_scheme` (the scheme assumed is logged), tagged in `tag_scheme`."""
+    sentences, note = read_tagged(data, split, data_config.input_scheme)
+    log(note)
+    return with_scheme(sentences, data_config.tag_scheme)
 
 
 def tokenize(text: str) -> list[str]:
