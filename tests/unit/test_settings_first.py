@@ -19,7 +19,7 @@ def no_reading(monkeypatch):
     monkeypatch.setattr(classifier_module, "load_vectors", refuse)
     monkeypatch.setattr(classifier_module, "prepare_training_data", refuse)
     monkeypatch.setattr(tagger_module, "load_vectors", refuse)
-    monkeypatch.setattr(tagger_module, "read_split", refuse)
+    monkeypatch.setattr(tagger_module, "read_tagged", refuse)
 
 
 @pytest.mark.parametrize("flags, message", [
