@@ -8,7 +8,6 @@ from hypothesis import strategies as st
 
 from loopynet.data.conll import ConllError, counts, detect_scheme, read_conll, read_tagged
 from loopynet.data.text import BOM
-from tests.conftest import SHARED_DATA
 
 # IOB1 (the original CoNLL-2003 release): I- starts an entity, B- only right after one of the same type
 IOB1_EXAMPLE = """-DOCSTART- -X- O O
@@ -46,12 +45,6 @@ def test_iobes_input_is_converted_and_iob2_refuses_its_tags(tmp_path):
     assert sentences[0].tags == ["B-PER", "I-PER", "O", "B-LOC"] and "IOBES (--input-scheme auto; E-PER at line 2)" in note
     with pytest.raises(ConllError, match=r"train\.txt:2: tag E-PER is not IOB2; use --input-scheme iobes"):
         read_tagged(tmp_path, "train", "iob2")
-
-
-def test_the_shared_iob2_files_are_detected_as_iob2():
-    sentences, note = read_tagged(SHARED_DATA / "conll2003", "valid")
-    assert note == "valid.txt: tags read as IOB2 (--input-scheme auto; no I- tag starts an entity, no E-/S- tag)"
-    assert len(sentences) == 3250
 
 
 def test_tabs_runs_of_spaces_and_docstart_anywhere(tmp_path):
