@@ -178,7 +178,8 @@ def build_parser(train_defaults: dict | None = None) -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train the book's SimpleRNN classifier (or a GRU/LSTM one) and save a "
                            "model folder", allow_abbrev=False)
     train.add_argument("--data", required=True, help="aclImdb root folder, split folder, or .tar.gz of either")
-    train.add_argument("--vectors", required=True, help="word vectors: word2vec .bin/.bin.gz or text/GloVe")
+    train.add_argument("--vectors", required=True, help="word vectors: word2vec binary or text, or GloVe text, plain "
+                       "or gzip/bz2/xz/zip-compressed (the format is read from the content, not the name)")
     train.add_argument("--split", default="train", help="split folder inside a root (default: train)")
     add_config_options(train, "train", _defaults(DataConfig(), ModelConfig(), TrainConfig()))
     _add_out_args(train)
@@ -237,7 +238,7 @@ def build_parser(train_defaults: dict | None = None) -> argparse.ArgumentParser:
     tt = tag.add_parser("train", help="train a (bi)RNN/GRU/LSTM tagger and save a model folder", allow_abbrev=False)
     tt.add_argument("--data", required=True, help="CoNLL-2003 folder with train.txt and valid.txt")
     tt.add_argument("--vectors", required=True, nargs="+",
-                    help="word vectors: word2vec .bin/.bin.gz or text/GloVe; several files are concatenated per word")
+                    help="word vectors, as for train; several files are concatenated per word")
     add_config_options(tt, "tag train", _defaults(TaggerDataConfig(), TaggerConfig(), tagger_train_config()))
     _add_out_args(tt)
     te = tag.add_parser("evaluate", help="entity P/R/F1 per type and token accuracy of a tagger on a split",
@@ -446,25 +447,26 @@ def _read_texts(args) -> list[str]:
 
 
 def _texts_given(args) -> list[str]:
-    texts = list(args.texts)
-    if args.file == "-":
-        texts += [line.rstrip("\n") for line in sys.stdin]
+    """Arguments (a leading byte-order mark dropped), then `--file` / stdin lines."""
+    texts = [text.removeprefix("\ufeff") for text in args.texts]
+    if args.file == "-" or (not args.file and not texts):
+        texts += _utf8_lines("<stdin>", sys.stdin.buffer.read())
     elif args.file:
-        texts += _utf8_lines(Path(args.file))
-    elif not texts:
-        texts = [line.rstrip("\n") for line in sys.stdin]
+        texts += _utf8_lines(args.file, Path(args.file).read_bytes())
     return texts
 
 
-def _utf8_lines(path: Path) -> list[str]:
-    """The lines of a UTF-8 text file, without line ends. Raises InputError naming the file, line and
-    byte offset of the first invalid byte; OSError for a missing or unreadable file."""
+def _utf8_lines(name: str, data: bytes) -> list[str]:
+    """The lines of UTF-8 text `data` (a leading byte-order mark dropped), without line ends.
+    Raises InputError naming the file, line and byte offset of the first invalid byte."""
+    from loopynet.data.text import decode_utf8
+
     lines = []
-    for number, raw in enumerate(path.read_bytes().splitlines(), start=1):
+    for number, raw in enumerate(data.splitlines(), start=1):
         try:
-            lines.append(raw.decode("utf-8"))
+            lines.append(decode_utf8(raw))
         except UnicodeDecodeError as err:
-            raise InputError(f"{path}:{number}: not valid UTF-8 at byte {err.start} of the line ({err.reason})") from None
+            raise InputError(f"{name}:{number}: not valid UTF-8 at byte {err.start} of the line ({err.reason})") from None
     return lines
 
 
@@ -479,6 +481,10 @@ def cmd_predict(args) -> int:
 
         model = Classifier.load(args.model, args.device)
     results = model.predict(texts, args.threshold)
+    for i, r in enumerate(results, start=1):
+        if r.get("known_tokens") == 0:
+            print(f"loopynet predict: warning: text {i} has no token with a vector in the model's vocabulary "
+                  f"({r['tokens']} tokens): its probability is the model's answer to an empty text", file=sys.stderr)
     if args.json:
         print(json.dumps(results, ensure_ascii=False, allow_nan=False))
     else:

@@ -29,9 +29,11 @@ DEVICES = ("auto", "cpu", "cuda")
 """--device (loopynet.device): auto = cuda when torch sees a GPU, else cpu."""
 WORD_WEIGHTS = ("none", "sif")
 TAG_SCHEMES = ("iob2", "iobes")
+INPUT_SCHEMES = ("auto", "iob1", "iob2", "iobes")  # the tags of CoNLL files (loopynet.data.conll.read_tagged)
 OPTIMIZERS = ("rmsprop", "adam")
 MONITORS = ("val_loss", "val_accuracy", "val_f1")
 """Every --monitor; the classifier reports val_loss and val_accuracy, the tagger also val_f1."""
+VECTORS_ERRORS = ("strict", "skip")  # --vectors-errors: stop at a bad row of a vector file, or skip it (loopynet.data.vectors)
 CELLS = ("rnn", "gru", "lstm")
 HEADS = ("flatten", "last", "mean", "max")
 
@@ -48,8 +50,8 @@ class DataConfig:
         zero-initialised unknown vector).
     encoding_errors: "strict" (a non-UTF-8 file stops the run) or "replace".
     limit: use only the first N documents after the seeded shuffle (None = all).
-    strip_html, split_periods, map_quotes: Treebank clean-ups that raise vector coverage (see
-        `loopynet.data.tokenize`; the data README's advice for the shared vectors). Off = the book.
+    strip_html, split_periods, map_quotes, whole_urls: Treebank clean-ups that raise vector coverage
+        (see `loopynet.data.tokenize`; the data README's advice for the shared vectors). Off = the book.
     vector_norm: "none" (the book: vectors as stored), "unit" (each word vector scaled to L2 norm 1,
         gensim's normed vectors) or "abtt" (all-but-the-top: the table's mean and its top E // 100
         principal directions removed, Mu & Viswanath 2018, then L2 norm 1; see data.vocab).
@@ -63,6 +65,10 @@ class DataConfig:
     "md", row norms ~48 against word2vec's ~2-3, 67,628 words on 19,181 distinct rows) they bring the
     book's model to the book's accuracy and above (benchmarks/book_seeds.py, README "Results of the
     main job").
+    vectors_errors: "strict" (a bad row of the vector file, or a header count that differs from its rows,
+        stops the run) or "skip" (they are skipped and reported; `loopynet.data.vectors`).
+    vectors_member: the file to read inside a zip archive of several (None: its only file).
+
     `BOOK_DATA` is the chapter's pipeline verbatim (`loopynet train --preset book`).
     """
 
@@ -74,13 +80,16 @@ class DataConfig:
     strip_html: bool = True
     split_periods: bool = True
     map_quotes: bool = True
+    whole_urls: bool = True
     vector_norm: str = "abtt"
     word_weights: str = "sif"
     sif_a: float = 1e-3
+    vectors_errors: str = "strict"
+    vectors_member: str | None = None
 
 
-BOOK_DATA = {"strip_html": False, "split_periods": False, "map_quotes": False, "vector_norm": "none",
-             "word_weights": "none"}
+BOOK_DATA = {"strip_html": False, "split_periods": False, "map_quotes": False, "whole_urls": False,
+             "vector_norm": "none", "word_weights": "none"}
 
 
 @dataclass(frozen=True)
@@ -182,6 +191,9 @@ class TaggerDataConfig:
     tag_scheme: "iob2" (the data's tags) or "iobes" (the model learns S-/E- for single and last entity
         tokens; predictions and metrics are converted back to IOB2; Lample et al. 2016, sec. 4).
     limit: use only the first N training sentences (a quick slice); validation_limit likewise.
+    vectors_errors, vectors_member: as in `DataConfig` (bad rows of the vector files).
+    input_scheme: the tag scheme of the CoNLL files: "auto" (detected, and said), "iob1", "iob2" or
+        "iobes"; they are converted to IOB2 on reading (`loopynet.data.conll.read_tagged`).
     """
 
     data: str = ""
@@ -193,6 +205,9 @@ class TaggerDataConfig:
     tag_scheme: str = "iobes"
     limit: int | None = None
     validation_limit: int | None = None
+    vectors_errors: str = "strict"
+    vectors_member: str | None = None
+    input_scheme: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -273,6 +288,8 @@ def check_data(config: DataConfig) -> None:
         raise ConfigError(f"maxlen must be >= 1 token, got {config.maxlen}")
     if not 0 <= config.val_split < 1:
         raise ConfigError(f"val_split must be in [0, 1) (a fraction held out for validation), got {config.val_split}")
+    if config.vectors_errors not in VECTORS_ERRORS:
+        raise ConfigError(f"vectors_errors must be one of {VECTORS_ERRORS}, got {config.vectors_errors!r}")
     if config.limit is not None and config.limit < 2:
         raise ConfigError(f"limit must be >= 2 documents (or unset for all), got {config.limit}")
     if config.vector_norm not in CLASSIFIER_VECTOR_NORMS:
@@ -360,6 +377,12 @@ def check_tagger_data(config: TaggerDataConfig) -> None:
     for name in ("limit", "validation_limit"):
         if getattr(config, name) is not None and getattr(config, name) < 1:
             raise ConfigError(f"{name} must be >= 1 sentence (or unset for all), got {getattr(config, name)}")
+    if config.vectors_errors not in VECTORS_ERRORS:
+        raise ConfigError(f"vectors_errors must be one of {VECTORS_ERRORS}, got {config.vectors_errors!r}")
+    if config.tag_scheme not in TAG_SCHEMES:
+        raise ConfigError(f"tag_scheme must be 'iob2' or 'iobes', got {config.tag_scheme!r}")
+    if config.input_scheme not in INPUT_SCHEMES:
+        raise ConfigError(f"input_scheme must be one of {INPUT_SCHEMES}, got {config.input_scheme!r}")
 
 
 def check_monitor(config: TrainConfig, reported: tuple[str, ...]) -> None:
@@ -498,9 +521,16 @@ FLAGS: dict[str, Flag] = {
     "limit": Flag("use only the first N documents (after the seeded shuffle) or training sentences", none="all",
                   minimum=1),
     "validation_limit": Flag("use only the first N validation sentences", "sentences", none="all", minimum=1),
-    "strip_html": Flag("replace <br /> with a space before tokenising (the book: off)"),
-    "split_periods": Flag("split a trailing period off words, movie. -> movie . (the book: off)"),
+    "strip_html": Flag("remove markup tags (keeping their text) and decode HTML entities before tokenising (the "
+                       "book: off)"),
+    "split_periods": Flag("split a trailing period off words, movie. -> movie . but not off abbreviations (U.S., "
+                          "Mr.) (the book: off)"),
     "map_quotes": Flag("map Treebank quote tokens `` and '' to \" (the book: off)"),
+    "whole_urls": Flag("keep URLs and e-mail addresses as one token (the book: off)"),
+    "vectors_errors": Flag("bad rows of the vector file (wrong value count, not UTF-8, ...) and a header count "
+                           "that differs from the rows: stop with file and line, or skip and report them",
+                           choices=VECTORS_ERRORS),
+    "vectors_member": Flag("the file to read inside a zip archive of several", none="its only file"),
     "vector_norm": Flag("word vectors: none = as stored (the book); unit = L2 norm 1; abtt = all-but-the-top "
                         "(Mu & Viswanath 2018), then norm 1 (classifier only); standard = the table divided by "
                         "the std of its entries (tagger only)", choices=VECTOR_NORMS),
@@ -509,6 +539,8 @@ FLAGS: dict[str, Flag] = {
     "sif_a": Flag("a of --word-weights sif"),
     "lowercase_fallback": Flag("look a token up as written, else lowercased"),
     "tag_scheme": Flag("tags the model learns (the data's are iob2); output is always IOB2", choices=TAG_SCHEMES),
+    "input_scheme": Flag("tag scheme of the CoNLL files, converted on reading; auto: detected, and said (an I- tag "
+                         "after O or at a sentence start means iob1)", choices=INPUT_SCHEMES),
     # model: ModelConfig, TaggerConfig
     "units": Flag("recurrent units (per direction)", "units"),
     "dropout": Flag("dropout rate after the recurrent layers and between them (the tagger: also on the step "
@@ -575,7 +607,7 @@ COMMAND_FIELDS: dict[str, tuple[tuple[type, tuple[str, ...]], ...]] = {
     ),
     "tag train": (
         (TaggerDataConfig, ("lowercase_fallback", "vector_norm", "train_embeddings", "limit", "validation_limit",
-                            "tag_scheme")),
+                            "tag_scheme", "input_scheme", "vectors_errors", "vectors_member")),
         (TaggerConfig, ("cell", "units", "bidirectional", "dropout", "word_dropout", "casing_dims", "char_filters",
                         "char_dims", "crf")),
         (TrainConfig, ("batch_size", "epochs", "lr", "optimizer", "lr_decay", "ema_decay", "clip_norm", "patience",

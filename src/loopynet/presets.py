@@ -10,7 +10,7 @@ from __future__ import annotations
 from loopynet.config import BOOK_DATA
 
 # the recipes were measured with these (the defaults since added, e.g. word_weights "sif", stay off)
-_RECIPE_DATA = {"strip_html": True, "split_periods": True, "map_quotes": True, "vector_norm": "unit",
+_RECIPE_DATA = {"strip_html": True, "split_periods": True, "map_quotes": True, "whole_urls": True, "vector_norm": "unit",
                 "word_weights": "none"}
 
 PRESETS: dict[str, dict] = {

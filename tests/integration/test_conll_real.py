@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from loopynet.data.conll import counts, iob2_tag, read_split, to_iobes
+from loopynet.data.conll import counts, iob2_tag, read_split, read_tagged, to_iobes
 from tests.conftest import SHARED_DATA
 
 CONLL = SHARED_DATA / "conll2003"
@@ -23,3 +23,9 @@ def test_real_files_match_the_published_counts(split, sentences, tokens, entitie
 def test_the_real_tags_round_trip_through_iobes():
     for sentence in read_split(CONLL, "valid")[:500]:
         assert [iob2_tag(t) for t in to_iobes(sentence.tags)] == sentence.tags
+
+
+def test_the_real_iob2_files_are_detected_as_iob2():
+    sentences, note = read_tagged(CONLL, "valid")
+    assert note == "valid.txt: tags read as IOB2 (--input-scheme auto; no I- tag starts an entity, no E-/S- tag)"
+    assert len(sentences) == 3250

@@ -126,7 +126,7 @@ def test_vectors_without_dimensions_or_without_corpus_words(tiny_imdb, tmp_path,
     words_only = tmp_path / "words.txt"
     words_only.write_text("hello\nworld\n")
     assert train(tiny_imdb, words_only, tmp_path / "o") == 2
-    one_line_error(capsys, "holds no vectors")
+    one_line_error(capsys, "line 1 is neither a word2vec header 'COUNT DIMS' nor a GloVe row", "(found 'hello')")
     foreign = write_word2vec(tmp_path / "foreign.bin", ["zebra", "quokka"], np.ones((2, 4)))
     assert train(tiny_imdb, foreign, tmp_path / "o") == 2
     one_line_error(capsys, "no token of the", "has a vector in --vectors foreign.bin")

@@ -10,6 +10,7 @@ import torch
 from loopynet import Classifier, DataConfig, ModelConfig, TrainConfig
 from loopynet.data.batching import pad_trunc
 from loopynet.data.report import make_report
+from loopynet.data.tokenized import TokenizedCorpus
 from loopynet.data.vocab import EncodedDocs, OOVCount
 from loopynet.models.classifier import BookClassifier
 from loopynet.tasks.classification.metrics import binary_metrics
@@ -45,7 +46,9 @@ def test_a_document_of_exactly_maxlen_tokens_is_kept_whole_and_not_counted_as_tr
     docs = EncodedDocs(ids, np.concatenate([[0], np.cumsum(lengths)]), np.array([0, 1, 0]))
     rows = pad_trunc(docs, np.arange(3), maxlen)
     assert rows.tolist() == [[1, 2, 3, 4, 0], [5, 6, 7, 8, 9], [10, 11, 12, 13, 14]]
-    report = make_report("train", docs, OOVCount(sum(lengths), 0), maxlen, ["neg", "pos"])
+    corpus = TokenizedCorpus(["x"], np.zeros(sum(lengths), dtype=np.int32), docs.offsets, docs.labels, ["neg", "pos"],
+                             ["a.txt", "b.txt", "c.txt"])
+    report = make_report("train", docs, OOVCount(sum(lengths), 0), maxlen, ["neg", "pos"], corpus)
     assert report.truncated_documents == 1
 
 

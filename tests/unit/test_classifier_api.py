@@ -156,8 +156,9 @@ def test_incomplete_folder_is_refused(saved, tmp_path, remove):
 
 def test_nan_loss_stops_training_and_saves_nothing(tiny_imdb, tmp_path):
     words = ["great", "awful", "the", "movie"]
-    vectors = np.full((4, 8), np.nan, dtype=np.float32)
-    path = write_word2vec(tmp_path / "nan.bin", words, vectors)
+    vectors = np.full((4, 8), 3e38, dtype=np.float32)  # finite (NaN values are refused on load), sums overflow
+    vectors[:, ::2] *= -1
+    path = write_word2vec(tmp_path / "huge.bin", words, vectors)
     with pytest.raises(TrainingError, match="loss became nan at epoch 1, batch 1"):
         Classifier.train(tiny_imdb, path, progress=False, log=lambda s: None, **SMALL)
 

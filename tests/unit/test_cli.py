@@ -43,7 +43,8 @@ def test_predict_arguments_json(model_dir, capsys):
     assert main(["predict", str(model_dir), "great wonderful superb", "awful dreadful boring", "--json"]) == 0
     results = json.loads(capsys.readouterr().out)
     assert [r["label"] for r in results] == ["pos", "neg"]
-    assert set(results[0]) == {"text", "probability", "label"} and 0.5 < results[0]["probability"] <= 1
+    assert set(results[0]) == {"text", "probability", "label", "tokens", "known_tokens"}
+    assert 0.5 < results[0]["probability"] <= 1 and results[0]["tokens"] == results[0]["known_tokens"] == 3
 
 
 def test_predict_from_file_and_stdin(model_dir, tmp_path, capsys, monkeypatch):
@@ -54,7 +55,7 @@ def test_predict_from_file_and_stdin(model_dir, tmp_path, capsys, monkeypatch):
     assert [r["text"] for r in from_file] == ["great loved it", "", "awful hated it"]
     import io
 
-    monkeypatch.setattr(sys, "stdin", io.StringIO("great loved it\n"))
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"great loved it\n")))
     assert main(["predict", str(model_dir), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)[0]["probability"] == from_file[0]["probability"]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import random
+import sys
 import tarfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from loopynet.cli import main
 from loopynet.data.fetch import DATASETS, FetchError, fetch, loopynet_home
 
 FILENAME = DATASETS["imdb"].filename
@@ -109,7 +111,8 @@ def _part(home: Path) -> Path:
     return home / "data" / (FILENAME + ".part")
 
 
-def test_download_verifies_and_lands_in_cache(server, tmp_path, capsys):
+def test_download_verifies_and_lands_in_cache(server, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # a terminal: the bar is drawn
     path = _fetch(server, tmp_path, progress=True)
     assert path == _final(tmp_path)
     assert path.read_bytes() == PAYLOAD
@@ -118,6 +121,14 @@ def test_download_verifies_and_lands_in_cache(server, tmp_path, capsys):
     assert FILENAME.removesuffix(".gz") in capsys.readouterr().err  # tqdm bar on stderr
     with tarfile.open(path) as tar:
         assert "aclImdb/train/pos/0_9.txt" in tar.getnames()
+
+
+def test_no_progress_frames_when_stderr_is_not_a_terminal(server, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("LOOPYNET_HOME", str(tmp_path))
+    assert main(["data", "fetch", "imdb", "--url", server.url, "--md5", MD5]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == f"{_final(tmp_path)}\n" and captured.err == ""  # not one \r-separated bar frame
+    assert _final(tmp_path).read_bytes() == PAYLOAD
 
 
 def test_second_call_does_not_download(server, tmp_path):

@@ -329,11 +329,15 @@ def test_strict_metrics_and_invalid_sequences():
 
 def test_data_report_says_how_many_tokens_maxlen_cut():
     from loopynet.data.report import make_report
+    from loopynet.data.tokenized import TokenizedCorpus
     from loopynet.data.vocab import EncodedDocs, OOVCount
     lengths = [3, 12, 15, 30, 0]
     offsets = np.r_[0, np.cumsum(lengths)].astype(np.int64)
     docs = EncodedDocs(np.ones(offsets[-1], dtype=np.int32), offsets, np.array([0, 1, 0, 1, 0]))
-    report = make_report("train", docs, OOVCount(int(offsets[-1]), 0), 12, ["neg", "pos"])
+    corpus = TokenizedCorpus(["x"], np.zeros(offsets[-1], dtype=np.int32), offsets, docs.labels, ["neg", "pos"],
+                             [f"{i}.txt" for i in range(5)])
+    report = make_report("train", docs, OOVCount(int(offsets[-1]), 0), 12, ["neg", "pos"], corpus)
     assert report.truncated_documents == 2  # exactly maxlen tokens is kept whole
     assert report.tokens_cut == {"total": 3 + 18, "min": 3, "median": 10.5, "max": 18}
     assert "cutting 21 tokens, 3-18 per document, median 10.5" in report.line()
+    assert report.empty_reasons == {"no tokens": 1, "no token with a vector": 0} and report.empty_files == ["4.txt"]

@@ -56,7 +56,7 @@ def test_gzipped_binary_vectors(tmp_path, vectors_file):
 
 
 @pytest.mark.parametrize("damage, message", [
-    (lambda p: p.write_bytes(p.read_bytes()[:-10]), "not a complete word2vec binary"),
+    (lambda p: p.write_bytes(p.read_bytes()[:-10]), r"header.s 4 should start \(3 float32 values expected\): 3 vectors read"),
     (lambda p: p.write_bytes(b""), "file is empty"),
     (lambda p: p.unlink(), "no such file"),
 ])
@@ -85,8 +85,11 @@ def test_oov_tokens_are_dropped_and_counted_like_the_book(vectors_file):
     docs, oov = encode(corpus, vocab)
     assert (oov.tokens, oov.oov_tokens) == (5, 3)
     assert list(docs.lengths) == [2, 0, 0]
-    report = make_report("train", docs, oov, maxlen=1, class_names=["neg", "pos"])
+    report = make_report("train", docs, oov, maxlen=1, class_names=["neg", "pos"], corpus=corpus)
     assert (report.oov_rate, report.empty_documents, report.truncated_documents) == (0.6, 2, 1)
+    assert report.empty_reasons == {"no tokens": 1, "no token with a vector": 1}
+    assert report.empty_files == ["1.txt", "2.txt"]
+    assert "2 empty (1 no tokens, 1 no token with a vector: 1.txt, 2.txt)" in report.line()
     assert report.class_counts == {"neg": 1, "pos": 2}
 
 

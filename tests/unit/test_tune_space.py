@@ -33,7 +33,8 @@ def test_tunable_options_are_the_options_of_train_with_their_types():
     from loopynet.config import COMMAND_FIELDS
 
     train_options = {name for _, names in COMMAND_FIELDS["train"] for name in names}
-    assert set(tunable_options()) == train_options - {"embedding_dims", "seed", "limit", "encoding_errors"}
+    assert set(tunable_options()) == train_options - {"embedding_dims", "seed", "limit", "encoding_errors",
+                                                      "vectors_errors", "vectors_member"}
     assert (tunable_options()["patience"], tunable_options()["lr"], tunable_options()["cell"],
             tunable_options()["bidirectional"]) == (int, float, str, bool)  # an optional field: its value's type
     assert parse("[patience]\nlow = 1\nhigh = 3\n").params["patience"].kind is int

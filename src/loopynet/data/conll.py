@@ -1,5 +1,10 @@
 """CoNLL-2003 column files: one token per line `TOKEN POS CHUNK NER`, a blank line between sentences,
-`-DOCSTART- -X- -X- O` lines between documents (skipped), IOB2 tags.
+`-DOCSTART- -X- -X- O` lines between documents (skipped wherever they stand).
+
+The tags of a file may be IOB2 (B- starts every entity; the shared CoNLL-2003 copy), IOB1 (the
+original CoNLL-2003 release: I- starts an entity, B- only one that directly follows an entity of the
+same type) or IOBES (S- single-token entities, E- last tokens). `read_tagged` converts any of them to
+IOB2, the scheme counts and metrics use; with "auto" it detects the scheme (`detect_scheme`).
 
     sentences = read_conll("../shared/data/conll2003/train.txt")   # 14,041 Sentence objects
     sentences[0].tokens, sentences[0].tags
@@ -11,8 +16,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from loopynet.config import TAG_SCHEMES, ConfigError
+from loopynet.config import INPUT_SCHEMES, TAG_SCHEMES, ConfigError
 from loopynet.errors import UserError
+from loopynet.data.text import decode_utf8
 
 SPLIT_FILES = {"train": "train.txt", "valid": "valid.txt", "validation": "valid.txt", "dev": "valid.txt",
                "test": "test.txt"}
@@ -25,12 +31,14 @@ class ConllError(UserError, ValueError):
 
 @dataclass
 class Sentence:
-    """One sentence: parallel lists of tokens, POS tags, chunk tags and NER tags."""
+    """One sentence: parallel lists of tokens, POS tags, chunk tags and NER tags; `line`: the file's line
+    number of its first token (0 when not read from a file)."""
 
     tokens: list[str]
     pos: list[str]
     chunks: list[str]
     tags: list[str]
+    line: int = 0
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -98,37 +106,39 @@ def split_path(data: str | os.PathLike, split: str) -> Path:
 def read_conll(path: str | os.PathLike, columns: int = 4) -> list[Sentence]:
     """Read a CoNLL-2003 column file into sentences.
 
-    Columns are separated by single spaces or tabs; the last column is the NER tag. Lines starting
-    with `-DOCSTART-` end the current sentence and are skipped; blank (or whitespace-only) lines end
+    Columns are separated by tabs (a line with a tab is split at tabs only, so a token may hold a
+    space) or else by runs of spaces; the last column is the NER tag. Lines starting with `-DOCSTART-`
+    end the current sentence and are skipped, wherever they stand; blank (or whitespace-only) lines end
     a sentence; several blank lines in a row, and a missing final blank line, are fine. A `\\r\\n`
-    line ending is accepted.
+    line ending and a leading byte-order mark are accepted. Tags are returned as written (see `read_tagged`).
 
     Raises:
         ConllError: missing file, non-UTF-8 bytes, or a line without exactly `columns` fields, or with
-            a NER tag that is not `O` or `B-`/`I-` + type (message: file:line and the line).
+            a NER tag that is not `O` or `B-`/`I-`/`E-`/`S-` + type (message: file:line and the line).
     """
     path = Path(path)
     if not path.is_file():
         raise ConllError(f"{path}: no such file")
     sentences: list[Sentence] = []
     rows: list[list[str]] = []
+    first_line = 0
 
     def flush():
         if rows:
             tokens, pos, chunks, tags = (list(col) for col in zip(*rows))
-            sentences.append(Sentence(tokens, pos, chunks, tags))
+            sentences.append(Sentence(tokens, pos, chunks, tags, first_line))
             rows.clear()
 
     with open(path, "rb") as f:
         for number, raw in enumerate(f, start=1):
             try:
-                line = raw.decode("utf-8").rstrip("\r\n")
+                line = decode_utf8(raw).rstrip("\r\n")
             except UnicodeDecodeError as err:
                 raise ConllError(f"{path}:{number}: not UTF-8 ({err.reason} at byte {err.start})") from None
             if not line.strip():
                 flush()
                 continue
-            fields = line.split()
+            fields = [f.strip() for f in line.strip().split("\t")] if "\t" in line else line.split()
             if fields[0] == "-DOCSTART-":
                 flush()
                 continue
@@ -136,8 +146,10 @@ def read_conll(path: str | os.PathLike, columns: int = 4) -> list[Sentence]:
                 raise ConllError(f"{path}:{number}: expected {columns} columns (TOKEN POS CHUNK NER), "
                                  f"found {len(fields)}: {line!r}")
             tag = fields[-1]
-            if not (tag == "O" or (len(tag) > 2 and tag[:2] in ("B-", "I-"))):
-                raise ConllError(f"{path}:{number}: NER tag {tag!r} is not O, B-TYPE or I-TYPE: {line!r}")
+            if not (tag == "O" or (len(tag) > 2 and tag[:2] in ("B-", "I-", "E-", "S-"))):
+                raise ConllError(f"{path}:{number}: NER tag {tag!r} is not O, B-TYPE, I-TYPE, E-TYPE or S-TYPE: {line!r}")
+            if not rows:
+                first_line = number
             rows.append(fields)
     flush()
     return sentences
@@ -154,6 +166,77 @@ def read_split(data: str | os.PathLike, split: str) -> list[Sentence]:
     if not sentences:
         raise ConllError(f"{path}: no sentence (empty, or only -DOCSTART- lines)")
     return sentences
+
+
+def detect_scheme(sentences: list[Sentence]) -> tuple[str, str]:
+    """(scheme, why) of the tags of `sentences`: "iobes" when an E- or S- tag occurs; "iob1" when an
+    I- tag starts an entity (at a sentence start, after O, or after another type's tag), which IOB2
+    never does; else "iob2". `why` names the first tag that decided (file line when known)."""
+    for s in sentences:
+        for i, tag in enumerate(s.tags):
+            if tag[:2] in ("E-", "S-"):
+                return "iobes", f"{tag} at {_where(s, i)}"
+    for s in sentences:
+        for i, tag in enumerate(s.tags):
+            if _starts_with_i(s.tags, i):
+                after = "a sentence start" if i == 0 else s.tags[i - 1]
+                return "iob1", f"{tag} after {after} at {_where(s, i)}"
+    return "iob2", "no I- tag starts an entity, no E-/S- tag"
+
+
+def _where(s: Sentence, i: int) -> str:
+    return f"line {s.line + i}" if s.line else f"token {i + 1} of a sentence"
+
+
+def _starts_with_i(tags: list[str], i: int) -> bool:
+    return tags[i].startswith("I-") and (i == 0 or tags[i - 1] == "O" or tags[i - 1][2:] != tags[i][2:])
+
+
+def to_iob2(sentences: list[Sentence], scheme: str, path: str | os.PathLike = "") -> list[Sentence]:
+    """`sentences` with their tags converted from `scheme` ("iob1", "iob2", "iobes") to IOB2.
+
+    IOB1: an I- tag that starts an entity becomes B- (Tjong Kim Sang & Veenstra 1999, "Representing
+    text chunks"); IOBES: S- -> B-, E- -> I-.
+
+    Raises:
+        ConllError: a tag that `scheme` cannot hold (E-/S- in IOB1/IOB2 data; message: file:line).
+    """
+    if scheme not in INPUT_SCHEMES[1:]:
+        raise ConfigError(f"input scheme must be one of {INPUT_SCHEMES[1:]}, got {scheme!r}")
+    out = []
+    for s in sentences:
+        if scheme != "iobes":
+            bad = next((i for i, t in enumerate(s.tags) if t[:2] in ("E-", "S-")), None)
+            if bad is not None:
+                raise ConllError(f"{path}:{s.line + bad}: tag {s.tags[bad]} is not {scheme.upper()}; "
+                                 "use --input-scheme iobes (or auto)")
+        if scheme == "iob1":
+            tags = ["B-" + t[2:] if _starts_with_i(s.tags, i) else t for i, t in enumerate(s.tags)]
+        elif scheme == "iobes":
+            tags = [iob2_tag(t) for t in s.tags]
+        else:
+            tags = list(s.tags)
+        out.append(Sentence(s.tokens, s.pos, s.chunks, tags, s.line))
+    return out
+
+
+def read_tagged(data: str | os.PathLike, split: str, input_scheme: str = "auto") -> tuple[list[Sentence], str]:
+    """The sentences of `split` (see `read_split`) with IOB2 tags, and a note on the scheme read
+    ("train.txt: tags read as IOB1 (detected: I-ORG after O at line 3)").
+
+    Raises:
+        ConllError: as `read_split`, or a tag that the given scheme cannot hold.
+    """
+    if input_scheme not in INPUT_SCHEMES:
+        raise ConfigError(f"input_scheme must be one of {INPUT_SCHEMES}, got {input_scheme!r}")
+    path = split_path(data, split)
+    sentences = read_split(data, split)
+    if input_scheme == "auto":
+        scheme, why = detect_scheme(sentences)
+        note = f"{path.name}: tags read as {scheme.upper()} (--input-scheme auto; {why})"
+    else:
+        scheme, note = input_scheme, f"{path.name}: tags read as {input_scheme.upper()} (--input-scheme {input_scheme})"
+    return to_iob2(sentences, scheme, path), note
 
 
 def counts(sentences: list[Sentence]) -> dict:

@@ -1,22 +1,25 @@
 """Labelled text corpora: a folder or a .tar.gz with one sub-folder per class (the aclImdb layout).
 
-Accepted `--data` forms (all read as UTF-8, one document per `.txt` file):
+Accepted `--data` forms (all read as UTF-8, a leading byte-order mark dropped, one document per `.txt` file):
 - a root folder holding split folders: `aclImdb/{train,test}/{neg,pos}/*.txt`;
 - a split folder holding class folders: `train/{neg,pos}/*.txt` (any class names);
 - a `.tar.gz` / `.tgz` / `.tar` of either; it is read in place, never extracted.
 
 Class names are sorted, so labels follow Keras' `text_dataset_from_directory`: for IMDB neg=0, pos=1.
-The folder `unsup` (unlabelled reviews in the official IMDB archive) is never a class.
+The folder `unsup` (unlabelled reviews in the official IMDB archive) is never a class. Hidden entries
+(a name starting with `.`: Jupyter's `.ipynb_checkpoints/`, macOS's `._name.txt` and `.DS_Store`) are
+skipped, with what they hold, and listed in `Corpus.hidden` (the data report counts them).
 """
 
 from __future__ import annotations
 
 import os
 import tarfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from loopynet.errors import UserError
+from loopynet.data.text import decode_utf8
 
 UNLABELLED = {"unsup"}
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
@@ -30,13 +33,15 @@ class CorpusError(UserError, ValueError):
 class Corpus:
     """Documents of one split, in a stable order (sorted by path).
 
-    texts[i] is document i, labels[i] its class index into class_names, paths[i] where it came from.
+    texts[i] is document i, labels[i] its class index into class_names, paths[i] where it came from;
+    hidden: the hidden files and folders that were skipped (relative paths, a folder once, sorted).
     """
 
     texts: list[str]
     labels: list[int]
     class_names: list[str]
     paths: list[str]
+    hidden: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -65,9 +70,9 @@ def read_corpus(data: str | os.PathLike, split: str = "train", encoding_errors: 
     if encoding_errors not in ("strict", "replace"):
         raise CorpusError(f"encoding_errors must be 'strict' or 'replace', got {encoding_errors!r}")
     if is_archive(path):
-        files = _archive_files(path)
+        files, hidden = _archive_files(path)
     elif path.is_dir():
-        files = _folder_files(path)
+        files, hidden = _folder_files(path)
     else:
         raise CorpusError(f"--data {path}: expected a folder or a .tar.gz/.tgz/.tar archive")
     chosen = _choose_split(files, split, path)
@@ -78,7 +83,7 @@ def read_corpus(data: str | os.PathLike, split: str = "train", encoding_errors: 
         texts.append(_decode(chosen[rel](), f"{path}:{rel}" if is_archive(path) else str(path / rel), encoding_errors))
         labels.append(label_of[_class_of(rel)])
         paths.append(rel)
-    return Corpus(texts, labels, class_names, paths)
+    return Corpus(texts, labels, class_names, paths, sorted(hidden))
 
 
 def _class_of(rel: str) -> str:
@@ -87,7 +92,7 @@ def _class_of(rel: str) -> str:
 
 def _decode(raw: bytes, where: str, errors: str) -> str:
     try:
-        return raw.decode("utf-8", errors=errors)
+        return decode_utf8(raw, errors)
     except UnicodeDecodeError as err:
         raise CorpusError(
             f"{where}: not valid UTF-8 at byte {err.start} ({err.reason}); "
@@ -95,33 +100,47 @@ def _decode(raw: bytes, where: str, errors: str) -> str:
         ) from None
 
 
-def _folder_files(root: Path) -> dict[str, callable]:
-    """Map 'relative/posix/path.txt' -> a reader, for every .txt at depth >= 2 below root."""
-    files = {}
-    for dirpath, _, names in os.walk(root):
+def _hidden(name: str) -> bool:
+    return name.startswith(".") and name not in (".", "..")
+
+
+def _folder_files(root: Path) -> tuple[dict[str, callable], set[str]]:
+    """Map 'relative/posix/path.txt' -> a reader, for every .txt at depth >= 2 below root; and the
+    hidden entries skipped (a hidden folder is not entered)."""
+    files, hidden = {}, set()
+    for dirpath, dirs, names in os.walk(root):
+        hidden.update(Path(dirpath, d).relative_to(root).as_posix() for d in dirs if _hidden(d))
+        dirs[:] = [d for d in dirs if not _hidden(d)]
         for name in names:
-            if name.endswith(".txt"):
+            if _hidden(name):
+                hidden.add(Path(dirpath, name).relative_to(root).as_posix())
+            elif name.endswith(".txt"):
                 full = Path(dirpath, name)
                 rel = full.relative_to(root).as_posix()
                 if rel.count("/") >= 1:
                     files[rel] = full.read_bytes
-    return files
+    return files, hidden
 
 
-def _archive_files(archive: Path) -> dict[str, callable]:
-    """Map member path -> its bytes, for every .txt member of the archive (read once, in memory)."""
-    files = {}
+def _archive_files(archive: Path) -> tuple[dict[str, callable], set[str]]:
+    """Map member path -> its bytes, for every .txt member of the archive (read once, in memory); and the
+    hidden entries skipped (the path up to its first hidden part, so a hidden folder counts once)."""
+    files, hidden = {}, set()
     try:
         with tarfile.open(archive, "r:*") as tar:
             for member in tar:
-                if member.isfile() and member.name.endswith(".txt") and "/" in member.name:
+                parts = PurePosixPath(member.name).parts
+                first_hidden = next((i for i, part in enumerate(parts) if _hidden(part)), None)
+                if first_hidden is not None:
+                    hidden.add("/".join(p for p in parts[: first_hidden + 1] if p != "."))
+                elif member.isfile() and member.name.endswith(".txt") and "/" in member.name:
                     data = tar.extractfile(member).read()
                     files[member.name.lstrip("./")] = (lambda d=data: d)
     except (tarfile.TarError, EOFError, OSError) as err:
         first, *rest = [line.strip("- ") for line in str(err).splitlines() if line.strip()] or [""]
         detail = " ".join([first, "; ".join(rest)]).strip()  # one line (tarfile lists each method tried)
         raise CorpusError(f"--data {archive}: cannot read archive ({detail})") from None
-    return files
+    return files, hidden
 
 
 def _choose_split(files: dict, split: str, where: Path) -> dict:

@@ -3,7 +3,8 @@
 `loopynet data fetch imdb` calls `fetch("imdb")`. The archive is written to `NAME.part` next to
 its final path and renamed (`os.replace`) only once its MD5 matches, so the final file is never
 half-written. A `.part` left by an interrupted run is continued with an HTTP `Range` request.
-Only the standard library speaks HTTP (`urllib.request`); tqdm draws the progress bar on stderr.
+Only the standard library speaks HTTP (`urllib.request`); tqdm draws the progress bar on stderr when it
+is a terminal (a redirected log gets no bar frames, like training's).
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ def fetch(
 
     home: cache root (default `loopynet_home()`).
     url: overrides the dataset's URL (a mirror, or a local server in tests).
-    progress: draw a tqdm progress bar (bytes) on stderr.
+    progress: draw a tqdm progress bar (bytes) on stderr, when stderr is a terminal.
     timeout: seconds to wait for the connection and for each read.
     md5: overrides the dataset's expected hex MD5 (for a mirror serving another build, or tests).
 
@@ -148,7 +149,7 @@ def _stream(response, part: Path, offset: int, progress: bool, url: str) -> None
             unit_divisor=1024,
             desc=part.name.removesuffix(".part"),
             file=sys.stderr,
-            disable=not progress,
+            disable=not progress or not sys.stderr.isatty(),  # no \r-separated frames in a log file
         ) as bar,
     ):
         while chunk := response.read(CHUNK_BYTES):

@@ -18,7 +18,7 @@ import numpy as np
 
 from loopynet.config import DataConfig
 from loopynet.data.corpus import CorpusError
-from loopynet.data.report import DataReport, make_report
+from loopynet.data.report import DataReport, hidden_report, make_report
 from loopynet.data.tokenize import TokenizerOptions
 from loopynet.data.tokenized import load_tokenized
 from loopynet.data.vectors import VectorsError, WordVectors
@@ -37,10 +37,21 @@ class TrainingData:
     class_names: list[str]
     reports: dict[str, DataReport]
     seconds: dict[str, float]
+    read: dict  # what reading skipped (`report.hidden_report`)
+
+
+def _check_two_classes(report: DataReport, data, config: DataConfig) -> None:
+    """Raise CorpusError when the training part holds one class only (e.g. `--limit 2`): the model could
+    not learn to tell the classes apart, and its accuracy would mean nothing."""
+    if len(report.class_counts) < 2:
+        (name, count), = report.class_counts.items()
+        raise CorpusError(f"--data {data}: the training part holds one class only ({name!r}: {count:,} documents, "
+                          f"after --limit {config.limit} and --val-split {config.val_split}); the classifier needs "
+                          "documents of both classes: use a larger --limit")
 
 
 def tokenizer_options(config: DataConfig) -> TokenizerOptions:
-    return TokenizerOptions(config.strip_html, config.split_periods, config.map_quotes)
+    return TokenizerOptions(config.strip_html, config.split_periods, config.map_quotes, config.whole_urls)
 
 
 def prepare_training_data(data: str | os.PathLike, vectors: WordVectors, config: DataConfig, seed: int,
@@ -56,6 +67,7 @@ def prepare_training_data(data: str | os.PathLike, vectors: WordVectors, config:
     """
     start = time.perf_counter()
     corpus = load_tokenized(data, split, config.encoding_errors, cache_dir(), tokenizer_options(config))
+    read = hidden_report(data, corpus.hidden, log)
     if len(corpus.class_names) != 2:
         raise CorpusError(f"--data {data}: split {split!r} has {len(corpus.class_names)} classes {corpus.class_names}; "
                           "the classifier has one sigmoid output and needs exactly 2 class folders")
@@ -70,15 +82,18 @@ def prepare_training_data(data: str | os.PathLike, vectors: WordVectors, config:
                           f"val_split {config.val_split}); use more documents (--limit) or a smaller --val-split")
     parts, reports = {}, {}
     for part, index in (("train", train_index), ("validation", validation_index)):
-        parts[part], oov = encode(corpus.subset(index), vocab)
-        reports[part] = make_report(part, parts[part], oov, config.maxlen, corpus.class_names)
+        subset = corpus.subset(index)
+        parts[part], oov = encode(subset, vocab)
+        reports[part] = make_report(part, parts[part], oov, config.maxlen, corpus.class_names, subset)
         log(reports[part].line())
+    _check_two_classes(reports["train"], data, config)
     if reports["train"].empty_documents == split_point:
         raise VectorsError(f"no token of the {split_point:,} training documents has a vector in --vectors "
                            f"{vectors.fingerprint.get('name', '')} (every document would be empty): is it a "
                            "vector file for this language and casing?")
     _warn_if_imbalanced(parts["train"].labels, corpus.class_names, log)
-    return TrainingData(vocab, embeddings, parts["train"], parts["validation"], corpus.class_names, reports, seconds)
+    return TrainingData(vocab, embeddings, parts["train"], parts["validation"], corpus.class_names, reports, seconds,
+                        read)
 
 
 MINORITY_WARNING = 0.30  # a class under 30% of the training documents gets a warning

@@ -19,18 +19,18 @@ import json
 import mmap
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nltk
 import numpy as np
 
 from loopynet.data.corpus import Corpus, is_archive, read_corpus
-from loopynet.data.tokenize import BOOK, TOKENIZER_NAME, TokenizerOptions, tokenize_packed
+from loopynet.data.tokenize import BOOK, TOKENIZER_NAME, TOKENIZER_VERSION, TokenizerOptions, tokenize_packed
 from loopynet.data.vectors import fingerprint
 from loopynet.io.atomic import atomic_file
 
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3  # 3: the skipped hidden entries are stored too
 CHUNK_TOKENS = 1 << 22  # tokens gathered at once by `gather` (16 MB of int32)
 
 
@@ -42,6 +42,7 @@ class TokenizedCorpus:
     memory map); offsets: (M+1,) int64 of the stored documents; labels: (N,) int64; paths: N names;
     index: (N,) int64 stored document of each document (None: 0..M-1). `subset` selects by index, so it
     never copies token ids.
+    hidden: the hidden entries skipped when reading (`Corpus.hidden`).
     """
 
     types: list[str]
@@ -51,6 +52,7 @@ class TokenizedCorpus:
     class_names: list[str]
     paths: list[str]
     index: np.ndarray | None = None
+    hidden: list[str] = field(default_factory=list)
 
     def __post_init__(self):
         if self.index is None:
@@ -72,7 +74,7 @@ class TokenizedCorpus:
         """Documents `index` (in that order); the type table and the token ids are shared."""
         index = np.asarray(index, dtype=np.int64)
         return TokenizedCorpus(self.types, self.flat, self.offsets, self.labels[index], self.class_names,
-                               [self.paths[i] for i in index], self.index[index])
+                               [self.paths[i] for i in index], self.index[index], self.hidden)
 
     def type_counts(self) -> np.ndarray:
         """(types,) int64 occurrences of each type in these documents."""
@@ -115,7 +117,7 @@ def tokenize_corpus(corpus: Corpus, workers: int | None = None, options: Tokeniz
     types, flat, lengths = tokenize_packed(corpus.texts, workers, options)
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     return TokenizedCorpus(types, flat, offsets, np.asarray(corpus.labels, dtype=np.int64),
-                           list(corpus.class_names), list(corpus.paths))
+                           list(corpus.class_names), list(corpus.paths), hidden=list(corpus.hidden))
 
 
 def data_fingerprint(data: Path) -> str:
@@ -133,6 +135,7 @@ def data_fingerprint(data: Path) -> str:
 
 def cache_key(data: Path, split: str, encoding_errors: str, options: TokenizerOptions) -> str:
     parts = {"format": CACHE_FORMAT, "data": data_fingerprint(data), "split": split, "tokenizer": TOKENIZER_NAME,
+             "tokenizer_version": TOKENIZER_VERSION,
              "nltk": nltk.__version__, "encoding_errors": encoding_errors, "options": dataclasses.asdict(options)}
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]
 
@@ -169,7 +172,7 @@ def _write_cache(path: Path, tc: TokenizedCorpus) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_file(_flat_path(path)) as f:
         np.save(f, np.ascontiguousarray(tc.flat, dtype=np.int32))
-    meta = json.dumps({"types": tc.types, "class_names": tc.class_names, "paths": tc.paths})
+    meta = json.dumps({"types": tc.types, "class_names": tc.class_names, "paths": tc.paths, "hidden": tc.hidden})
     with atomic_file(path) as f:
         np.savez(f, offsets=tc.offsets, labels=tc.labels, meta=np.frombuffer(meta.encode(), np.uint8))
 
@@ -182,7 +185,8 @@ def _read_cache(path: Path) -> TokenizedCorpus:
     flat = map_int32(_flat_path(path))
     if len(offsets) != len(labels) + 1 or offsets[-1] != len(flat):
         raise ValueError(f"{path}: token ids and offsets disagree")
-    return TokenizedCorpus(meta["types"], flat, offsets, labels, meta["class_names"], meta["paths"])
+    return TokenizedCorpus(meta["types"], flat, offsets, labels, meta["class_names"], meta["paths"],
+                           hidden=meta["hidden"])
 
 
 def map_int32(path: Path) -> np.ndarray:

@@ -27,8 +27,9 @@ from loopynet.errors import UserError
 
 CONFIGS = tuple(cls for cls, _ in COMMAND_FIELDS["train"])
 """DataConfig, ModelConfig, TrainConfig: the configs of `loopynet train`."""
-EXCLUDED = frozenset({"embedding_dims", "seed", "limit", "encoding_errors"})
-"""Fields that are not tunable: set by the vectors, or by the search itself (`--seed`, `--limit`)."""
+EXCLUDED = frozenset({"embedding_dims", "seed", "limit", "encoding_errors", "vectors_errors", "vectors_member"})
+"""Fields that are not tunable: set by the vectors, by the search itself (`--seed`, `--limit`), or how
+input files are read (`--encoding-errors`, `--vectors-errors`, `--vectors-member`)."""
 DEFAULT_SPACE = Path(__file__).with_name("default_space.toml")
 RANGE_KEYS = frozenset({"low", "high", "step", "log"})
 VALUE_TYPES = (bool, int, float, str)

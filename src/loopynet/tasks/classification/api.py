@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -27,13 +28,14 @@ from loopynet.config import (
     check_data,
     check_data_and_train,
     check_monitor,
+    check_model,
     check_train,
     from_dict,
     to_dict,
 )
 from loopynet.data.prepare import prepare_training_data, tokenizer_options
-from loopynet.data.report import make_report
-from loopynet.data.tokenize import text_list, tokenize
+from loopynet.data.report import hidden_report, make_report
+from loopynet.data.tokenize import BOOK, TOKENIZER_NAME, TOKENIZER_VERSION, text_list, tokenize
 from loopynet.data.tokenized import load_tokenized
 from loopynet.data.vectors import load_vectors
 from loopynet.data.vocab import Vocabulary, encode, encode_texts
@@ -109,6 +111,7 @@ class Classifier:
         check_train(train_config)
         check_monitor(train_config, ("val_loss", "val_accuracy"))
         check_data_and_train(data_config, train_config)
+        check_model(replace(model_config or ModelConfig(), maxlen=data_config.maxlen))  # before any file is read
         settings = run_settings({"data_file": data, "vectors_file": vectors, "init_from": init_from},
                                 {"data": data_config, "model": model_config or ModelConfig(), "train": train_config,
                                  "ngram": ngram_config}, split=split)
@@ -117,7 +120,9 @@ class Classifier:
         runtime = runtime_info()
         target = resolve_device(device)
         start = time.perf_counter()
-        word_vectors = load_vectors(vectors)
+        word_vectors = load_vectors(vectors, data_config.vectors_errors, data_config.vectors_member)
+        for note in word_vectors.notes:
+            log(note)
         model_config = _fit_to_vectors(model_config or ModelConfig(), word_vectors.embedding_dims, vectors)
         model_config = replace(model_config, maxlen=data_config.maxlen)
         vectors_seconds = time.perf_counter() - start
@@ -138,6 +143,8 @@ class Classifier:
         threshold = _decision_rule(train_config.threshold, model, prepared.validation, data_config.maxlen, log)
         seconds = prepared.seconds | {"vectors": vectors_seconds, "train": time.perf_counter() - start}
         report = {part: r.to_dict() for part, r in prepared.reports.items()} | {"seconds": seconds}
+        report["vectors"] = {"skipped_rows": word_vectors.skipped, "notes": word_vectors.notes}
+        report["read"] = prepared.read
         return cls(model, prepared.vocab, prepared.class_names, data_config, train_config, word_vectors.fingerprint,
                    history, report, runtime, threshold)
 
@@ -151,6 +158,7 @@ class Classifier:
             "data": to_dict(self.data_config),
             "train": to_dict(self.train_config),
             "vectors": self.vectors_fingerprint,
+            "tokenizer": {"name": TOKENIZER_NAME, "version": TOKENIZER_VERSION},
             "class_names": self.class_names,
             "vocabulary_size": len(self.vocab),
             "runtime": self.runtime,
@@ -193,6 +201,7 @@ class Classifier:
         model.load_state_dict(tensors)
         model.to(target)
         history, report = read_records(path)
+        _warn_if_old_tokenizer(path, config.get("tokenizer", {}).get("version", 1), data_config)
         return cls(model, Vocabulary(words, data_config.oov), class_names, data_config, train_config,
                    config.get("vectors", {}), history, report, config.get("runtime") or {},
                    _saved_rule(path, config.get("threshold", {"value": 0.5, "rule": "fixed"})), config.get("origin", {}))
@@ -206,30 +215,40 @@ class Classifier:
         return self._probabilities(text_list(texts))
 
     def _probabilities(self, texts: list[str]) -> np.ndarray:
-        probabilities = predict_proba(self.model, self._docs(texts), self.maxlen)
+        return self._predicted(texts)[0]
+
+    def _predicted(self, texts: list[str]) -> tuple[np.ndarray, list[int], list[int]]:
+        """(N,) probabilities, and per text its token count and how many of them have a vector."""
+        options = tokenizer_options(self.data_config)
+        token_lists = [tokenize(t, options) for t in texts]
+        first_word = 2 if self.vocab.oov == "unk" else 1  # ids below are <pad> (and <unk>)
+        known = [sum(self.vocab.index.get(tok, 0) >= first_word for tok in tokens) for tokens in token_lists]
+        docs = encode_texts(token_lists, self.vocab)
+        probabilities = predict_proba(self.model, docs, self.maxlen)
         if not np.isfinite(probabilities).all():
             first = int(np.flatnonzero(~np.isfinite(probabilities))[0])
             raise ValueError(f"the model gave text {first + 1} not a finite probability ({probabilities[first]}); "
                              "its weights or vectors are damaged: reload or retrain the model")
-        return probabilities
+        return probabilities, [len(t) for t in token_lists], known
 
     def _docs(self, texts: list[str]):
         options = tokenizer_options(self.data_config)
         return encode_texts([tokenize(t, options) for t in texts], self.vocab)
 
     def predict(self, texts: list[str], threshold: float | None = None) -> list[dict]:
-        """[{"text", "probability", "label"}] per text; label is class_names[1] when probability >= threshold
-        (default: the model's saved threshold, `self.threshold["value"]`: 0.5 unless trained with
-        `TrainConfig.threshold`).
+        """[{"text", "probability", "label", "tokens", "known_tokens"}] per text; label is class_names[1] when
+        probability >= threshold (default: the model's saved threshold, `self.threshold["value"]`: 0.5 unless
+        trained with `TrainConfig.threshold`); tokens: the text's token count, known_tokens: how many have a
+        vector in the model's vocabulary (0: the probability is the model's answer to an empty text).
 
         With one sigmoid output the decision is a threshold, never an argmax over one column.
         """
         threshold = self.threshold["value"] if threshold is None else threshold
         check_threshold(threshold)
         texts = text_list(texts)
-        probabilities = self._probabilities(texts)
-        return [{"text": t, "probability": float(p), "label": self.class_names[int(p >= threshold)]}
-                for t, p in zip(texts, probabilities)]
+        probabilities, tokens, known = self._predicted(texts)
+        return [{"text": t, "probability": float(p), "label": self.class_names[int(p >= threshold)], "tokens": n,
+                 "known_tokens": k} for t, p, n, k in zip(texts, probabilities, tokens, known)]
 
     def evaluate(self, data: str | os.PathLike, split: str = "test", threshold: float | None = None,
                  encoding_errors: str | None = None, limit: int | None = None) -> dict:
@@ -251,7 +270,8 @@ class Classifier:
         metrics = binary_metrics(predict_proba(self.model, docs, self.maxlen), docs.labels, threshold)
         metrics["split"], metrics["threshold"] = split, threshold
         metrics["seconds"] = {"read_and_tokenize": read_seconds, "predict": time.perf_counter() - start}
-        metrics["data_report"] = make_report(split, docs, oov, self.maxlen, self.class_names).to_dict()
+        metrics["data_report"] = make_report(split, docs, oov, self.maxlen, self.class_names, corpus).to_dict()
+        metrics["data_report"]["read"] = hidden_report(data, corpus.hidden, lambda line: None)
         return metrics
 
 
@@ -326,6 +346,15 @@ def _saved_rule(path, rule) -> dict:
     if not (isinstance(rule, dict) and isinstance(rule.get("value"), (int, float)) and 0 <= rule["value"] <= 1):
         raise ArtifactError(f"model folder {path}: config.json's threshold must hold a value in [0, 1]; got {rule!r}")
     return rule
+
+
+def _warn_if_old_tokenizer(path, version: int, data_config: DataConfig) -> None:
+    """Warn when a model folder was trained with another tokenizer version and clean-ups on: its
+    predictions now see slightly different tokens (the book's plain Treebank tokens never changed)."""
+    if version != TOKENIZER_VERSION and tokenizer_options(data_config) != BOOK:
+        warnings.warn(f"model folder {path} was trained with tokenizer version {version}; this loopynet tokenises "
+                      f"with version {TOKENIZER_VERSION} (see loopynet.data.tokenize): retrain for identical tokens",
+                      stacklevel=3)
 
 
 def _fit_to_vectors(config: ModelConfig, dims: int, vectors) -> ModelConfig:

@@ -23,16 +23,17 @@ from loopynet.config import (
     TaggerDataConfig,
     TrainConfig,
     check_monitor,
+    check_tagger,
     check_tagger_data,
     check_train,
     from_dict,
     tagger_train_config,
     to_dict,
 )
-from loopynet.data.conll import counts, iob2_tag, read_split, scheme_tags, with_scheme
+from loopynet.data.conll import counts, iob2_tag, read_tagged, scheme_tags, with_scheme
 from loopynet.data.indexes import CharIndex, WordIndex
-from loopynet.data.tokenize import TokenizerOptions, text_list
-from loopynet.data.tokenize import tokenize as treebank_tokenize
+from loopynet.data.tokenize import DEFAULT, text_list
+from loopynet.data.tokenize import tokenize as pipeline_tokenize
 from loopynet.data.vectors import load_vectors
 from loopynet.device import resolve_device
 from loopynet.errors import InputError
@@ -45,8 +46,6 @@ from loopynet.tasks.tagging.vectors import concatenate_vectors, embedding_table
 from loopynet.train.checkpoint import check_resume, run_settings
 from loopynet.train.loop import fit
 from loopynet.train.runtime import runtime_info, warn_runtime
-
-CONLL_TOKENS = TokenizerOptions(map_quotes=True)
 
 
 @dataclass
@@ -86,6 +85,7 @@ class Tagger:
         check_tagger_data(data_config)
         model_config = model_config or TaggerConfig()
         train_config = train_config or tagger_train_config()
+        check_tagger(model_config)  # every setting before any file is read
         check_train(train_config)
         check_monitor(train_config, MONITORS)
         paths = [vectors] if isinstance(vectors, (str, os.PathLike)) else list(vectors)
@@ -96,13 +96,15 @@ class Tagger:
         runtime = runtime_info()
         seconds = {}
         start = time.perf_counter()
-        train_sents = with_scheme(read_split(data, "train")[: data_config.limit], data_config.tag_scheme)
-        valid_sents = with_scheme(read_split(data, "valid")[: data_config.validation_limit], data_config.tag_scheme)
+        train_sents = _read(data, "train", data_config, log)[: data_config.limit]
+        valid_sents = _read(data, "valid", data_config, log)[: data_config.validation_limit]
         seconds["read"] = time.perf_counter() - start
         start = time.perf_counter()
         if not paths:
             raise InputError("vectors: give a vector file, or a non-empty list of them")
-        wvs = [load_vectors(p) for p in paths]
+        wvs = [load_vectors(p, data_config.vectors_errors, data_config.vectors_member) for p in paths]
+        for note in (note for wv in wvs for note in wv.notes):
+            log(note)
         wv = wvs[0] if len(wvs) == 1 else concatenate_vectors(wvs, data_config)
         seconds["vectors"] = time.perf_counter() - start
         words, table, delta_rows = embedding_table(wv, train_sents, data_config)
@@ -128,7 +130,8 @@ class Tagger:
                       on_epoch_end=on_epoch_end, checkpoint_dir=checkpoint_dir, resume=resume, settings=settings)
         seconds["train"] = time.perf_counter() - start
         report = {"train": _report(train_sents, train_docs), "validation": _report(valid_sents, valid_docs),
-                  "seconds": seconds}
+                  "seconds": seconds, "vectors": {"skipped_rows": sum(wv.skipped for wv in wvs),
+                                                  "notes": [note for wv in wvs for note in wv.notes]}}
         return cls(model, words, chars, tag_names, data_config, train_config, wv.fingerprint, history, report, runtime)
 
     def save(self, out: str | os.PathLike) -> Path:
@@ -193,7 +196,7 @@ class Tagger:
         data = data or self.data_config.data
         if not data:
             raise InputError("no data folder stored in the model; pass data (--data)")
-        sentences = with_scheme(read_split(data, split)[:limit], self.data_config.tag_scheme)
+        sentences = _read(data, split, self.data_config, lambda line: None)[:limit]
         docs = self._encode(sentences)
         start = time.perf_counter()
         predictions, loss = TaggingTask(self.tag_names).predict(self.model, docs)
@@ -215,7 +218,7 @@ class Tagger:
     def predict(self, texts: list[str] | list[list[str]]) -> list[dict]:
         """[{"text", "tokens", "tags", "entities": [{"type", "text", "start", "end"}]}] per text.
 
-        A text is a string (tokenised like CoNLL: NLTK's Treebank tokenizer) or a list of tokens.
+        A text is a string (tokenised like CoNLL by `tokenize`) or a list of tokens.
         Entity start/end are token indices, end exclusive.
 
         Raises:
@@ -230,9 +233,18 @@ class Tagger:
         return results
 
 
+def _read(data, split: str, data_config: TaggerDataConfig, log: Callable[[str], None]) -> list:
+    """The sentences of `split`, read in `input_scheme` (the scheme assumed is logged), tagged in `tag_scheme`."""
+    sentences, note = read_tagged(data, split, data_config.input_scheme)
+    log(note)
+    return with_scheme(sentences, data_config.tag_scheme)
+
+
 def tokenize(text: str) -> list[str]:
-    """CoNLL-like tokens: NLTK's Treebank word tokenizer (no downloads), with `` and '' mapped to \"."""
-    return treebank_tokenize(text, CONLL_TOKENS)
+    """CoNLL-like tokens: the classifier's default pipeline (`loopynet.data.tokenize.DEFAULT`: Treebank,
+    markup stripped, a trailing period split off words but not off abbreviations, URLs whole, `"` quotes),
+    so `Paris.` in the middle of a text becomes `Paris` `.` as in the pre-tokenised training data."""
+    return pipeline_tokenize(text, DEFAULT)
 
 
 def entities(tokens: list[str], tags: list[str]) -> list[dict]:
