@@ -264,7 +264,7 @@ class Classifier:
         if limit is not None and limit < 1:
             raise InputError(f"limit must be >= 1 document (or None for all), got {limit}")
         start = time.perf_counter()
-        _, docs, oov = self.read_split(data, split, encoding_errors, limit)
+        corpus, docs, oov = self.read_split(data, split, encoding_errors, limit)
         read_seconds = time.perf_counter() - start
         start = time.perf_counter()
         metrics = binary_metrics(predict_proba(self.model, docs, self.maxlen), docs.labels, threshold)
@@ -273,7 +273,6 @@ class Classifier:
         metrics["data_report"] = make_report(split, docs, oov, self.maxlen, self.class_names, corpus).to_dict()
         metrics["data_report"]["read"] = hidden_report(data, corpus.hidden, lambda line: None)
         return metrics
-
 
     def read_split(self, data: str | os.PathLike, split: str = "test", encoding_errors: str | None = None,
                    limit: int | None = None):
