@@ -46,6 +46,7 @@ from torch import nn
 
 from loopynet.config import ModelConfig, check_model
 from loopynet.models.base import Network
+from loopynet.models import cells
 from loopynet.models.simple_rnn import SimpleRNN, glorot_uniform_
 
 def lengths_of(ids: torch.Tensor) -> torch.Tensor:
@@ -71,7 +72,8 @@ class Direction(nn.Module):
     """One direction of one layer: a SimpleRNN (Keras, one bias) or a torch.nn.GRU/LSTM.
 
     run(x (B, T, I), state) -> (out (B, T, H), state); state is None (zeros), h (B, H) for rnn,
-    h (1, B, H) for gru, (h, c) for lstm.
+    h (1, B, H) for gru, (h, c) for lstm. On the CPU a GRU/LSTM runs on the fused C recurrence
+    (models/cells.py) when the kernels are available, else on the torch module itself (same parameters).
     """
 
     def __init__(self, cell: str, input_dims: int, units: int, generator: torch.Generator):
@@ -85,13 +87,27 @@ class Direction(nn.Module):
                 self.rnn = (nn.GRU if cell == "gru" else nn.LSTM)(input_dims, units, batch_first=True)
 
     def run(self, x: torch.Tensor, state=None):
-        return self.rnn(x, state)
+        kernels = self._fused(x)
+        if kernels is None:
+            return self.rnn(x, state)
+        return cells.recur(self.rnn, cells.project(self.rnn, x), state, kernels)
 
     def run_ids(self, ids: torch.Tensor, table: torch.Tensor, state=None):
-        """`run(table[ids], state)`; the SimpleRNN projects each distinct token once."""
-        if self.cell == "rnn":
+        """`run(table[ids], state)`, projecting each distinct token once. A table that requires grad gets a
+        sparse gradient without row 0 (padding), as `F.embedding(ids, table, padding_idx=0, sparse=True)`."""
+        if self.cell == "rnn" and not table.requires_grad:
             return self.rnn.forward_ids(ids, table, state)
-        return self.rnn(F.embedding(ids, table), state)
+        kernels = self._fused(table) if ids.shape[1] else None
+        if kernels is None:
+            sparse = table.requires_grad
+            return self.run(F.embedding(ids, table, padding_idx=0 if sparse else None, sparse=sparse), state)
+        return cells.recur(self.rnn, cells.project_ids(self.rnn, ids, table, kernels), state, kernels)
+
+    def _fused(self, like: torch.Tensor):
+        """The compiled kernels when this GRU/LSTM runs on them for inputs like `like` (models/cells.py)."""
+        if self.cell == "rnn" or (like.dim() == 3 and like.shape[1] == 0):
+            return None
+        return cells.fused(self.rnn, like)
 
 
 def detach_state(state):
@@ -197,8 +213,6 @@ class RecurrentClassifier(Network):
         """One direction over token ids (the first layer) or, with ids None, over input vectors x."""
         if ids is None:
             return cell.run(x, state)
-        if self.config.train_embeddings:
-            return cell.run(F.embedding(ids, self.embeddings, padding_idx=0, sparse=True), state)
         return cell.run_ids(ids, self.embeddings, state)
 
     def _stateful(self, ids: torch.Tensor | None, x: torch.Tensor | None) -> torch.Tensor:
