@@ -45,9 +45,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from loopynet.config import ModelConfig, check_model
-from loopynet.models.base import Network
 from loopynet.models import cells
+from loopynet.models.base import Network
 from loopynet.models.simple_rnn import SimpleRNN, glorot_uniform_
+
 
 def lengths_of(ids: torch.Tensor) -> torch.Tensor:
     """(B,) number of real (non-zero) ids of each post-padded row."""
