@@ -158,24 +158,56 @@ static void parallel(work_fn fn, const void *job, int n) {
     }
 }
 
-/* Everything one call works on. Wp: W_hh^T padded to (H, GHp) (forward) or W_hh padded to (GH, Hp)
- * (backward); y: ROWS x max(GHp, Hp) scratch values per thread. */
+/* Everything one call works on, for one direction. Step s of batch row b is at position pos(b, s): s, or, with
+ * lengths, s reversed within the row's length (the backward direction of a bidirectional layer). Row i = t B + b
+ * of gx is gx + (where ? where[i] : i) * ldg (where: gather rows of a per-token projection); rows of h and dh
+ * have stride ldh, rows of dgx stride ldd (so directions can share (T, B, 2 ...) arrays), the rest are dense.
+ * hprev[i] = the state before the step at position t (what dW_hh = sum dgh^T hprev needs).
+ * Wp: W_hh^T padded to (H, GHp) (forward) or W_hh padded to (GH, Hp) (backward); y: ROWS x ldy scratch values
+ * per thread. */
 typedef struct {
-    const real *gx, *b, *h0, *c0, *dh, *dhT, *dcT;
-    real *h, *c, *gates, *dgx, *dgh, *dh0, *dc0;
+    const real *gx, *b, *h0, *c0, *dh, *dcT;
+    const int64_t *where, *lengths;
+    real *h, *hprev, *c, *gates, *dgx, *dgh, *dh0, *dc0;
     real *Wp, *y;
+    int64_t ldg, ldh, ldd;
     int T, B, H, G, ldy;
 } cell_job;
 
-/* y rows (R, Np) = bias (or 0) + gx rows (or 0) for Np >= n, padding zeroed; xr[r] = the rows of `prev`. */
-static inline void start_rows(real *y, int Np, const real *bias, const real *gx, int n, const real *prev, int H,
-                              const real **xr, int R) {
+static inline int64_t pos(const cell_job *j, int b, int s) {
+    if (!j->lengths) return s;
+    const int64_t n = j->lengths[b];
+    return s < n ? n - 1 - s : s;
+}
+
+/* Row indices of rows [b, b + R) at step s: at[r] = pos t B + b + r, prev[r] = that of step s - 1 (-1 at s = 0). */
+static inline void step_rows(const cell_job *j, int s, int b, int R, int64_t *at, int64_t *prev) {
+    for (int r = 0; r < R; r++) {
+        at[r] = pos(j, b + r, s) * j->B + b + r;
+        prev[r] = s ? pos(j, b + r, s - 1) * j->B + b + r : -1;
+    }
+}
+
+/* y rows (R, Np) = bias + (gx rows at[r], or 0), padding zeroed. */
+static inline void start_rows(const cell_job *j, real *y, int Np, int n, const int64_t *at, int with_gx, int R) {
     for (int r = 0; r < R; r++) {
         real *yr = y + (size_t)r * Np;
-        const real *gr = gx ? gx + (size_t)r * n : NULL;
-        for (int j = 0; j < n; j++) yr[j] = (bias ? bias[j] : 0) + (gr ? gr[j] : 0);
+        if (with_gx) {
+            const real *gr = j->gx + (j->where ? j->where[at[r]] : at[r]) * j->ldg;
+            for (int k = 0; k < n; k++) yr[k] = j->b[k] + gr[k];
+        } else {
+            memcpy(yr, j->b, n * sizeof(real));
+        }
         memset(yr + n, 0, (Np - n) * sizeof(real));
-        xr[r] = prev + (size_t)r * H;
+    }
+}
+
+/* xr[r] = h_prev of row b + r (h0 at s = 0), also copied to hprev. */
+static inline void prev_states(const cell_job *j, int b, const int64_t *at, const int64_t *prev, const real **xr,
+                               int R) {
+    for (int r = 0; r < R; r++) {
+        xr[r] = prev[r] < 0 ? j->h0 + (size_t)(b + r) * j->H : j->h + prev[r] * j->ldh;
+        memcpy(j->hprev + at[r] * j->H, xr[r], j->H * sizeof(real));
     }
 }
 
@@ -208,30 +240,32 @@ static void lstm_gates_backward(const real *restrict g, const real *restrict c, 
     }
 }
 
-static inline __attribute__((always_inline)) void lstm_forward_rows(const cell_job *j, int t, int b, const int R) {
+static inline __attribute__((always_inline)) void lstm_forward_rows(const cell_job *j, int s, int b, const int R) {
     const int H = j->H, GH = 4 * H, Np = round_up(GH);
-    const size_t row = (size_t)t * j->B + b;
-    const real *h_prev = t ? j->h + (row - j->B) * H : j->h0 + (size_t)b * H;
-    const real *c_prev = t ? j->c + (row - j->B) * H : j->c0 + (size_t)b * H;
+    int64_t at[ROWS], prev[ROWS];
     const real *xr[ROWS];
-    start_rows(j->y, Np, j->b, j->gx + row * GH, GH, h_prev, H, xr, R);
+    step_rows(j, s, b, R, at, prev);
+    prev_states(j, b, at, prev, xr, R);
+    start_rows(j, j->y, Np, GH, at, 1, R);
     matmul_rows(xr, j->Wp, H, Np, j->y, R);
-    for (int r = 0; r < R; r++)
-        lstm_gates(j->y + (size_t)r * Np, c_prev + (size_t)r * H, j->gates + (row + r) * GH, j->c + (row + r) * H,
-                   j->h + (row + r) * H, H);
+    for (int r = 0; r < R; r++) {
+        const real *c_prev = prev[r] < 0 ? j->c0 + (size_t)(b + r) * H : j->c + prev[r] * H;
+        lstm_gates(j->y + (size_t)r * Np, c_prev, j->gates + at[r] * GH, j->c + at[r] * H, j->h + at[r] * j->ldh, H);
+    }
 }
 
-/* dh_next, dc_next live in dh0, dc0 (B, H) while the steps run; dgx[t] = da, the gradient of the gates'
+/* dh_next, dc_next live in dh0, dc0 (B, H) while the steps run; dgx rows = da, the gradient of the gates'
  * pre-activations (of gx, of b_ih and b_hh, and of h_prev @ W_hh^T alike). */
-static inline __attribute__((always_inline)) void lstm_backward_rows(const cell_job *j, int t, int b, const int R) {
+static inline __attribute__((always_inline)) void lstm_backward_rows(const cell_job *j, int s, int b, const int R) {
     const int H = j->H, GH = 4 * H, Np = round_up(H);
-    const size_t row = (size_t)t * j->B + b;
-    const real *c_prev = t ? j->c + (row - j->B) * H : j->c0 + (size_t)b * H;
+    int64_t at[ROWS], prev[ROWS];
     const real *xr[ROWS];
+    step_rows(j, s, b, R, at, prev);
     for (int r = 0; r < R; r++) {
-        real *da = j->dgx + (row + r) * GH;
-        lstm_gates_backward(j->gates + (row + r) * GH, j->c + (row + r) * H, c_prev + (size_t)r * H,
-                            j->dh + (row + r) * H, j->dh0 + (size_t)(b + r) * H, j->dc0 + (size_t)(b + r) * H, da, H);
+        const real *c_prev = prev[r] < 0 ? j->c0 + (size_t)(b + r) * H : j->c + prev[r] * H;
+        real *da = j->dgx + at[r] * j->ldd;
+        lstm_gates_backward(j->gates + at[r] * GH, j->c + at[r] * H, c_prev, j->dh + at[r] * j->ldh,
+                            j->dh0 + (size_t)(b + r) * H, j->dc0 + (size_t)(b + r) * H, da, H);
         xr[r] = da;
         memset(j->y + (size_t)r * Np, 0, Np * sizeof(real));
     }
@@ -269,28 +303,30 @@ static void gru_gates_backward(const real *restrict g, const real *restrict hp, 
     }
 }
 
-static inline __attribute__((always_inline)) void gru_forward_rows(const cell_job *j, int t, int b, const int R) {
+static inline __attribute__((always_inline)) void gru_forward_rows(const cell_job *j, int s, int b, const int R) {
     const int H = j->H, GH = 3 * H, Np = round_up(GH);
-    const size_t row = (size_t)t * j->B + b;
-    const real *h_prev = t ? j->h + (row - j->B) * H : j->h0 + (size_t)b * H;
+    int64_t at[ROWS], prev[ROWS];
     const real *xr[ROWS];
-    start_rows(j->y, Np, j->b, NULL, GH, h_prev, H, xr, R);
+    step_rows(j, s, b, R, at, prev);
+    prev_states(j, b, at, prev, xr, R);
+    start_rows(j, j->y, Np, GH, at, 0, R);
     matmul_rows(xr, j->Wp, H, Np, j->y, R);
     for (int r = 0; r < R; r++)
-        gru_gates(j->y + (size_t)r * Np, j->gx + (row + r) * GH, h_prev + (size_t)r * H, j->gates + (row + r) * 4 * H,
-                  j->h + (row + r) * H, H);
+        gru_gates(j->y + (size_t)r * Np, j->gx + (j->where ? j->where[at[r]] : at[r]) * j->ldg, xr[r],
+                  j->gates + at[r] * 4 * H, j->h + at[r] * j->ldh, H);
 }
 
-/* dh_next lives in dh0 (B, H) while the steps run. dgx[t], dgh[t]: gradients of gx[t] and of hh[t]. */
-static inline __attribute__((always_inline)) void gru_backward_rows(const cell_job *j, int t, int b, const int R) {
+/* dh_next lives in dh0 (B, H) while the steps run. dgx rows (stride ldd), dgh rows (dense): gradients of gx
+ * and of h_prev @ W_hh^T + b_hh. */
+static inline __attribute__((always_inline)) void gru_backward_rows(const cell_job *j, int s, int b, const int R) {
     const int H = j->H, GH = 3 * H, Np = round_up(H);
-    const size_t row = (size_t)t * j->B + b;
-    const real *h_prev = t ? j->h + (row - j->B) * H : j->h0 + (size_t)b * H;
+    int64_t at[ROWS], prev[ROWS];
     const real *xr[ROWS];
+    step_rows(j, s, b, R, at, prev);
     for (int r = 0; r < R; r++) {
-        real *y = j->y + (size_t)r * Np, *dhh = j->dgh + (row + r) * GH;
-        gru_gates_backward(j->gates + (row + r) * 4 * H, h_prev + (size_t)r * H, j->dh + (row + r) * H,
-                           j->dh0 + (size_t)(b + r) * H, j->dgx + (row + r) * GH, dhh, y, H);
+        real *y = j->y + (size_t)r * Np, *dhh = j->dgh + at[r] * GH;
+        gru_gates_backward(j->gates + at[r] * 4 * H, j->hprev + at[r] * H, j->dh + at[r] * j->ldh,
+                           j->dh0 + (size_t)(b + r) * H, j->dgx + at[r] * j->ldd, dhh, y, H);
         memset(y + H, 0, (Np - H) * sizeof(real));
         xr[r] = dhh;
     }
@@ -298,23 +334,23 @@ static inline __attribute__((always_inline)) void gru_backward_rows(const cell_j
     for (int r = 0; r < R; r++) memcpy(j->dh0 + (size_t)(b + r) * H, j->y + (size_t)r * Np, H * sizeof(real));
 }
 
-/* One thread's rows for all T steps, forward or backward (in reverse time). */
+/* One thread's rows for all T steps, forward or backward (steps in reverse). */
 #define SHARE(name, rows_fn, FIRST, NEXT, COND)                                              \
     static void name(const void *p, int id, int n) {                                         \
         cell_job j = *(const cell_job *)p;                                                    \
         int lo, hi;                                                                           \
         share(j.B, id, n, &lo, &hi);                                                          \
         j.y += (size_t)id * ROWS * j.ldy;                                                     \
-        for (int t = FIRST; COND; t = NEXT) {                                                 \
+        for (int s = FIRST; COND; s = NEXT) {                                                 \
             int b = lo;                                                                       \
-            for (; b + ROWS <= hi; b += ROWS) rows_fn(&j, t, b, ROWS);                        \
-            for (; b < hi; b++) rows_fn(&j, t, b, 1);                                         \
+            for (; b + ROWS <= hi; b += ROWS) rows_fn(&j, s, b, ROWS);                        \
+            for (; b < hi; b++) rows_fn(&j, s, b, 1);                                         \
         }                                                                                     \
     }
-SHARE(lstm_forward_share, lstm_forward_rows, 0, t + 1, t < j.T)
-SHARE(lstm_backward_share, lstm_backward_rows, j.T - 1, t - 1, t >= 0)
-SHARE(gru_forward_share, gru_forward_rows, 0, t + 1, t < j.T)
-SHARE(gru_backward_share, gru_backward_rows, j.T - 1, t - 1, t >= 0)
+SHARE(lstm_forward_share, lstm_forward_rows, 0, s + 1, s < j.T)
+SHARE(lstm_backward_share, lstm_backward_rows, j.T - 1, s - 1, s >= 0)
+SHARE(gru_forward_share, gru_forward_rows, 0, s + 1, s < j.T)
+SHARE(gru_backward_share, gru_backward_rows, j.T - 1, s - 1, s >= 0)
 
 /* Pad W_hh (transposed for the forward), give each thread scratch, run fn on up to `threads` threads.
  * Returns 0, or -1 when out of memory. */
@@ -330,42 +366,49 @@ static int run(cell_job *j, const real *W_hh, int backward, work_fn fn, int thre
     return ok ? 0 : -1;
 }
 
-/* LSTM forward: h, c (T, B, H) and gates (T, B, 4H) = i, f, g, o from gx (T, B, 4H) = x @ W_ih^T + b_ih,
- * W_hh (4H, H), b_hh (4H), h0, c0 (B, H). Returns 0, or -1 when out of memory. */
-int LN(lstm_forward)(const real *gx, const real *W_hh, const real *b_hh, const real *h0, const real *c0, real *h,
-                     real *c, real *gates, int T, int B, int H, int threads) {
-    cell_job j = {.gx = gx, .b = b_hh, .h0 = h0, .c0 = c0, .h = h, .c = c, .gates = gates, .T = T, .B = B, .H = H,
-                  .G = 4};
+/* LSTM forward, one direction: h (rows of stride ldh), hprev, c (T, B, H) and gates (T, B, 4H) = i, f, g, o
+ * from gx rows (x @ W_ih^T + b_ih; see cell_job for where, ldg, lengths), W_hh (4H, H), b_hh (4H),
+ * h0, c0 (B, H). Returns 0, or -1 when out of memory. */
+int LN(lstm_forward)(const real *gx, const int64_t *where, int64_t ldg, const int64_t *lengths, const real *W_hh,
+                     const real *b_hh, const real *h0, const real *c0, real *h, int64_t ldh, real *hprev, real *c,
+                     real *gates, int T, int B, int H, int threads) {
+    cell_job j = {.gx = gx, .where = where, .ldg = ldg, .lengths = lengths, .b = b_hh, .h0 = h0, .c0 = c0, .h = h,
+                  .ldh = ldh, .hprev = hprev, .c = c, .gates = gates, .T = T, .B = B, .H = H, .G = 4};
     return run(&j, W_hh, 0, lstm_forward_share, threads);
 }
 
-/* LSTM BPTT from dh (T, B, H) = dloss/dh[t] from outside the recurrence and dcT (B, H) = dloss/dc[T-1]:
- * dgx (T, B, 4H) (the gradient of gx, and summed over (T, B) of b_ih and b_hh), dh0, dc0 (B, H).
- * dW_hh = sum_t dgx[t]^T h[t-1] is left to the caller. Returns 0, or -1 when out of memory. */
-int LN(lstm_backward)(const real *dh, const real *dcT, const real *W_hh, const real *c0, const real *c,
-                      const real *gates, real *dgx, real *dh0, real *dc0, int T, int B, int H, int threads) {
-    cell_job j = {.dh = dh, .c0 = c0, .c = (real *)c, .gates = (real *)gates, .dgx = dgx, .dh0 = dh0, .dc0 = dc0,
-                  .T = T, .B = B, .H = H, .G = 4};
+/* LSTM BPTT, one direction, from dh (rows of stride ldh) = dloss/dh from outside the recurrence and dcT (B, H)
+ * = dloss/dc after the last step: dgx (rows of stride ldd: the gradient of gx, and summed of b_ih and b_hh),
+ * dh0, dc0 (B, H). dW_hh = sum dgx^T hprev is left to the caller. Returns 0, or -1 when out of memory. */
+int LN(lstm_backward)(const real *dh, int64_t ldh, const real *dcT, const int64_t *lengths, const real *W_hh,
+                      const real *c0, const real *c, const real *gates, real *dgx, int64_t ldd, real *dh0, real *dc0,
+                      int T, int B, int H, int threads) {
+    cell_job j = {.dh = dh, .ldh = ldh, .lengths = lengths, .c0 = c0, .c = (real *)c, .gates = (real *)gates,
+                  .dgx = dgx, .ldd = ldd, .dh0 = dh0, .dc0 = dc0, .T = T, .B = B, .H = H, .G = 4};
     memset(dh0, 0, (size_t)B * H * sizeof(real));
     memcpy(dc0, dcT, (size_t)B * H * sizeof(real));
     return run(&j, W_hh, 1, lstm_backward_share, threads);
 }
 
-/* GRU forward: h (T, B, H) and gates (T, B, 4H) = r, z, n, W_hn h_prev + b_hn from gx (T, B, 3H) =
- * x @ W_ih^T + b_ih, W_hh (3H, H), b_hh (3H), h0 (B, H). Returns 0, or -1 when out of memory. */
-int LN(gru_forward)(const real *gx, const real *W_hh, const real *b_hh, const real *h0, real *h, real *gates,
-                    int T, int B, int H, int threads) {
-    cell_job j = {.gx = gx, .b = b_hh, .h0 = h0, .h = h, .gates = gates, .T = T, .B = B, .H = H, .G = 3};
+/* GRU forward, one direction: h (rows of stride ldh), hprev (T, B, H) and gates (T, B, 4H) = r, z, n,
+ * W_hn h_prev + b_hn from gx rows (x @ W_ih^T + b_ih; see cell_job), W_hh (3H, H), b_hh (3H), h0 (B, H).
+ * Returns 0, or -1 when out of memory. */
+int LN(gru_forward)(const real *gx, const int64_t *where, int64_t ldg, const int64_t *lengths, const real *W_hh,
+                    const real *b_hh, const real *h0, real *h, int64_t ldh, real *hprev, real *gates, int T, int B,
+                    int H, int threads) {
+    cell_job j = {.gx = gx, .where = where, .ldg = ldg, .lengths = lengths, .b = b_hh, .h0 = h0, .h = h, .ldh = ldh,
+                  .hprev = hprev, .gates = gates, .T = T, .B = B, .H = H, .G = 3};
     return run(&j, W_hh, 0, gru_forward_share, threads);
 }
 
-/* GRU BPTT from dh (T, B, H): dgx (T, B, 3H) (gradient of gx and, summed, of b_ih), dgh (T, B, 3H)
- * (gradient of h_prev @ W_hh^T + b_hh: dW_hh = sum_t dgh[t]^T h[t-1], left to the caller) and dh0 (B, H).
- * Returns 0, or -1 when out of memory. */
-int LN(gru_backward)(const real *dh, const real *W_hh, const real *h0, const real *h, const real *gates,
-                     real *dgx, real *dgh, real *dh0, int T, int B, int H, int threads) {
-    cell_job j = {.dh = dh, .h0 = h0, .h = (real *)h, .gates = (real *)gates, .dgx = dgx, .dgh = dgh, .dh0 = dh0,
-                  .T = T, .B = B, .H = H, .G = 3};
+/* GRU BPTT, one direction, from dh (rows of stride ldh): dgx (rows of stride ldd: gradient of gx and, summed,
+ * of b_ih), dgh (T, B, 3H: gradient of h_prev @ W_hh^T + b_hh; dW_hh = sum dgh^T hprev is left to the caller)
+ * and dh0 (B, H). Returns 0, or -1 when out of memory. */
+int LN(gru_backward)(const real *dh, int64_t ldh, const int64_t *lengths, const real *W_hh, const real *hprev,
+                     const real *gates, real *dgx, int64_t ldd, real *dgh, real *dh0, int T, int B, int H,
+                     int threads) {
+    cell_job j = {.dh = dh, .ldh = ldh, .lengths = lengths, .hprev = (real *)hprev, .gates = (real *)gates,
+                  .dgx = dgx, .ldd = ldd, .dgh = dgh, .dh0 = dh0, .T = T, .B = B, .H = H, .G = 3};
     memset(dh0, 0, (size_t)B * H * sizeof(real));
     return run(&j, W_hh, 1, gru_backward_share, threads);
 }

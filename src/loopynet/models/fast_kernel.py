@@ -75,10 +75,10 @@ class Kernels:
             self._sig("scatter_add_rows" + suffix, [P, P, L, I, P, I], None)
             self._sig("head_forward" + suffix, [P, P, P, real, real, P, I, I, I, I], I)
             self._sig("head_backward" + suffix, [P, P, P, P, real, P, P, I, I, I, I], None)
-            self._sig("lstm_forward" + suffix, [P] * 8 + [I] * 4, I)
-            self._sig("lstm_backward" + suffix, [P] * 9 + [I] * 4, I)
-            self._sig("gru_forward" + suffix, [P] * 6 + [I] * 4, I)
-            self._sig("gru_backward" + suffix, [P] * 8 + [I] * 4, I)
+            self._sig("lstm_forward" + suffix, [P, P, L, P, P, P, P, P, P, L, P, P, P, I, I, I, I], I)
+            self._sig("lstm_backward" + suffix, [P, L, P, P, P, P, P, P, P, L, P, P, I, I, I, I], I)
+            self._sig("gru_forward" + suffix, [P, P, L, P, P, P, P, P, L, P, P, I, I, I, I], I)
+            self._sig("gru_backward" + suffix, [P, L, P, P, P, P, P, L, P, P, I, I, I, I], I)
         self._sig("dropout_mask", [P, L, ctypes.c_uint64, ctypes.c_uint32, I], None)
         self._sig("unique_ids", [P, L, L, P, P, P], L)
 
@@ -192,57 +192,68 @@ class Kernels:
         self._fn("head_backward", h)(_ptr(dz), _ptr(h), _ptr(mask), _ptr(w), scale, _ptr(dh), _ptr(dw), T, B, H,
                                      min(T, self._threads_for(h.numel())))
 
-    def lstm_forward(self, gx: torch.Tensor, W_hh: torch.Tensor, b_hh: torch.Tensor, h0: torch.Tensor,
-                     c0: torch.Tensor, h: torch.Tensor, c: torch.Tensor, gates: torch.Tensor) -> None:
-        """h, c (T, B, H) and gates (T, B, 4H) (i, f, g, o after their nonlinearities) <- the LSTM recurrence
-        over gx (T, B, 4H) = x @ W_ih^T + b_ih, with W_hh (4H, H), b_hh (4H,), h0, c0 (B, H) (torch.nn.LSTM).
+    def lstm_forward(self, gx: torch.Tensor, where: torch.Tensor | None, lengths: torch.Tensor | None,
+                     W_hh: torch.Tensor, b_hh: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor, h: torch.Tensor,
+                     hprev: torch.Tensor, c: torch.Tensor, gates: torch.Tensor) -> None:
+        """One LSTM direction (torch.nn.LSTM's equations; cells_kernel.c): h (T, B, H) view with unit last stride,
+        hprev, c (T, B, H) and gates (T, B, 4H) (i, f, g, o) <- the recurrence over gx = x @ W_ih^T + b_ih,
+        W_hh (4H, H), b_hh (4H,), h0, c0 (B, H).
 
-        Raises:
-            MemoryError: the kernel could not allocate its small work buffers.
-        """
-        T, B, H = h.shape
-        if self._fn("lstm_forward", gx)(_ptr(gx), _ptr(W_hh), _ptr(b_hh), _ptr(h0), _ptr(c0), _ptr(h), _ptr(c),
-                                        _ptr(gates), T, B, H, self._threads(B)):
-            raise MemoryError("loopynet kernel lstm_forward: out of memory")
-
-    def lstm_backward(self, dh: torch.Tensor, dcT: torch.Tensor, W_hh: torch.Tensor, c0: torch.Tensor,
-                      c: torch.Tensor, gates: torch.Tensor, dgx: torch.Tensor, dh0: torch.Tensor,
-                      dc0: torch.Tensor) -> None:
-        """LSTM BPTT: dgx (T, B, 4H), dh0, dc0 (B, H) <- dh (T, B, H) from outside the recurrence, dcT (B, H)
-        = dloss/dc[T-1], and c, gates of `lstm_forward`.
+        gx is (n, 4H) with unit last stride: row t*B + b is gx[where[t*B + b]] (where int64 (T*B,)) or gx[t*B + b].
+        lengths (B,) int64, or None: the direction runs each row reversed within its length (padding after).
 
         Raises:
             MemoryError: the kernel could not allocate its small work buffers.
         """
         T, B, H = c.shape
-        if self._fn("lstm_backward", c)(_ptr(dh), _ptr(dcT), _ptr(W_hh), _ptr(c0), _ptr(c), _ptr(gates), _ptr(dgx),
-                                        _ptr(dh0), _ptr(dc0), T, B, H, self._threads(B)):
-            raise MemoryError("loopynet kernel lstm_backward: out of memory")
+        if self._fn("lstm_forward", gx)(_ptr(gx), _ptr(where), gx.stride(0), _ptr(lengths), _ptr(W_hh), _ptr(b_hh),
+                                        _ptr(h0), _ptr(c0), _ptr(h), h.stride(1), _ptr(hprev), _ptr(c), _ptr(gates),
+                                        T, B, H, self._threads(B)):
+            raise MemoryError("loopynet kernel lstm_forward: out of memory")
 
-    def gru_forward(self, gx: torch.Tensor, W_hh: torch.Tensor, b_hh: torch.Tensor, h0: torch.Tensor,
-                    h: torch.Tensor, gates: torch.Tensor) -> None:
-        """h (T, B, H) and gates (T, B, 4H) (r, z, n, W_hn h_prev + b_hn) <- the GRU recurrence over gx
-        (T, B, 3H) = x @ W_ih^T + b_ih, with W_hh (3H, H), b_hh (3H,), h0 (B, H) (torch.nn.GRU).
+    def lstm_backward(self, dh: torch.Tensor, dcT: torch.Tensor, lengths: torch.Tensor | None, W_hh: torch.Tensor,
+                      c0: torch.Tensor, c: torch.Tensor, gates: torch.Tensor, dgx: torch.Tensor, dh0: torch.Tensor,
+                      dc0: torch.Tensor) -> None:
+        """BPTT of `lstm_forward`: dgx (T*B, 4H) view with unit last stride, dh0, dc0 (B, H) <- dh (T, B, H) view
+        with unit last stride (dloss/dh from outside the recurrence), dcT (B, H) (dloss/dc after the last step).
 
         Raises:
             MemoryError: the kernel could not allocate its small work buffers.
         """
-        T, B, H = h.shape
-        if self._fn("gru_forward", gx)(_ptr(gx), _ptr(W_hh), _ptr(b_hh), _ptr(h0), _ptr(h), _ptr(gates), T, B, H,
+        T, B, H = c.shape
+        if self._fn("lstm_backward", c)(_ptr(dh), dh.stride(1), _ptr(dcT), _ptr(lengths), _ptr(W_hh), _ptr(c0),
+                                        _ptr(c), _ptr(gates), _ptr(dgx), dgx.stride(0), _ptr(dh0), _ptr(dc0), T, B, H,
+                                        self._threads(B)):
+            raise MemoryError("loopynet kernel lstm_backward: out of memory")
+
+    def gru_forward(self, gx: torch.Tensor, where: torch.Tensor | None, lengths: torch.Tensor | None,
+                    W_hh: torch.Tensor, b_hh: torch.Tensor, h0: torch.Tensor, h: torch.Tensor, hprev: torch.Tensor,
+                    gates: torch.Tensor) -> None:
+        """One GRU direction (torch.nn.GRU's equations): h (T, B, H) view with unit last stride, hprev (T, B, H)
+        and gates (T, B, 4H) (r, z, n, W_hn h_prev + b_hn) <- the recurrence over gx (rows as in `lstm_forward`,
+        3H wide), W_hh (3H, H), b_hh (3H,), h0 (B, H).
+
+        Raises:
+            MemoryError: the kernel could not allocate its small work buffers.
+        """
+        T, B, H = hprev.shape
+        if self._fn("gru_forward", gx)(_ptr(gx), _ptr(where), gx.stride(0), _ptr(lengths), _ptr(W_hh), _ptr(b_hh),
+                                       _ptr(h0), _ptr(h), h.stride(1), _ptr(hprev), _ptr(gates), T, B, H,
                                        self._threads(B)):
             raise MemoryError("loopynet kernel gru_forward: out of memory")
 
-    def gru_backward(self, dh: torch.Tensor, W_hh: torch.Tensor, h0: torch.Tensor, h: torch.Tensor,
+    def gru_backward(self, dh: torch.Tensor, lengths: torch.Tensor | None, W_hh: torch.Tensor, hprev: torch.Tensor,
                      gates: torch.Tensor, dgx: torch.Tensor, dgh: torch.Tensor, dh0: torch.Tensor) -> None:
-        """GRU BPTT: dgx, dgh (T, B, 3H) (gradients of gx and of h_prev @ W_hh^T + b_hh) and dh0 (B, H) <- dh
-        (T, B, H) from outside the recurrence and h, gates of `gru_forward`.
+        """BPTT of `gru_forward`: dgx (T*B, 3H) view with unit last stride (gradient of gx), dgh (T*B, 3H)
+        (gradient of h_prev @ W_hh^T + b_hh) and dh0 (B, H) <- dh (T, B, H) view with unit last stride.
 
         Raises:
             MemoryError: the kernel could not allocate its small work buffers.
         """
-        T, B, H = h.shape
-        if self._fn("gru_backward", h)(_ptr(dh), _ptr(W_hh), _ptr(h0), _ptr(h), _ptr(gates), _ptr(dgx), _ptr(dgh),
-                                       _ptr(dh0), T, B, H, self._threads(B)):
+        T, B, H = hprev.shape
+        if self._fn("gru_backward", hprev)(_ptr(dh), dh.stride(1), _ptr(lengths), _ptr(W_hh), _ptr(hprev),
+                                           _ptr(gates), _ptr(dgx), dgx.stride(0), _ptr(dgh), _ptr(dh0), T, B, H,
+                                           self._threads(B)):
             raise MemoryError("loopynet kernel gru_backward: out of memory")
 
     def dropout_mask(self, mask: torch.Tensor, seed: int, keep: float) -> None:

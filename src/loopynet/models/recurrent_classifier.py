@@ -88,23 +88,23 @@ class Direction(nn.Module):
                 self.rnn = (nn.GRU if cell == "gru" else nn.LSTM)(input_dims, units, batch_first=True)
 
     def run(self, x: torch.Tensor, state=None):
-        kernels = self._fused(x)
+        kernels = self.fused(x)
         if kernels is None:
             return self.rnn(x, state)
-        return cells.recur(self.rnn, cells.project(self.rnn, x), state, kernels)
+        return cells.run(self.cell, cells.weights(self.rnn), kernels, x=x, state=state)
 
     def run_ids(self, ids: torch.Tensor, table: torch.Tensor, state=None):
         """`run(table[ids], state)`, projecting each distinct token once. A table that requires grad gets a
         sparse gradient without row 0 (padding), as `F.embedding(ids, table, padding_idx=0, sparse=True)`."""
         if self.cell == "rnn" and not table.requires_grad:
             return self.rnn.forward_ids(ids, table, state)
-        kernels = self._fused(table) if ids.shape[1] else None
+        kernels = self.fused(table) if ids.shape[1] else None
         if kernels is None:
             sparse = table.requires_grad
             return self.run(F.embedding(ids, table, padding_idx=0 if sparse else None, sparse=sparse), state)
-        return cells.recur(self.rnn, cells.project_ids(self.rnn, ids, table, kernels), state, kernels)
+        return cells.run(self.cell, cells.weights(self.rnn), kernels, ids=ids, table=table, state=state)
 
-    def _fused(self, like: torch.Tensor):
+    def fused(self, like: torch.Tensor):
         """The compiled kernels when this GRU/LSTM runs on them for inputs like `like` (models/cells.py)."""
         if self.cell == "rnn" or (like.dim() == 3 and like.shape[1] == 0):
             return None
@@ -197,6 +197,13 @@ class RecurrentClassifier(Network):
         for depth, layer in enumerate(self.layers):
             if depth:
                 ids, x = None, self.dropout(x)
+            steps = (ids if ids is not None else x).shape[1]
+            kernels = layer[0].fused(self.embeddings if ids is not None else x) if steps else None
+            if kernels is not None:  # both directions in one call, the backward one reversed inside the kernel
+                params = [w for cell in layer for w in cells.weights(cell.rnn)]
+                inputs = {"ids": ids, "table": self.embeddings} if ids is not None else {"x": x}
+                x, _ = cells.run(self.config.cell, params, kernels, lengths=lengths, **inputs)
+                continue
             outs = []
             for direction, cell in enumerate(layer):
                 if direction == 0:

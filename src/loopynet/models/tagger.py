@@ -156,11 +156,7 @@ class SequenceTagger(Network):
     def _fused_rnn(self, x: torch.Tensor, lengths: torch.Tensor, kernels) -> torch.Tensor:
         """x (B, T, features) -> (B, T, D) as the packed torch.nn.LSTM/GRU gives it (the backward direction
         reversed within each sentence's length, zeros at padded steps), on the fused C recurrence."""
-        out, _ = cells.recur(self.rnn, cells.project(self.rnn, x), None, kernels)
-        if self.config.bidirectional:
-            gx = cells.project(self.rnn, reverse_within_length(x, lengths), "_reverse")
-            back, _ = cells.recur(self.rnn, gx, None, kernels, "_reverse")
-            out = torch.cat([out, reverse_within_length(back, lengths)], dim=-1)
+        out, _ = cells.run(self.config.cell, cells.weights(self.rnn), kernels, x=x, lengths=lengths)
         return out * self.mask(lengths, x.shape[1]).unsqueeze(2).to(out.dtype)
 
     @staticmethod
