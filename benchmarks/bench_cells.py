@@ -41,9 +41,9 @@ from bench_train import synthetic_data
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from loopynet.config import ModelConfig, TrainConfig
+from loopynet.config import ModelConfig, TaggerConfig, TrainConfig
 from loopynet.models.recurrent_classifier import RecurrentClassifier
-from loopynet.models.tagger import SequenceTagger, TaggerConfig
+from loopynet.models.tagger import SequenceTagger
 from loopynet.presets import PRESETS
 from loopynet.train.loop import make_optimizer
 

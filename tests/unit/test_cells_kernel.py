@@ -8,10 +8,10 @@ import pytest
 import torch
 from torch import nn
 
-from loopynet.config import ModelConfig
+from loopynet.config import ModelConfig, TaggerConfig
 from loopynet.models import cells, reference
 from loopynet.models.recurrent_classifier import RecurrentClassifier
-from loopynet.models.tagger import SequenceTagger, TaggerConfig
+from loopynet.models.tagger import SequenceTagger
 
 B, T, E, H = 11, 7, 5, 6  # 11 rows: one full 8-row tile and 3 single rows
 
@@ -213,3 +213,22 @@ def test_fused_not_used_where_it_cannot_run():
     assert cells.fused(nn.LSTM(3, 4), torch.zeros(1, dtype=torch.float16)) is None
     assert cells.fused(nn.LSTM(3, 4).double(), torch.zeros(1)) is None  # dtype mismatch
     assert cells.fused(nn.GRU(3, 4, bias=False), torch.zeros(1)) is None
+
+
+@pytest.mark.parametrize("cls", [nn.LSTM, nn.GRU])
+@pytest.mark.parametrize("batch, steps", [(1, 4), (3, 1), (1, 1)])
+def test_batch_of_one_and_single_step(cls, batch, steps):
+    """Shapes where torch's strides of size-1 dimensions are arbitrary (a single text, a one-token text): the
+    fused path still equals torch.nn, forward and gradients (float64), through a bidirectional layer too."""
+    gen = torch.Generator().manual_seed(8)
+    rnn = cls(E, H, batch_first=True, bidirectional=True).double()
+    x = torch.randn(batch, steps, E, generator=gen, dtype=torch.float64, requires_grad=True)
+    dh = torch.randn(batch, steps, 2 * H, generator=gen, dtype=torch.float64)
+    cell = "lstm" if cls is nn.LSTM else "gru"
+    lengths = torch.full((batch,), steps)
+    ours, _ = cells.run(cell, cells.weights(rnn), _kernels(), x=x, lengths=lengths)
+    theirs, _ = rnn(x)
+    torch.testing.assert_close(ours, theirs, atol=1e-13, rtol=0)
+    for a, b in zip(torch.autograd.grad((ours * dh).sum(), [*rnn.parameters(), x]),
+                    torch.autograd.grad((theirs * dh).sum(), [*rnn.parameters(), x])):
+        torch.testing.assert_close(a, b, atol=1e-12, rtol=0)

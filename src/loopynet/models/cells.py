@@ -101,10 +101,20 @@ def run(cell: str, params: list[tuple[torch.Tensor, ...]], kernels: fast_kernel.
     if len(params) > 1:
         lengths = lengths.to(torch.int64).contiguous()
     recurrent = [t for p in params for t in (p[1], p[3])]
-    h, c_n = LayerRecurrence.apply(cell, kernels, (T, B), where, lengths, h0.contiguous(), c0.contiguous(), gx,
-                                   *recurrent)
+    h, c_n = LayerRecurrence.apply(cell, kernels, (T, B), where, lengths, h0.contiguous(), c0.contiguous(),
+                                   _dense(gx), *recurrent)
     h_n = h[-1, :, :H].unsqueeze(0)
     return h.transpose(0, 1), ((h_n, c_n.unsqueeze(0)) if cell == "lstm" else h_n)
+
+
+def _dense(x: torch.Tensor) -> torch.Tensor:
+    """x with row-major strides (the kernels take row strides from them; `.contiguous()` keeps any stride on
+    a dimension of size 1)."""
+    strides, step = [], 1
+    for size in reversed(x.shape):
+        strides.append(step)
+        step *= size
+    return x if x.stride() == tuple(reversed(strides)) else torch.empty_like(x, memory_format=torch.contiguous_format).copy_(x)
 
 
 class LayerRecurrence(torch.autograd.Function):
@@ -148,7 +158,7 @@ class LayerRecurrence(torch.autograd.Function):
         per = 4 if ctx.cell == "lstm" else 3
         T, B, H = saved[1].shape
         G, D = GATES[ctx.cell], ctx.D
-        dh = torch.zeros((T, B, D * H), dtype=c0.dtype) if dh is None else dh.contiguous()
+        dh = torch.zeros((T, B, D * H), dtype=c0.dtype) if dh is None else _dense(dh)
         dgx = fast_kernel.buffers.empty((T * B, D * G * H), c0.dtype)
         grads = []
         for d in range(D):
