@@ -21,7 +21,8 @@ rotating); samples/s is the median over repeats; the ratio is loopynet / the fas
 median (min-max) of the per-repeat ratios. Threads: torch's default (nothing forced).
 Table on stdout, JSON in results/bench_cells.json.
 
-    .venv/bin/python benchmarks/bench_cells.py             # ~3 min on 2 cores
+    .venv/bin/python benchmarks/bench_cells.py             # ~3 min on 2 idle cores
+    .venv/bin/python benchmarks/bench_cells.py --threads 1 --clock thread   # CPU seconds: for a busy machine
 """
 
 from __future__ import annotations
@@ -93,15 +94,14 @@ class ObviousClassifier(nn.Module):
         return self.dense(self.dropout(out).masked_fill(~mask, float("-inf")).amax(1)).squeeze(1)
 
 
-def imdb_contenders(cell: str, table: torch.Tensor) -> dict:
-    """name -> (model, optimizer, step(batch) -> loss)."""
+def imdb_contenders(cell: str, table: torch.Tensor, baselines: list[str]) -> dict:
+    """name -> step(batch) -> loss, for loopynet and the chosen baselines."""
     config = ModelConfig(cell=cell, units=IMDB["units"], bidirectional=True, head="max", dropout=IMDB["dropout"],
                          train_embeddings=True, maxlen=IMDB["maxlen"], embedding_dims=table.shape[1])
     train = TrainConfig(optimizer="adam", lr=IMDB["lr"])
     torch.manual_seed(0)
-    models = {"loopynet": RecurrentClassifier(config, table, seed=0),
-              "torch-packed": ObviousClassifier(cell, table, packed=True),
-              "torch-padded": ObviousClassifier(cell, table, packed=False)}
+    models = {"loopynet": RecurrentClassifier(config, table, seed=0)}
+    models.update({name: ObviousClassifier(cell, table, packed=name == "torch-packed") for name in baselines})
     return {name: _binary_step(model, make_optimizer(model, train) if name == "loopynet" else _obvious_optimizer(model))
             for name, model in models.items()}
 
@@ -193,11 +193,14 @@ def _with_env(step, kernel: str):
 # --- timing ------------------------------------------------------------------------------------------------
 
 
+CLOCK = time.perf_counter  # --clock thread: time.thread_time (CPU seconds of the calling thread)
+
+
 def seconds(step, batches) -> float:
-    start = time.perf_counter()
+    start = CLOCK()
     for batch in batches:
         step(batch)
-    return time.perf_counter() - start
+    return CLOCK() - start
 
 
 def compare(shape: str, steps: dict, batches: list, samples: int, repeats: int) -> dict:
@@ -227,19 +230,30 @@ def main() -> None:
                         choices=["imdb-rnn", "imdb-rnn-gru", "tagger"])
     parser.add_argument("--batches", type=int, default=6, help="batches per timed repeat")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--baselines", nargs="+", default=["torch-packed", "torch-padded"],
+                        help="imdb-rnn baselines to run (torch-packed is ~8x slower than torch-padded)")
+    parser.add_argument("--threads", type=int, help="torch threads (and the kernels'); default: torch's own")
+    parser.add_argument("--clock", choices=["wall", "thread"], default="wall",
+                        help="thread: CPU seconds of the main thread, robust on a loaded machine (needs --threads 1)")
     args = parser.parse_args()
+    if args.clock == "thread" and args.threads != 1:
+        parser.error("--clock thread measures one thread: add --threads 1")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    global CLOCK
+    CLOCK = time.thread_time if args.clock == "thread" else time.perf_counter
     rows = []
     for shape in args.shapes:
         if shape.startswith("imdb-rnn"):
             batches, table = imdb_batches(args.batches)
-            steps = imdb_contenders("gru" if shape.endswith("gru") else "lstm", table)
+            steps = imdb_contenders("gru" if shape.endswith("gru") else "lstm", table, args.baselines)
             samples = sum(len(b[1]) for b in batches)
         else:
             steps, config = tagger_contenders()
             batches = tagger_batches(args.batches * 4, config)
             samples = sum(len(b[3]) for b in batches)
         rows.append(compare(shape, steps, batches, samples, args.repeats))
-    result = {"threads": torch.get_num_threads(), "torch": torch.__version__, "machine": platform.processor(),
+    result = {"threads": torch.get_num_threads(), "clock": args.clock, "torch": torch.__version__, "machine": platform.processor(),
               "load_average_at_end": os.getloadavg(), "rows": rows}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")

@@ -8,10 +8,11 @@ import pytest
 import torch
 from torch import nn
 
-from loopynet.config import ModelConfig, TaggerConfig
+from loopynet.config import ModelConfig, TaggerConfig, TrainConfig
 from loopynet.models import cells, reference
 from loopynet.models.recurrent_classifier import RecurrentClassifier
 from loopynet.models.tagger import SequenceTagger
+from loopynet.train.loop import make_optimizer
 
 B, T, E, H = 11, 7, 5, 6  # 11 rows: one full 8-row tile and 3 single rows
 
@@ -232,3 +233,31 @@ def test_batch_of_one_and_single_step(cls, batch, steps):
     for a, b in zip(torch.autograd.grad((ours * dh).sum(), [*rnn.parameters(), x]),
                     torch.autograd.grad((theirs * dh).sum(), [*rnn.parameters(), x])):
         torch.testing.assert_close(a, b, atol=1e-12, rtol=0)
+
+
+def test_training_steps_agree_with_fallback_float64(monkeypatch):
+    """imdb-rnn's network and optimisers (BiLSTM, max head, fine-tuned table with SparseAdam + Adam, clip-norm):
+    five training steps from the same weights reach the same parameters on both paths (float64; dropout 0)."""
+    gen = torch.Generator().manual_seed(9)
+    table = torch.randn(40, 6, generator=gen, dtype=torch.float64)
+    table[0] = 0
+    config = ModelConfig(cell="lstm", units=5, bidirectional=True, head="max", dropout=0.0, train_embeddings=True,
+                         embedding_dims=6)
+    batches = [(_padded_ids(gen, 40, [8, 3, 8, 5]), torch.tensor([1.0, 0.0, 1.0, 0.0], dtype=torch.float64))
+               for _ in range(5)]
+
+    def train(kernel: str) -> dict:
+        monkeypatch.setenv("LOOPYNET_KERNEL", kernel)
+        model = RecurrentClassifier(config, table, seed=0).double()
+        optimizer = make_optimizer(model, TrainConfig(optimizer="adam", lr=1e-2))
+        for ids, labels in batches:
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(model(ids), labels)
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_([p for n, p in model.named_parameters() if n != "embeddings"], 0.5)
+            optimizer.step()
+        return {n: p.detach().clone() for n, p in model.named_parameters()}
+
+    fused, fallback = train("c"), train("torch")
+    for name in fused:
+        torch.testing.assert_close(fused[name], fallback[name], atol=1e-10, rtol=0, msg=name)
