@@ -214,6 +214,9 @@ def test_fused_not_used_where_it_cannot_run():
     assert cells.fused(nn.LSTM(3, 4), torch.zeros(1, dtype=torch.float16)) is None
     assert cells.fused(nn.LSTM(3, 4).double(), torch.zeros(1)) is None  # dtype mismatch
     assert cells.fused(nn.GRU(3, 4, bias=False), torch.zeros(1)) is None
+    # off the CPU (--device cuda) torch.nn runs (cuDNN); "meta" stands in for a device this machine lacks
+    assert cells.fused(nn.LSTM(3, 4, device="meta"), torch.zeros(1, device="meta")) is None
+    assert cells.fused(nn.LSTM(3, 4), torch.zeros(1, device="meta")) is None
 
 
 @pytest.mark.parametrize("cls", [nn.LSTM, nn.GRU])
