@@ -1,6 +1,6 @@
 """A wheel built by setup.py, installed into a fresh virtual environment, runs loopynet's compiled kernels
 with no C compiler on PATH (the installed library: nothing is built at run time), and they compute what the
-pure-PyTorch path computes."""
+pure-PyTorch path computes (the SimpleRNN of kernel.c, a bidirectional LSTM of cells_kernel.c)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import os, shutil, warnings
 warnings.simplefilter("error")  # a fallback warning fails the check
 import torch
 import loopynet
-from loopynet.models import fast_kernel
+from loopynet.models import cells, fast_kernel
 from loopynet.models.simple_rnn import SimpleRNN
 assert not any(shutil.which(c) for c in ("cc", "gcc", "clang")), "a compiler is on PATH"
 kernels = fast_kernel.kernels()
@@ -27,6 +27,11 @@ print("loopynet:", loopynet.__file__)
 print("kernel:", kernels.kind, kernels.path)
 layer = SimpleRNN(6, 5, torch.Generator().manual_seed(0))
 x = torch.randn(3, 7, 6, generator=torch.Generator().manual_seed(1))
+lstm = torch.nn.LSTM(6, 4, batch_first=True, bidirectional=True)
+with torch.no_grad():
+    fused, _ = cells.run("lstm", cells.weights(lstm), kernels, x=x, lengths=torch.full((3,), 7))
+    plain, _ = lstm(x)
+print("fused LSTM, max abs difference to torch.nn:", float((fused - plain).abs().max()))
 with torch.no_grad():
     fast, _ = layer(x)
     os.environ["LOOPYNET_KERNEL"] = "torch"
@@ -60,4 +65,5 @@ def test_installed_wheel_uses_its_kernels_without_a_compiler(tmp_path):
     kind, path = lines["kernel"].rsplit(" ", 1)
     assert kind.startswith("installed ") and Path(path).parent == site / "loopynet" / "models", out
     assert float(lines["max abs difference to pure PyTorch"]) < 1e-5
+    assert float(lines["fused LSTM, max abs difference to torch.nn"]) < 1e-5  # cells_kernel.c is in the wheel too
     assert not (tmp_path / "home" / "cache" / "kernels").exists()  # nothing was compiled at run time

@@ -1,12 +1,13 @@
-"""Build, cache and load loopynet's compiled kernels (models/kernel.c) and call them on torch tensors.
+"""Build, cache and load loopynet's compiled kernels (models/kernel.c: SimpleRNN, projections, head;
+models/cells_kernel.c: fused LSTM/GRU steps) and call them on torch tensors.
 
 Where `pip install` built them into the package (setup.py: `loopynet/models/_kernels_<variant>*.so` and
 `_kernels.json`, from the same sources and flags but a portable target, see models/kernel_sources.py),
 that library is loaded: no compiler is needed at run time. Otherwise (a source install without a
-compiler at install time, or sources edited since: the manifest's hash differs) the C source, which
-ships in the package, is compiled at first use with the system C compiler (`$CC`, else
+compiler at install time, or sources edited since: the manifest's hash differs) the C sources, which
+ship in the package, are compiled into one library at first use with the system C compiler (`$CC`, else
 `cc`, `gcc` or `clang`) into `$LOOPYNET_HOME/cache/kernels/<hash>.so`, where the hash covers the
-source, the flags, the compiler's version and the CPU (the build uses -march=native). The build writes
+sources, the flags, the compiler's version and the CPU (the build uses -march=native). The build writes
 to a temporary folder and publishes with `os.replace`, so two processes racing on a cold cache both
 succeed and one of two identical files wins. Loading is through ctypes; no torch headers are needed.
 
@@ -39,7 +40,7 @@ from loopynet.home import cache_dir
 from loopynet.models import kernel_sources
 
 ENV = "LOOPYNET_KERNEL"  # "torch": never use the compiled kernels; "jit": never the installed library
-SOURCE = kernel_sources.SOURCES[0]
+SOURCES = kernel_sources.SOURCES  # kernel.c and cells_kernel.c: one library
 FLAGS = kernel_sources.JIT_FLAGS
 ROWS = 8  # kernel.c's ROWS: rows per register tile, so the smallest useful share of a thread
 _SUFFIX = {torch.float32: "_f32", torch.float64: "_f64"}
@@ -74,6 +75,10 @@ class Kernels:
             self._sig("scatter_add_rows" + suffix, [P, P, L, I, P, I], None)
             self._sig("head_forward" + suffix, [P, P, P, real, real, P, I, I, I, I], I)
             self._sig("head_backward" + suffix, [P, P, P, P, real, P, P, I, I, I, I], None)
+            self._sig("lstm_forward" + suffix, [P, P, L, P, P, P, P, P, P, L, P, P, P, I, I, I, I], I)
+            self._sig("lstm_backward" + suffix, [P, L, P, P, P, P, P, P, P, L, P, P, I, I, I, I], I)
+            self._sig("gru_forward" + suffix, [P, P, L, P, P, P, P, P, L, P, P, I, I, I, I], I)
+            self._sig("gru_backward" + suffix, [P, L, P, P, P, P, P, L, P, P, I, I, I, I], I)
         self._sig("dropout_mask", [P, L, ctypes.c_uint64, ctypes.c_uint32, I], None)
         self._sig("unique_ids", [P, L, L, P, P, P], L)
 
@@ -186,6 +191,70 @@ class Kernels:
         T, B, H = h.shape
         self._fn("head_backward", h)(_ptr(dz), _ptr(h), _ptr(mask), _ptr(w), scale, _ptr(dh), _ptr(dw), T, B, H,
                                      min(T, self._threads_for(h.numel())))
+
+    def lstm_forward(self, gx: torch.Tensor, where: torch.Tensor | None, lengths: torch.Tensor | None,
+                     W_hh: torch.Tensor, b_hh: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor, h: torch.Tensor,
+                     hprev: torch.Tensor, c: torch.Tensor, gates: torch.Tensor) -> None:
+        """One LSTM direction (torch.nn.LSTM's equations; cells_kernel.c): h (T, B, H) view with unit last stride,
+        hprev, c (T, B, H) and gates (T, B, 4H) (i, f, g, o) <- the recurrence over gx = x @ W_ih^T + b_ih,
+        W_hh (4H, H), b_hh (4H,), h0, c0 (B, H).
+
+        gx is (n, 4H) with unit last stride: row t*B + b is gx[where[t*B + b]] (where int64 (T*B,)) or gx[t*B + b].
+        lengths (B,) int64, or None: the direction runs each row reversed within its length (padding after).
+
+        Raises:
+            MemoryError: the kernel could not allocate its small work buffers.
+        """
+        T, B, H = c.shape
+        if self._fn("lstm_forward", gx)(_ptr(gx), _ptr(where), gx.stride(0), _ptr(lengths), _ptr(W_hh), _ptr(b_hh),
+                                        _ptr(h0), _ptr(c0), _ptr(h), h.stride(1), _ptr(hprev), _ptr(c), _ptr(gates),
+                                        T, B, H, self._threads(B)):
+            raise MemoryError("loopynet kernel lstm_forward: out of memory")
+
+    def lstm_backward(self, dh: torch.Tensor, dcT: torch.Tensor, lengths: torch.Tensor | None, W_hh: torch.Tensor,
+                      c0: torch.Tensor, c: torch.Tensor, gates: torch.Tensor, dgx: torch.Tensor, dh0: torch.Tensor,
+                      dc0: torch.Tensor) -> None:
+        """BPTT of `lstm_forward`: dgx (T*B, 4H) view with unit last stride, dh0, dc0 (B, H) <- dh (T, B, H) view
+        with unit last stride (dloss/dh from outside the recurrence), dcT (B, H) (dloss/dc after the last step).
+
+        Raises:
+            MemoryError: the kernel could not allocate its small work buffers.
+        """
+        T, B, H = c.shape
+        if self._fn("lstm_backward", c)(_ptr(dh), dh.stride(1), _ptr(dcT), _ptr(lengths), _ptr(W_hh), _ptr(c0),
+                                        _ptr(c), _ptr(gates), _ptr(dgx), dgx.stride(0), _ptr(dh0), _ptr(dc0), T, B, H,
+                                        self._threads(B)):
+            raise MemoryError("loopynet kernel lstm_backward: out of memory")
+
+    def gru_forward(self, gx: torch.Tensor, where: torch.Tensor | None, lengths: torch.Tensor | None,
+                    W_hh: torch.Tensor, b_hh: torch.Tensor, h0: torch.Tensor, h: torch.Tensor, hprev: torch.Tensor,
+                    gates: torch.Tensor) -> None:
+        """One GRU direction (torch.nn.GRU's equations): h (T, B, H) view with unit last stride, hprev (T, B, H)
+        and gates (T, B, 4H) (r, z, n, W_hn h_prev + b_hn) <- the recurrence over gx (rows as in `lstm_forward`,
+        3H wide), W_hh (3H, H), b_hh (3H,), h0 (B, H).
+
+        Raises:
+            MemoryError: the kernel could not allocate its small work buffers.
+        """
+        T, B, H = hprev.shape
+        if self._fn("gru_forward", gx)(_ptr(gx), _ptr(where), gx.stride(0), _ptr(lengths), _ptr(W_hh), _ptr(b_hh),
+                                       _ptr(h0), _ptr(h), h.stride(1), _ptr(hprev), _ptr(gates), T, B, H,
+                                       self._threads(B)):
+            raise MemoryError("loopynet kernel gru_forward: out of memory")
+
+    def gru_backward(self, dh: torch.Tensor, lengths: torch.Tensor | None, W_hh: torch.Tensor, hprev: torch.Tensor,
+                     gates: torch.Tensor, dgx: torch.Tensor, dgh: torch.Tensor, dh0: torch.Tensor) -> None:
+        """BPTT of `gru_forward`: dgx (T*B, 3H) view with unit last stride (gradient of gx), dgh (T*B, 3H)
+        (gradient of h_prev @ W_hh^T + b_hh) and dh0 (B, H) <- dh (T, B, H) view with unit last stride.
+
+        Raises:
+            MemoryError: the kernel could not allocate its small work buffers.
+        """
+        T, B, H = hprev.shape
+        if self._fn("gru_backward", hprev)(_ptr(dh), dh.stride(1), _ptr(lengths), _ptr(W_hh), _ptr(hprev),
+                                           _ptr(gates), _ptr(dgx), dgx.stride(0), _ptr(dgh), _ptr(dh0), T, B, H,
+                                           self._threads(B)):
+            raise MemoryError("loopynet kernel gru_backward: out of memory")
 
     def dropout_mask(self, mask: torch.Tensor, seed: int, keep: float) -> None:
         """mask (uint8, any shape, < 2**32 elements) <- 1 with probability `keep`, else 0, from a 64-bit seed.
@@ -318,8 +387,8 @@ def find_compiler() -> str:
 
 
 def build_key(compiler: str, flags: tuple[str, ...]) -> str:
-    """Hex digest naming the cached library: source, flags, compiler version, machine and CPU flags."""
-    digest = hashlib.sha256(SOURCE.read_bytes())
+    """Hex digest naming the cached library: sources, flags, compiler version, machine and CPU flags."""
+    digest = hashlib.sha256(kernel_sources.sources_sha256().encode())
     for part in (" ".join(flags), _compiler_version(compiler), platform.machine(), _cpu_flags()):
         digest.update(b"\0" + part.encode())
     return digest.hexdigest()[:24]
@@ -351,16 +420,18 @@ def _cpu_flags() -> str:
 
 
 def build(compiler: str, flags: tuple[str, ...], path: Path) -> None:
-    """Compile kernel.c (float and double passes) and link `path`, atomically.
+    """Compile every source in SOURCES (float and double passes) and link them into `path`, atomically.
 
     Raises:
         KernelBuildError: a compiler step failed or timed out (its output is in the message).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=".build-") as tmp:
-        objects = [str(Path(tmp) / f"{real}.o") for real in ("f32", "f64")]
-        for real, obj in zip(("F32", "F64"), objects):
-            _compile([compiler, *flags, f"-DLN_REAL_{real}", "-c", str(SOURCE), "-o", obj])
+        objects = []
+        for source in SOURCES:
+            for real in ("F32", "F64"):
+                objects.append(str(Path(tmp) / f"{source.stem}_{real}.o"))
+                _compile([compiler, *flags, f"-DLN_REAL_{real}", "-c", str(source), "-o", objects[-1]])
         library = str(Path(tmp) / "kernel.so")
         _compile([compiler, *flags, "-shared", *objects, "-o", library, "-lm", "-lpthread"])
         os.replace(library, path)

@@ -13,7 +13,7 @@ import hashlib
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SOURCES = tuple(HERE / name for name in ("kernel.c",))
+SOURCES = tuple(HERE / name for name in ("kernel.c", "cells_kernel.c"))  # linked into one library
 FLAGS = ("-O3", "-fPIC", "-std=gnu99", "-pthread")
 JIT_FLAGS = ("-O3", "-march=native", "-fPIC", "-std=gnu99", "-pthread")
 _V3 = ("avx", "avx2", "bmi1", "bmi2", "f16c", "fma", "abm", "movbe", "xsave")

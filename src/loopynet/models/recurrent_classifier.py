@@ -46,8 +46,10 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from loopynet.config import ModelConfig, check_model
+from loopynet.models import cells
 from loopynet.models.base import Network
 from loopynet.models.simple_rnn import SimpleRNN, glorot_uniform_
+
 
 def lengths_of(ids: torch.Tensor) -> torch.Tensor:
     """(B,) number of real (non-zero) ids of each post-padded row."""
@@ -72,7 +74,8 @@ class Direction(nn.Module):
     """One direction of one layer: a SimpleRNN (Keras, one bias) or a torch.nn.GRU/LSTM.
 
     run(x (B, T, I), state) -> (out (B, T, H), state); state is None (zeros), h (B, H) for rnn,
-    h (1, B, H) for gru, (h, c) for lstm.
+    h (1, B, H) for gru, (h, c) for lstm. On the CPU a GRU/LSTM runs on the fused C recurrence
+    (models/cells.py) when the kernels are available, else on the torch module itself (same parameters).
     """
 
     def __init__(self, cell: str, input_dims: int, units: int, generator: torch.Generator):
@@ -86,13 +89,27 @@ class Direction(nn.Module):
                 self.rnn = (nn.GRU if cell == "gru" else nn.LSTM)(input_dims, units, batch_first=True)
 
     def run(self, x: torch.Tensor, state=None):
-        return self.rnn(x, state)
+        kernels = self.fused(x)
+        if kernels is None:
+            return self.rnn(x, state)
+        return cells.run(self.cell, cells.weights(self.rnn), kernels, x=x, state=state)
 
     def run_ids(self, ids: torch.Tensor, table: torch.Tensor, state=None):
-        """`run(table[ids], state)`; the SimpleRNN projects each distinct token once."""
-        if self.cell == "rnn":
+        """`run(table[ids], state)`, projecting each distinct token once. A table that requires grad gets a
+        sparse gradient without row 0 (padding), as `F.embedding(ids, table, padding_idx=0, sparse=True)`."""
+        if self.cell == "rnn" and not table.requires_grad:
             return self.rnn.forward_ids(ids, table, state)
-        return self.rnn(F.embedding(ids, table), state)
+        kernels = self.fused(table) if ids.shape[1] else None
+        if kernels is None:
+            sparse = table.requires_grad
+            return self.run(F.embedding(ids, table, padding_idx=0 if sparse else None, sparse=sparse), state)
+        return cells.run(self.cell, cells.weights(self.rnn), kernels, ids=ids, table=table, state=state)
+
+    def fused(self, like: torch.Tensor):
+        """The compiled kernels when this GRU/LSTM runs on them for inputs like `like` (models/cells.py)."""
+        if self.cell == "rnn" or (like.dim() == 3 and like.shape[1] == 0):
+            return None
+        return cells.fused(self.rnn, like)
 
 
 def recompute(function, *args):
@@ -192,6 +209,13 @@ class RecurrentClassifier(Network):
         for depth, layer in enumerate(self.layers):
             if depth:
                 ids, x = None, self.dropout(x)
+            steps = (ids if ids is not None else x).shape[1]
+            kernels = layer[0].fused(self.embeddings if ids is not None else x) if steps else None
+            if kernels is not None:  # both directions in one call, the backward one reversed inside the kernel
+                params = [w for cell in layer for w in cells.weights(cell.rnn)]
+                inputs = {"ids": ids, "table": self.embeddings} if ids is not None else {"x": x}
+                x, _ = cells.run(self.config.cell, params, kernels, lengths=lengths, **inputs)
+                continue
             outs = []
             for direction, cell in enumerate(layer):
                 if direction == 0:
@@ -209,8 +233,6 @@ class RecurrentClassifier(Network):
         """One direction over token ids (the first layer) or, with ids None, over input vectors x."""
         if ids is None:
             return cell.run(x, state)
-        if self.config.train_embeddings:
-            return cell.run(F.embedding(ids, self.embeddings, padding_idx=0, sparse=True), state)
         return cell.run_ids(ids, self.embeddings, state)
 
     def _stateful(self, ids: torch.Tensor | None, x: torch.Tensor | None) -> torch.Tensor:

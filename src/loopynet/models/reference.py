@@ -126,3 +126,114 @@ def every_step_loss_and_grads(x, y, params):
 def sgd_step(params, grads, lr):
     """Apply the summed corrections once (8.1.2): returns new params, `p - lr * grads[p]` where given."""
     return {k: v - lr * grads[k] if k in grads else v for k, v in params.items()}
+
+
+# ---- LSTM and GRU (torch.nn.LSTM / torch.nn.GRU conventions: W_ih (G*H, E), W_hh (G*H, H), x @ W.T) ----
+#
+#   LSTM (Hochreiter & Schmidhuber 1997, with the forget gate of Gers et al. 2000), gates i, f, g, o:
+#       i = sig(x W_ii^T + b_ii + h_prev W_hi^T + b_hi)     f, o likewise;  g = tanh(...)
+#       c[t] = f * c[t-1] + i * g,    h[t] = o * tanh(c[t])
+#   GRU (Cho et al. 2014; torch's and cuDNN's variant: the reset gate multiplies W_hn h + b_hn):
+#       r = sig(x W_ir^T + b_ir + h_prev W_hr^T + b_hr)     z likewise
+#       n = tanh(x W_in^T + b_in + r * (h_prev W_hn^T + b_hn)),    h[t] = (1 - z) * n + z * h[t-1]
+
+
+def _sig(a):
+    return 1.0 / (1.0 + np.exp(-a))
+
+
+def lstm_forward(x, W_ih, W_hh, b_ih, b_hh, h0=None, c0=None):
+    """x (B, T, E) -> (hs (B, T, H), cache for `lstm_bptt`); h0, c0 (B, H) or None (zeros)."""
+    B, T, _ = x.shape
+    H = W_hh.shape[1]
+    h_prev = np.zeros((B, H)) if h0 is None else h0
+    c_prev = np.zeros((B, H)) if c0 is None else c0
+    hs, cs, gates = np.empty((T, B, H)), np.empty((T, B, H)), np.empty((T, B, 4 * H))
+    for t in range(T):
+        a = x[:, t] @ W_ih.T + b_ih + h_prev @ W_hh.T + b_hh  # (B, 4H) pre-activations
+        i, f, g, o = _sig(a[:, :H]), _sig(a[:, H:2 * H]), np.tanh(a[:, 2 * H:3 * H]), _sig(a[:, 3 * H:])
+        cs[t] = f * c_prev + i * g
+        hs[t] = o * np.tanh(cs[t])
+        gates[t] = np.concatenate([i, f, g, o], axis=1)
+        h_prev, c_prev = hs[t], cs[t]
+    cache = {"x": x, "hs": hs, "cs": cs, "gates": gates, "h0": np.zeros((B, H)) if h0 is None else h0,
+             "c0": np.zeros((B, H)) if c0 is None else c0}
+    return np.ascontiguousarray(hs.transpose(1, 0, 2)), cache
+
+
+def lstm_bptt(dhs, cache, W_ih, W_hh, dc_last=None):
+    """BPTT of `lstm_forward`: dhs (B, T, H) = dloss/dh[t] from outside; dc_last (B, H) = dloss/dc[T-1] or None.
+
+    Returns a dict: dx (B, T, E), dW_ih, dW_hh, db_ih, db_hh, dh0, dc0; weight gradients summed over steps.
+    """
+    x, hs, cs, gates = cache["x"], cache["hs"], cache["cs"], cache["gates"]
+    T, B, H = hs.shape
+    grads = {"dx": np.zeros_like(x), "dW_ih": np.zeros_like(W_ih), "dW_hh": np.zeros_like(W_hh),
+             "db_ih": np.zeros(4 * H), "db_hh": np.zeros(4 * H)}
+    dh_next = np.zeros((B, H))
+    dc_next = np.zeros((B, H)) if dc_last is None else dc_last
+    for t in reversed(range(T)):
+        i, f, g, o = (gates[t][:, k * H:(k + 1) * H] for k in range(4))
+        h_prev = hs[t - 1] if t else cache["h0"]
+        c_prev = cs[t - 1] if t else cache["c0"]
+        dh = dhs[:, t] + dh_next
+        tanh_c = np.tanh(cs[t])
+        dc = dc_next + dh * o * (1.0 - tanh_c ** 2)
+        da = np.concatenate([dc * g * i * (1 - i), dc * c_prev * f * (1 - f), dc * i * (1 - g ** 2),
+                             dh * tanh_c * o * (1 - o)], axis=1)  # (B, 4H): through the gates' nonlinearities
+        grads["dW_ih"] += da.T @ x[:, t]
+        grads["dW_hh"] += da.T @ h_prev
+        grads["db_ih"] += da.sum(axis=0)
+        grads["db_hh"] += da.sum(axis=0)
+        grads["dx"][:, t] = da @ W_ih
+        dh_next, dc_next = da @ W_hh, dc * f
+    grads.update(dh0=dh_next, dc0=dc_next)
+    return grads
+
+
+def gru_forward(x, W_ih, W_hh, b_ih, b_hh, h0=None):
+    """x (B, T, E) -> (hs (B, T, H), cache for `gru_bptt`); h0 (B, H) or None (zeros)."""
+    B, T, _ = x.shape
+    H = W_hh.shape[1]
+    h_prev = np.zeros((B, H)) if h0 is None else h0
+    hs, gates = np.empty((T, B, H)), np.empty((T, B, 4 * H))
+    for t in range(T):
+        gx = x[:, t] @ W_ih.T + b_ih  # (B, 3H)
+        hh = h_prev @ W_hh.T + b_hh  # (B, 3H)
+        r = _sig(gx[:, :H] + hh[:, :H])
+        z = _sig(gx[:, H:2 * H] + hh[:, H:2 * H])
+        n = np.tanh(gx[:, 2 * H:] + r * hh[:, 2 * H:])
+        hs[t] = (1 - z) * n + z * h_prev
+        gates[t] = np.concatenate([r, z, n, hh[:, 2 * H:]], axis=1)
+        h_prev = hs[t]
+    cache = {"x": x, "hs": hs, "gates": gates, "h0": np.zeros((B, H)) if h0 is None else h0}
+    return np.ascontiguousarray(hs.transpose(1, 0, 2)), cache
+
+
+def gru_bptt(dhs, cache, W_ih, W_hh):
+    """BPTT of `gru_forward`: dhs (B, T, H) = dloss/dh[t] from outside.
+
+    Returns a dict: dx (B, T, E), dW_ih, dW_hh, db_ih, db_hh, dh0; weight gradients summed over steps.
+    """
+    x, hs, gates = cache["x"], cache["hs"], cache["gates"]
+    T, B, H = hs.shape
+    grads = {"dx": np.zeros_like(x), "dW_ih": np.zeros_like(W_ih), "dW_hh": np.zeros_like(W_hh),
+             "db_ih": np.zeros(3 * H), "db_hh": np.zeros(3 * H)}
+    dh_next = np.zeros((B, H))
+    for t in reversed(range(T)):
+        r, z, n, hh_n = (gates[t][:, k * H:(k + 1) * H] for k in range(4))
+        h_prev = hs[t - 1] if t else cache["h0"]
+        dh = dhs[:, t] + dh_next
+        dan = dh * (1 - z) * (1 - n ** 2)  # through n = tanh(a_n)
+        dar = dan * hh_n * r * (1 - r)
+        daz = dh * (h_prev - n) * z * (1 - z)
+        dgx = np.concatenate([dar, daz, dan], axis=1)  # (B, 3H): gradient of x W_ih^T + b_ih
+        dgh = np.concatenate([dar, daz, dan * r], axis=1)  # gradient of h_prev W_hh^T + b_hh
+        grads["dW_ih"] += dgx.T @ x[:, t]
+        grads["dW_hh"] += dgh.T @ h_prev
+        grads["db_ih"] += dgx.sum(axis=0)
+        grads["db_hh"] += dgh.sum(axis=0)
+        grads["dx"][:, t] = dgx @ W_ih
+        dh_next = dh * z + dgh @ W_hh
+    grads["dh0"] = dh_next
+    return grads

@@ -22,6 +22,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from loopynet.config import TaggerConfig, check_tagger
+from loopynet.models import cells
 from loopynet.models.base import Network
 from loopynet.models.recurrent_classifier import reverse_within_length
 from loopynet.models.simple_rnn import SimpleRNN
@@ -145,10 +146,18 @@ class SequenceTagger(Network):
             if self.rnn_backward is not None:
                 back, _ = self.rnn_backward(reverse_within_length(x, lengths))
                 out = torch.cat([out, reverse_within_length(back, lengths)], dim=-1)
+        elif (kernels := cells.fused(self.rnn, x) if T else None) is not None:
+            out = self._fused_rnn(x, lengths, kernels)
         else:
             packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
             out, _ = pad_packed_sequence(self.rnn(packed)[0], batch_first=True, total_length=T)
         return self.dense(self.dropout(out))
+
+    def _fused_rnn(self, x: torch.Tensor, lengths: torch.Tensor, kernels) -> torch.Tensor:
+        """x (B, T, features) -> (B, T, D) as the packed torch.nn.LSTM/GRU gives it (the backward direction
+        reversed within each sentence's length, zeros at padded steps), on the fused C recurrence."""
+        out, _ = cells.run(self.config.cell, cells.weights(self.rnn), kernels, x=x, lengths=lengths)
+        return out * self.mask(lengths, x.shape[1]).unsqueeze(2).to(out.dtype)
 
     @staticmethod
     def mask(lengths: torch.Tensor, T: int) -> torch.Tensor:
