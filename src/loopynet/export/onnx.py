@@ -95,7 +95,7 @@ def _classifier(clf):
 
 
 def _tagger(tagger):
-    from loopynet.tasks.tagging.api import CONLL_TOKENS
+    from loopynet.data.tokenize import DEFAULT  # the tagger's predict tokenises with the default pipeline
 
     graph = TaggerGraph(tagger.model)
     inputs = ["words", "cases", "chars", "lengths"]
@@ -109,7 +109,7 @@ def _tagger(tagger):
                "outputs": {"emissions": "(batch, time, tags) float32 scores (real tokens only)"},
                "time_axis": "dynamic", "words": tagger.words.words, "lowercase_fallback": tagger.words.lowercase_fallback,
                "chars": tagger.chars.chars, "max_word_len": tagger.data_config.max_word_len,
-               "tokenizer": {"name": TOKENIZER_NAME, **asdict(CONLL_TOKENS)},
+               "tokenizer": {"name": TOKENIZER_NAME, **asdict(DEFAULT)},
                "tag_names": tagger.tag_names, "tag_scheme": tagger.data_config.tag_scheme,
                "crf": None if crf is None else {name: getattr(crf, name).detach().tolist()
                                                 for name in ("start_transitions", "transitions", "end_transitions")},

@@ -48,7 +48,11 @@ def weights(rnn: nn.LSTM | nn.GRU, directions: int | None = None) -> list[tuple[
 
 def fused(rnn: nn.LSTM | nn.GRU, like: torch.Tensor) -> fast_kernel.Kernels | None:
     """The loaded kernels when `rnn` (a one-layer torch.nn.LSTM/GRU with biases) can run on them for inputs
-    like `like` (CPU float32/float64 of the module's dtype), else None (the caller uses torch.nn)."""
+    like `like` (CPU float32/float64 of the module's dtype), else None (the caller uses torch.nn). Tracing
+    (ONNX export, TorchScript) always gets None: the exporters map torch.nn.LSTM/GRU onto their own operators
+    and cannot see into compiled code."""
+    if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
+        return None
     weight = rnn.weight_hh_l0
     if rnn.num_layers != 1 or not rnn.bias or getattr(rnn, "proj_size", 0) or not fast_kernel.Kernels.supports(like):
         return None
