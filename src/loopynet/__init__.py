@@ -4,7 +4,7 @@ The public API is imported lazily, so `import loopynet.cli` (the `loopynet` comm
 load torch before it has parsed its arguments and set its environment.
 """
 
-__version__ = "0.1.0"
+from loopynet.version import __version__
 
 _CONFIGS = ("DataConfig", "ModelConfig", "TrainConfig", "NgramConfig", "TaggerConfig", "TaggerDataConfig")
 __all__ = ["Classifier", "Tagger", *_CONFIGS, "__version__"]

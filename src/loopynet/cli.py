@@ -625,7 +625,7 @@ def cmd_import(args) -> int:
 
 
 def _version() -> str:
-    from loopynet import __version__
+    from loopynet.version import __version__
 
     return __version__
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "src" / "loopynet"
-LAYERS = {"config": 0, "device": 0, "errors": 0, "home": 0, "io": 0, "omp_policy": 0, "data": 1, "models": 2,
+LAYERS = {"version": 0, "config": 0, "device": 0, "errors": 0, "home": 0, "io": 0, "omp_policy": 0, "data": 1, "models": 2,
           "train": 3, "tasks": 4, "explain": 4, "presets": 5, "inspect": 5, "tune": 5, "interop": 5, "serve": 5,
           "export": 5, "cli": 6}
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from loopynet import __version__
+from loopynet.version import __version__
 from loopynet.config import to_dict
 from loopynet.data.prepare import tokenizer_options
 from loopynet.data.tokenize import TOKENIZER_NAME

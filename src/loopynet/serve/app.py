@@ -267,6 +267,6 @@ def _configure_access_log() -> None:
 
 
 def _version() -> str:
-    from loopynet import __version__
+    from loopynet.version import __version__
 
     return __version__

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from loopynet import __version__
+from loopynet.version import __version__
 from loopynet.config import (
     BOOK_DATA,
     ConfigError,

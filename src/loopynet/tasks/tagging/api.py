@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from loopynet import __version__
+from loopynet.version import __version__
 from loopynet.config import (
     MONITORS,
     TaggerConfig,
