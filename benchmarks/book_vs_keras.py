@@ -45,12 +45,12 @@ def encode_sample_1(prepared, data_config):
 
 def run_loopynet(prepared, data_config, seed: int) -> dict:
     config = TrainConfig(seed=seed)
-    model_config = ModelConfig(embedding_dims=prepared.embeddings.shape[1], maxlen=data_config.maxlen)
+    model_config = ModelConfig(embedding_dims=prepared.embeddings.shape[1])
     model = BookClassifier(model_config, torch.from_numpy(prepared.embeddings), seed=seed)
     start = time.perf_counter()
-    history = fit(model, BinaryTask(data_config.maxlen), config, prepared.train, prepared.validation, progress=False)
+    history = fit(model, BinaryTask(model_config.maxlen), config, prepared.train, prepared.validation, progress=False)
     seconds = time.perf_counter() - start
-    sample_1 = predict_proba(model, encode_sample_1(prepared, data_config), data_config.maxlen)[0]
+    sample_1 = predict_proba(model, encode_sample_1(prepared, data_config), model_config.maxlen)[0]
     return {"val_accuracy": [h["val_accuracy"] for h in history], "loss": [h["loss"] for h in history],
             "seconds": seconds, "sample_1_probability": float(sample_1)}
 
@@ -58,7 +58,7 @@ def run_loopynet(prepared, data_config, seed: int) -> dict:
 def run_keras(prepared, data_config, seed: int) -> dict:
     import keras
 
-    maxlen = data_config.maxlen
+    maxlen = ModelConfig().maxlen  # the book's 400
     x_train = pad_trunc(prepared.train, np.arange(len(prepared.train)), maxlen)
     x_val = pad_trunc(prepared.validation, np.arange(len(prepared.validation)), maxlen)
     keras.utils.set_random_seed(seed)
@@ -94,7 +94,8 @@ def main() -> None:
     rows = []
     for seed in args.seeds:
         data_config = DataConfig(**(BOOK_DATA if args.pipeline == "book" else {}), limit=args.limit)
-        prepared = prepare_training_data(DATA / "aclImdb_v1_labeled.tar.gz", vectors, data_config, seed, log=lambda s: None)
+        prepared = prepare_training_data(DATA / "aclImdb_v1_labeled.tar.gz", vectors, data_config, ModelConfig().maxlen,
+                                         seed, log=lambda s: None)
         for name, run in (("loopynet", run_loopynet), ("keras", run_keras)):
             rows.append({"implementation": name, "seed": seed, **run(prepared, data_config, seed)})
             print_row(rows[-1])

@@ -257,7 +257,7 @@ def build_parser(train_defaults: dict | None = None) -> argparse.ArgumentParser:
     tp.add_argument("--json", action="store_true", help="print a JSON list of {text, tokens, tags, entities} "
                     "(default: token/TAG lines and entity lines)")
 
-    d, t = DataConfig(), TrainConfig()
+    t = TrainConfig()
     diagnose = sub.add_parser("diagnose", help="diagnostics", allow_abbrev=False).add_subparsers(
         dest="diagnose_command", required=True)
     grads = diagnose.add_parser("gradients", help="‖∂loss/∂h_t‖ per time step on real reviews (vanishing gradients): "
@@ -266,8 +266,8 @@ def build_parser(train_defaults: dict | None = None) -> argparse.ArgumentParser:
     grads.add_argument("--vectors", required=True, help="word vectors, as for train")
     grads.add_argument("--out", default="docs", help="folder for gradients.png and gradients.json (default: docs)")
     grads.add_argument("--cells", default="rnn,lstm", help="comma-separated cells among rnn,gru,lstm (default: rnn,lstm)")
-    grads.add_argument("--maxlen", type=_count(1), default=d.maxlen,
-                       help=f"time steps: reviews with at least this many tokens (default: {d.maxlen} tokens)")
+    grads.add_argument("--maxlen", type=_count(1), default=m.maxlen,
+                       help=f"time steps: reviews with at least this many tokens (default: {m.maxlen} tokens)")
     grads.add_argument("--units", type=_count(1), default=m.units, help=f"recurrent units (default: {m.units}, the book)")
     grads.add_argument("--batches", type=_count(1), default=4, help="measured batches (default: 4)")
     grads.add_argument("--batch-size", type=_count(1), default=32, help="reviews per batch (default: 32)")

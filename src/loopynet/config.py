@@ -42,8 +42,6 @@ HEADS = ("flatten", "last", "mean", "max")
 class DataConfig:
     """How text becomes token ids.
 
-    maxlen: tokens kept per document (book 8.1.5: 400); the first `maxlen` in-vocabulary tokens are
-        kept and shorter documents are padded at the end with zero vectors (the book's `pad_trunc`).
     val_split: fraction of the shuffled training split held out for validation (book: 0.2,
         i.e. 20,000 / 5,000 of IMDB's 25,000 training reviews).
     oov: "drop" (book: tokens without a vector are silently skipped) or "unk" (they map to one
@@ -72,7 +70,6 @@ class DataConfig:
     `BOOK_DATA` is the chapter's pipeline verbatim (`loopynet train --preset book`).
     """
 
-    maxlen: int = 400
     val_split: float = 0.2
     oov: str = "drop"
     encoding_errors: str = "strict"
@@ -97,6 +94,10 @@ class ModelConfig:
     """The book's network: SimpleRNN(units, tanh, return_sequences) -> Dropout -> Flatten -> Dense(1, sigmoid).
 
     embedding_dims comes from the vector file (300 for the book's word2vec).
+    maxlen: tokens kept per document (book 8.1.5: 400), the network's time steps (Keras'
+        `input_shape=(maxlen, embedding_dims)`); the first `maxlen` in-vocabulary tokens are kept and shorter
+        documents are padded at the end with zero vectors (the book's `pad_trunc`). Its only home: until
+        0.1.0's issue 11 DataConfig held a copy (model folders with both still load, see `moved_maxlen`).
     """
 
     units: int = 50
@@ -284,8 +285,6 @@ def check_data_and_train(data: DataConfig, train: TrainConfig) -> None:
 def check_data(config: DataConfig) -> None:
     """Raise ConfigError naming the first DataConfig value outside its range (before any work)."""
     check_types(config)
-    if config.maxlen < 1:
-        raise ConfigError(f"maxlen must be >= 1 token, got {config.maxlen}")
     if not 0 <= config.val_split < 1:
         raise ConfigError(f"val_split must be in [0, 1) (a fraction held out for validation), got {config.val_split}")
     if config.vectors_errors not in VECTORS_ERRORS:
@@ -336,8 +335,10 @@ def check_model(config: ModelConfig) -> None:
         raise ConfigError(f"layers must be >= 1, got {config.layers}")
     if config.units < 1:
         raise ConfigError(f"units must be >= 1, got {config.units}")
-    if config.maxlen < 1 or config.embedding_dims < 1:
-        raise ConfigError(f"maxlen and embedding_dims must be >= 1, got {config.maxlen} and {config.embedding_dims}")
+    if config.maxlen < 1:
+        raise ConfigError(f"maxlen must be >= 1 token, got {config.maxlen}")
+    if config.embedding_dims < 1:
+        raise ConfigError(f"embedding_dims must be >= 1, got {config.embedding_dims}")
     if not 0.0 <= config.dropout < 1.0:
         raise ConfigError(f"dropout must be in [0, 1), got {config.dropout}")
     if config.ngram < 0:
@@ -398,6 +399,24 @@ def to_dict(config) -> dict:
 
 RENAMED = {"TaggerDataConfig": {"finetune": "train_embeddings", "vector_scale": "vector_norm"}}
 """Config fields renamed since model folders were first written: class name -> {old key: new key}."""
+
+
+def moved_maxlen(model: dict, data: dict) -> tuple[dict, dict]:
+    """The "model" and "data" sections of a saved classifier config with maxlen in the model's only.
+
+    Until 0.1.0's issue 11 both DataConfig and ModelConfig held maxlen (always the same value); such
+    sections, or a data section holding the only maxlen, are read with it moved to the model's.
+
+    Raises:
+        ValueError: the two sections hold different maxlen values (the network could not have read both).
+    """
+    data = dict(data)
+    if "maxlen" not in data:
+        return model, data
+    old = data.pop("maxlen")
+    if model.get("maxlen", old) != old:
+        raise ValueError(f"the data section's maxlen {old} differs from the model's {model['maxlen']}")
+    return {**model, "maxlen": old}, data
 
 
 def from_dict(cls, values: dict):
@@ -514,7 +533,6 @@ def option(name: str) -> str:
 
 FLAGS: dict[str, Flag] = {
     # data: DataConfig, TaggerDataConfig
-    "maxlen": Flag("tokens kept per document; shorter ones are padded at the end (book 8.1.5)", "tokens"),
     "val_split": Flag("fraction of the shuffled training split held out for validation"),
     "oov": Flag("tokens without a vector: dropped (the book) or mapped to one <unk> vector", choices=("drop", "unk")),
     "encoding_errors": Flag("non-UTF-8 files: stop, or replace the bad bytes", choices=("strict", "replace")),
@@ -542,6 +560,7 @@ FLAGS: dict[str, Flag] = {
     "input_scheme": Flag("tag scheme of the CoNLL files, converted on reading; auto: detected, and said (an I- tag "
                          "after O or at a sentence start means iob1)", choices=INPUT_SCHEMES),
     # model: ModelConfig, TaggerConfig
+    "maxlen": Flag("tokens kept per document; shorter ones are padded at the end (book 8.1.5)", "tokens"),
     "units": Flag("recurrent units (per direction)", "units"),
     "dropout": Flag("dropout rate after the recurrent layers and between them (the tagger: also on the step "
                     "inputs)"),

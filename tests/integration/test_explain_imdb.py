@@ -18,8 +18,8 @@ SAMPLE_1 = ("I hate that the dismal weather had me down for so long, when will i
 @pytest.fixture(scope="module")
 def imdb_lstm(real_data, tmp_path_factory):
     """imdb-rnn's architecture, small: bidirectional LSTM(8), max head, first 80 tokens, 600 reviews."""
-    clf = Classifier.train(real_data["imdb"], real_data["vectors"], DataConfig(limit=600, maxlen=80),
-                           ModelConfig(units=8, cell="lstm", bidirectional=True, head="max"),
+    clf = Classifier.train(real_data["imdb"], real_data["vectors"], DataConfig(limit=600),
+                           ModelConfig(units=8, cell="lstm", bidirectional=True, head="max", maxlen=80),
                            TrainConfig(epochs=1, optimizer="adam", lr=2e-3), progress=False, log=lambda s: None)
     return clf, clf.save(tmp_path_factory.mktemp("explain") / "lstm")
 

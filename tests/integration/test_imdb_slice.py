@@ -13,7 +13,7 @@ from loopynet.cli import main
 
 # The book's model on 2,000 reviews (1,600 train / 400 validation), first 100 tokens, default data pipeline
 # (cleaned Treebank tokens; vectors all-but-the-top, unit norm, SIF-weighted), 4 epochs: ~15 s.
-SLICE = {"data_config": DataConfig(limit=2000, maxlen=100), "model_config": ModelConfig(units=50),
+SLICE = {"data_config": DataConfig(limit=2000), "model_config": ModelConfig(units=50, maxlen=100),
          "train_config": TrainConfig(epochs=4, seed=0)}
 
 

@@ -19,15 +19,15 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 TRAIN = TrainConfig(epochs=1, seed=0)
 KINDS = {  # (DataConfig, ModelConfig); the book's network at its own size, the others small
     "book (SimpleRNN, Flatten)": (DataConfig(limit=2000), ModelConfig()),
-    "rnn, last": (DataConfig(limit=2000, maxlen=200), ModelConfig(units=16, head="last")),
-    "gru, mean": (DataConfig(limit=2000, maxlen=200), ModelConfig(cell="gru", units=16, head="mean")),
-    "lstm, max": (DataConfig(limit=2000, maxlen=200), ModelConfig(cell="lstm", units=16, head="max")),
-    "bidirectional lstm, 2 layers, last": (DataConfig(limit=2000, maxlen=200),
-                                           ModelConfig(cell="lstm", units=8, layers=2, bidirectional=True, head="last")),
-    "bidirectional gru, flatten": (DataConfig(limit=2000, maxlen=200),
-                                   ModelConfig(cell="gru", units=8, bidirectional=True)),
-    "stateful gru, mean": (DataConfig(limit=2000, maxlen=200),
-                           ModelConfig(cell="gru", units=16, head="mean", stateful=True, chunk_len=50)),
+    "rnn, last": (DataConfig(limit=2000), ModelConfig(units=16, head="last", maxlen=200)),
+    "gru, mean": (DataConfig(limit=2000), ModelConfig(cell="gru", units=16, head="mean", maxlen=200)),
+    "lstm, max": (DataConfig(limit=2000), ModelConfig(cell="lstm", units=16, head="max", maxlen=200)),
+    "bidirectional lstm, 2 layers, last": (DataConfig(limit=2000),
+                                           ModelConfig(cell="lstm", units=8, layers=2, bidirectional=True, head="last", maxlen=200)),
+    "bidirectional gru, flatten": (DataConfig(limit=2000),
+                                   ModelConfig(cell="gru", units=8, bidirectional=True, maxlen=200)),
+    "stateful gru, mean": (DataConfig(limit=2000),
+                           ModelConfig(cell="gru", units=16, head="mean", stateful=True, chunk_len=50, maxlen=200)),
 }
 
 
@@ -50,8 +50,8 @@ def test_onnxruntime_probabilities_equal_pytorchs_on_real_reviews(kind, real_dat
 
 
 def test_the_ngram_mix_of_imdb_best_is_refused(real_data, tmp_path):
-    Classifier.train(real_data["imdb"], GLOVE_50D, DataConfig(limit=300, maxlen=50),
-                     ModelConfig(units=4, head="max", ngram=2), TRAIN, progress=False, log=lambda s: None).save(tmp_path / "m")
+    Classifier.train(real_data["imdb"], GLOVE_50D, DataConfig(limit=300),
+                     ModelConfig(units=4, head="max", ngram=2, maxlen=50), TRAIN, progress=False, log=lambda s: None).save(tmp_path / "m")
     with pytest.raises(ExportError, match="cannot be exported to ONNX.*serve it instead"):
         export_folder(tmp_path / "m", tmp_path / "m.onnx")
 

@@ -23,7 +23,7 @@ def folder(tiny_imdb, tiny_vectors, tmp_path_factory):
     if os.environ.get("LOOPYNET_PAGE_MODEL"):
         return os.environ["LOOPYNET_PAGE_MODEL"]
     path = tmp_path_factory.mktemp("served") / "reviews"
-    Classifier.train(tiny_imdb, tiny_vectors, DataConfig(maxlen=12), ModelConfig(units=4, head="max"),
+    Classifier.train(tiny_imdb, tiny_vectors, DataConfig(), ModelConfig(units=4, head="max", maxlen=12),
                      TrainConfig(epochs=2, batch_size=16), progress=False, log=lambda s: None).save(path)
     return path
 

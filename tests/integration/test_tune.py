@@ -324,8 +324,8 @@ def test_a_drawn_combination_that_does_not_work_fails_its_trial_only(tmp_path):
 
 def test_reproduce_command_expresses_every_train_flag_including_on_off_switches(tmp_path, space_file):
     settings = TuneSettings(str(DATA), str(VECTORS), tmp_path, load_space(space_file), limit=200)
-    config = {"data": {"strip_html": False, "vector_norm": "none", "maxlen": 40},
-              "model": {"bidirectional": True, "units": 8}, "train": {"rho": 0.8, "epsilon": 1e-6, "lr_decay": 0.1}}
+    config = {"data": {"strip_html": False, "vector_norm": "none"},
+              "model": {"bidirectional": True, "units": 8, "maxlen": 40}, "train": {"rho": 0.8, "epsilon": 1e-6, "lr_decay": 0.1}}
     command = reproduce_command(settings, config)
     args = build_parser().parse_args(shlex.split(command)[1:])
     assert (args.strip_html, args.vector_norm, args.maxlen, args.bidirectional, args.units) == (False, "none", 40, True, 8)

@@ -26,7 +26,7 @@ def test_binary_metrics_count_p_equal_to_the_threshold_as_positive():
 
 
 def test_evaluate_and_predict_agree_at_p_equal_to_the_threshold(tiny_imdb, tiny_vectors, tmp_path, one_thread):
-    clf = Classifier.train(tiny_imdb, tiny_vectors, DataConfig(maxlen=12), ModelConfig(units=3),
+    clf = Classifier.train(tiny_imdb, tiny_vectors, DataConfig(), ModelConfig(units=3, maxlen=12),
                            TrainConfig(epochs=1, batch_size=16), progress=False, log=lambda s: None)
     text = "the movie was great and the plot wonderful ."
     p = float(clf.predict_proba([text])[0])
@@ -61,7 +61,7 @@ def test_the_validation_part_is_the_last_val_split_of_the_seeded_shuffle(tmp_pat
         name = "neg" if k < 4 else "pos"
         (tmp_path / "train" / name).mkdir(parents=True, exist_ok=True)
         (tmp_path / "train" / name / f"{k}_{2 if k < 4 else 7}.txt").write_text(" ".join(["great"] * (k + 1)))
-    data = prepare.prepare_training_data(tmp_path, load_vectors(tiny_vectors), DataConfig(val_split=0.25), seed=0,
+    data = prepare.prepare_training_data(tmp_path, load_vectors(tiny_vectors), DataConfig(val_split=0.25), 400, seed=0,
                                          log=lambda s: None)
     shuffled = np.random.default_rng(0).permutation(8)  # the seeded shuffle: numpy's PCG64 seeded with 0
     assert shuffled.tolist() == [2, 4, 3, 6, 5, 0, 1, 7]

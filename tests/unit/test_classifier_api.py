@@ -15,7 +15,7 @@ from loopynet.io.artifact import ArtifactError
 from loopynet.train.loop import TrainingError
 from tests.conftest import write_word2vec
 
-SMALL = dict(data_config=DataConfig(maxlen=12), model_config=ModelConfig(units=6),
+SMALL = dict(data_config=DataConfig(), model_config=ModelConfig(units=6, maxlen=12),
              train_config=TrainConfig(epochs=3, batch_size=8, lr=5e-3))
 
 
@@ -47,7 +47,8 @@ def test_same_seed_gives_identical_runs(tiny_imdb, tiny_vectors, trained):
 def test_model_folder_contents(saved, tiny_vectors):
     config = json.loads((saved / "config.json").read_text())
     assert config["format_version"] == artifact.FORMAT_VERSION and config["loopynet_version"]
-    assert config["model"]["units"] == 6 and config["train"]["batch_size"] == 8 and config["data"]["maxlen"] == 12
+    assert config["model"]["units"] == 6 and config["train"]["batch_size"] == 8 and config["model"]["maxlen"] == 12
+    assert "maxlen" not in config["data"]  # one home: ModelConfig
     assert config["vectors"]["name"] == tiny_vectors.name and len(config["vectors"]["sha256"]) == 64
     assert json.loads((saved / "vocab.json").read_text())[0] == "<pad>"
     assert len(json.loads((saved / "history.json").read_text())) == 3

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -92,7 +93,7 @@ def test_classifier_creates_no_tensor_on_a_hard_coded_device(model_config, tiny_
     device of the data they compute with."""
     monkeypatch.setenv(fast_kernel.ENV, "torch")
     with FactoryCalls() as calls:
-        clf = Classifier.train(tiny_imdb, tiny_vectors, DataConfig(maxlen=12), model_config,
+        clf = Classifier.train(tiny_imdb, tiny_vectors, DataConfig(), replace(model_config, maxlen=12),
                                TrainConfig(epochs=1, batch_size=16, ema_decay=0.9), progress=False,
                                log=lambda s: None, device="cpu")
         clf.predict(["great fun .", ""])
@@ -140,6 +141,6 @@ def test_the_check_catches_a_factory_call_without_a_device(monkeypatch, tiny_imd
     exec(compile(before, classifier.__file__, "exec"), namespace)
     monkeypatch.setattr(classifier, "dropout_mask", namespace["dropout_mask"])
     with FactoryCalls() as calls:
-        Classifier.train(tiny_imdb, tiny_vectors, DataConfig(maxlen=12), ModelConfig(units=5),
+        Classifier.train(tiny_imdb, tiny_vectors, DataConfig(), ModelConfig(units=5, maxlen=12),
                          TrainConfig(epochs=1, batch_size=16), progress=False, log=lambda s: None, device="cpu")
     assert calls.undirected == ["rand at classifier.py:2 dropout_mask"] * 6  # 96 training reviews / 16

@@ -3,6 +3,8 @@ deletion, prefix probabilities, OOV/cut tokens, thought vectors and the files en
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -34,8 +36,8 @@ TEXTS = ["great movie and wonderful plot unknownword . the film was boring",
 
 @pytest.fixture(scope="module", params=list(KINDS))
 def trained(request, tiny_imdb, tiny_vectors, one_thread):
-    data = DataConfig(maxlen=16 if request.param == "ngram-mix" else 12)
-    clf = Classifier.train(tiny_imdb, tiny_vectors, data, KINDS[request.param], TrainConfig(epochs=3, batch_size=16),
+    model_config = replace(KINDS[request.param], maxlen=16 if request.param == "ngram-mix" else 12)
+    clf = Classifier.train(tiny_imdb, tiny_vectors, DataConfig(), model_config, TrainConfig(epochs=3, batch_size=16),
                            progress=False, log=lambda s: None)
     return request.param, clf
 

@@ -4,6 +4,7 @@ files encode streams, the PCA map, corpus-level top words, and the CLI's results
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -24,7 +25,7 @@ TEXT = "great movie and wonderful plot unknownword . the film was boring"
 
 
 def _train(tiny_imdb, tiny_vectors, model_config, maxlen=12):
-    return Classifier.train(tiny_imdb, tiny_vectors, DataConfig(maxlen=maxlen), model_config,
+    return Classifier.train(tiny_imdb, tiny_vectors, DataConfig(), replace(model_config, maxlen=maxlen),
                             TrainConfig(epochs=3, batch_size=16), progress=False, log=lambda s: None)
 
 

@@ -15,7 +15,7 @@ TEXTS = ["great movie and wonderful plot unknownword . the film was boring", "aw
 
 @pytest.fixture(scope="module")
 def model_folder(tiny_imdb, tiny_vectors, tmp_path_factory):
-    clf = Classifier.train(tiny_imdb, tiny_vectors, DataConfig(maxlen=12), ModelConfig(units=4, cell="gru", head="max"),
+    clf = Classifier.train(tiny_imdb, tiny_vectors, DataConfig(), ModelConfig(units=4, cell="gru", head="max", maxlen=12),
                            TrainConfig(epochs=2, batch_size=16), progress=False, log=lambda s: None)
     return clf.save(tmp_path_factory.mktemp("page") / "gru")
 

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +42,7 @@ def texts() -> list[str]:
 
 
 def trained(tiny_imdb, tiny_vectors, folder: Path, config: ModelConfig) -> Classifier:
-    clf = Classifier.train(tiny_imdb, tiny_vectors, DataConfig(maxlen=12), config, TRAIN, progress=False,
+    clf = Classifier.train(tiny_imdb, tiny_vectors, DataConfig(), replace(config, maxlen=12), TRAIN, progress=False,
                            log=lambda s: None)
     clf.save(folder)
     return clf

@@ -17,7 +17,7 @@ from loopynet import Classifier, DataConfig, ModelConfig, TrainConfig
 from loopynet.cli import main
 from loopynet.io.artifact import ArtifactError, sha256_file
 
-SMALL = dict(data_config=DataConfig(maxlen=12), model_config=ModelConfig(units=6),
+SMALL = dict(data_config=DataConfig(), model_config=ModelConfig(units=6, maxlen=12),
              train_config=TrainConfig(epochs=2, batch_size=8, lr=5e-3))
 TEXTS = ["great wonderful film", "awful boring plot"]
 
@@ -123,7 +123,7 @@ def test_a_diverging_run_stops_and_keeps_the_last_good_checkpoint(tiny_imdb, tin
     from loopynet.train.loop import TrainingError
     config = TrainConfig(epochs=8, batch_size=1, lr=10.0)
     with pytest.raises(TrainingError, match=r"diverged at epoch (\d), batch (\d+)") as caught:
-        Classifier.train(tiny_imdb, tiny_vectors, DataConfig(maxlen=12), ModelConfig(units=6), config,
+        Classifier.train(tiny_imdb, tiny_vectors, DataConfig(), ModelConfig(units=6, maxlen=12), config,
                          progress=False, log=lambda s: None, checkpoint_dir=tmp_path / "ckpt")
     epoch = int(re.search(r"epoch (\d)", str(caught.value)).group(1))
     saved = load_checkpoint(tmp_path / "ckpt")
@@ -197,7 +197,7 @@ def test_weight_average_warms_up():
 
 
 def test_kept_epoch_is_in_history_and_patience_needs_validation(tiny_imdb, tiny_vectors, tmp_path, capsys):
-    clf = Classifier.train(tiny_imdb, tiny_vectors, DataConfig(maxlen=12), ModelConfig(units=6),
+    clf = Classifier.train(tiny_imdb, tiny_vectors, DataConfig(), ModelConfig(units=6, maxlen=12),
                            TrainConfig(epochs=4, batch_size=8, lr=5e-3, patience=1, monitor="val_accuracy"),
                            progress=False, log=lambda s: None)
     kept = [h["epoch"] for h in clf.history if h["kept"]]
@@ -208,7 +208,7 @@ def test_kept_epoch_is_in_history_and_patience_needs_validation(tiny_imdb, tiny_
 
 def test_lr_decay_with_one_epoch_warns(tiny_imdb, tiny_vectors):
     with pytest.warns(UserWarning, match="lr_decay 0.5 has no effect with 1 epoch"):
-        Classifier.train(tiny_imdb, tiny_vectors, DataConfig(maxlen=12), ModelConfig(units=6),
+        Classifier.train(tiny_imdb, tiny_vectors, DataConfig(), ModelConfig(units=6, maxlen=12),
                          TrainConfig(epochs=1, batch_size=8, lr_decay=0.5), progress=False, log=lambda s: None)
 
 
@@ -265,7 +265,7 @@ def _imbalanced_corpus(root, positives: int, negatives: int):
 def test_imbalanced_training_warns_and_threshold_auto_is_saved(tiny_vectors, tmp_path):
     data = _imbalanced_corpus(tmp_path / "data", 15, 85)
     lines = []
-    clf = Classifier.train(data, tiny_vectors, DataConfig(maxlen=12), ModelConfig(units=6),
+    clf = Classifier.train(data, tiny_vectors, DataConfig(), ModelConfig(units=6, maxlen=12),
                            TrainConfig(epochs=2, batch_size=8, lr=5e-3, threshold="auto"), progress=False,
                            log=lines.append)
     assert any(line.startswith("warning: class 'pos' is 15.0% of the training documents") for line in lines), lines

@@ -5,6 +5,8 @@ gives what `forward` gives on ids (the path attribution methods differentiate)."
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -30,7 +32,7 @@ SENTENCE = "Angela Merkel met the film in Paris ."
 
 @pytest.fixture(scope="module")
 def classifiers(tiny_imdb, tiny_vectors, one_thread):
-    return {name: Classifier.train(tiny_imdb, tiny_vectors, DataConfig(maxlen=MAXLEN), config,
+    return {name: Classifier.train(tiny_imdb, tiny_vectors, DataConfig(), replace(config, maxlen=MAXLEN),
                                    TrainConfig(epochs=1, batch_size=16, optimizer="adam"), progress=False,
                                    log=lambda s: None)
             for name, config in KINDS.items()}

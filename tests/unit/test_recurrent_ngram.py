@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -60,8 +62,8 @@ def test_bag_sums_gradient_is_exact_and_identical_run_to_run():
 
 
 def test_ensemble_trains_saves_loads_and_ignores_padding(tiny_imdb, tiny_vectors, tmp_path):
-    clf = Classifier.train(tiny_imdb, tiny_vectors, DataConfig(maxlen=16),
-                           ModelConfig(units=4, cell="gru", head="mean", ngram=2, rnn_maxlen=8),
+    clf = Classifier.train(tiny_imdb, tiny_vectors, DataConfig(),
+                           ModelConfig(units=4, cell="gru", head="mean", ngram=2, rnn_maxlen=8, maxlen=16),
                            TrainConfig(epochs=2, batch_size=8, optimizer="adam", lr=1e-2), progress=False, log=lambda s: None)
     assert isinstance(clf.model, NgramEnsemble) and len(clf.model.ngram_keys) > 0
     assert clf.model.mix[1] != 0
@@ -77,15 +79,15 @@ def test_ensemble_trains_saves_loads_and_ignores_padding(tiny_imdb, tiny_vectors
 
 def test_ensemble_initialised_from_a_saved_rnn_fits_only_the_ngram_part(tiny_imdb, tiny_vectors, tmp_path):
     rnn_config = ModelConfig(units=4, cell="lstm", head="max", bidirectional=True)
-    rnn = Classifier.train(tiny_imdb, tiny_vectors, DataConfig(maxlen=8), rnn_config,
+    rnn = Classifier.train(tiny_imdb, tiny_vectors, DataConfig(), replace(rnn_config, maxlen=8),
                            TrainConfig(epochs=1, batch_size=8, optimizer="adam"), progress=False, log=lambda s: None)
     folder = rnn.save(tmp_path / "rnn")
-    ensemble = Classifier.train(tiny_imdb, tiny_vectors, DataConfig(maxlen=16),
-                                ModelConfig(units=4, cell="lstm", head="max", bidirectional=True, ngram=2, rnn_maxlen=8),
+    ensemble = Classifier.train(tiny_imdb, tiny_vectors, DataConfig(),
+                                ModelConfig(units=4, cell="lstm", head="max", bidirectional=True, ngram=2, rnn_maxlen=8, maxlen=16),
                                 TrainConfig(epochs=0), progress=False, log=lambda s: None, init_from=folder)
     assert ensemble.history == []
     assert all(torch.equal(a, b) for a, b in zip(ensemble.model.rnn.state_dict().values(), rnn.model.state_dict().values()))
     with pytest.raises(ValueError, match="vocabulary"):
-        Classifier.train(tiny_imdb, tiny_vectors, DataConfig(maxlen=16, oov="unk"),
-                         ModelConfig(units=4, cell="lstm", head="max", bidirectional=True, ngram=2),
+        Classifier.train(tiny_imdb, tiny_vectors, DataConfig(oov="unk"),
+                         ModelConfig(units=4, cell="lstm", head="max", bidirectional=True, ngram=2, maxlen=16),
                          TrainConfig(epochs=0), progress=False, log=lambda s: None, init_from=folder)

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 @pytest.fixture(scope="module")
 def folders(tiny_imdb, tiny_vectors, tmp_path_factory):
     root = tmp_path_factory.mktemp("served")
-    Classifier.train(tiny_imdb, tiny_vectors, DataConfig(maxlen=12), ModelConfig(units=4, head="max"),
+    Classifier.train(tiny_imdb, tiny_vectors, DataConfig(), ModelConfig(units=4, head="max", maxlen=12),
                      TrainConfig(epochs=2, batch_size=16), progress=False, log=lambda s: None).save(root / "reviews")
     return {"classifier": root / "reviews"}
 

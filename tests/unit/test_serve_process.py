@@ -21,7 +21,7 @@ from tests.serving import Server
 @pytest.fixture(scope="module")
 def folder(tiny_imdb, tiny_vectors, tmp_path_factory):
     path = tmp_path_factory.mktemp("served") / "reviews"
-    Classifier.train(tiny_imdb, tiny_vectors, DataConfig(maxlen=12), ModelConfig(units=4),
+    Classifier.train(tiny_imdb, tiny_vectors, DataConfig(), ModelConfig(units=4, maxlen=12),
                      TrainConfig(epochs=1, batch_size=16), progress=False, log=lambda s: None).save(path)
     return path
 

@@ -64,7 +64,7 @@ def test_a_model_trained_with_an_older_tokenizer_warns_on_load(tiny_imdb, tiny_v
     from loopynet.tasks.classification.api import Classifier
     from loopynet.config import ModelConfig, TrainConfig
 
-    clf = Classifier.train(tiny_imdb, tiny_vectors, DataConfig(maxlen=12), ModelConfig(units=4), TrainConfig(epochs=0),
+    clf = Classifier.train(tiny_imdb, tiny_vectors, DataConfig(), ModelConfig(units=4, maxlen=12), TrainConfig(epochs=0),
                            progress=False, log=lambda line: None)
     out = clf.save(tmp_path / "m")
     config = json.loads((out / "config.json").read_text())

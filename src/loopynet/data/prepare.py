@@ -54,9 +54,10 @@ def tokenizer_options(config: DataConfig) -> TokenizerOptions:
     return TokenizerOptions(config.strip_html, config.split_periods, config.map_quotes, config.whole_urls)
 
 
-def prepare_training_data(data: str | os.PathLike, vectors: WordVectors, config: DataConfig, seed: int,
+def prepare_training_data(data: str | os.PathLike, vectors: WordVectors, config: DataConfig, maxlen: int, seed: int,
                           split: str = "train", log: Callable[[str], None] = print) -> TrainingData:
-    """Read (through the token cache), shuffle, slice (`config.limit`), split and encode `split`.
+    """Read (through the token cache), shuffle, slice (`config.limit`), split and encode `split`; the data
+    reports count what the model's `maxlen` (tokens per document, ModelConfig.maxlen) cuts.
 
     The vocabulary is every word of the loaded documents that has a vector (no labels are used).
 
@@ -84,7 +85,7 @@ def prepare_training_data(data: str | os.PathLike, vectors: WordVectors, config:
     for part, index in (("train", train_index), ("validation", validation_index)):
         subset = corpus.subset(index)
         parts[part], oov = encode(subset, vocab)
-        reports[part] = make_report(part, parts[part], oov, config.maxlen, corpus.class_names, subset)
+        reports[part] = make_report(part, parts[part], oov, maxlen, corpus.class_names, subset)
         log(reports[part].line())
     _check_two_classes(reports["train"], data, config)
     if reports["train"].empty_documents == split_point:

@@ -88,9 +88,9 @@ def diagnose(data: str, vectors: str, cells: list[str], out: str | Path, maxlen:
     if Path(out).exists() and not Path(out).is_dir():
         raise ConfigError(f"--out {out} is a file; diagnose writes a folder (gradients.png, gradients.json)")
     start = time.perf_counter()
-    data_config = replace(data_config or DataConfig(), maxlen=maxlen, val_split=0.0)
+    data_config = replace(data_config or DataConfig(), val_split=0.0)
     word_vectors = load_vectors(vectors)
-    prepared = prepare_training_data(data, word_vectors, data_config, seed, "train", log)
+    prepared = prepare_training_data(data, word_vectors, data_config, maxlen, seed, "train", log)
     docs = prepared.train
     long_docs = np.flatnonzero(docs.lengths >= maxlen)
     need = batch_size * (batches + train_steps)

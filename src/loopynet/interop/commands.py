@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import replace
 
 from loopynet.config import DataConfig
 from loopynet.errors import InputError
@@ -30,7 +29,6 @@ def run_import(args: argparse.Namespace, data_config: DataConfig) -> int:
     names = [n.strip() for n in args.class_names.split(",")]
     if len(names) != 2 or not all(names):
         raise InputError(f"--class-names needs two names separated by a comma, got {args.class_names!r}")
-    data_config = replace(data_config, maxlen=args.maxlen or data_config.maxlen)
     out = import_keras(args.model, args.weights, args.vectors, args.out, data_config, tuple(names), args.maxlen,
                        log=lambda line: print(line, file=sys.stderr))
     print(f"saved {out}")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -30,8 +29,8 @@ def import_keras(model: str | os.PathLike, weights: str | os.PathLike | None, ve
                  log: Callable[[str], None] = print) -> Path:
     """Import a Keras classifier into the model folder `out` (written atomically) and return its path.
 
-    `data_config` sets the tokenizer, OOV and vector_norm options (default: the book's pipeline);
-    its maxlen is the model's input length (or `maxlen` where the model leaves it open).
+    `data_config` sets the tokenizer, OOV and vector_norm options (default: the book's pipeline); the
+    model's maxlen is its input length (or `maxlen` where the model leaves it open).
     Everything is read and checked before anything is written.
 
     Raises:
@@ -65,7 +64,7 @@ def import_keras(model: str | os.PathLike, weights: str | os.PathLike | None, ve
                             {k: torch.from_numpy(v) for k, v in tensors.items()})
     files = [Path(model)] + ([Path(weights)] if weights is not None else [])
     origin = keras_model.source | {"files": [fingerprint(f) for f in files]}
-    clf = Classifier(network.eval(), vocab, list(class_names), replace(data_config, maxlen=config.maxlen),
+    clf = Classifier(network.eval(), vocab, list(class_names), data_config,
                      TrainConfig(epochs=0), word_vectors.fingerprint, origin=origin)
     log(f"imported {keras_model.source['format']} model ({config.cell}, {config.layers} layer(s), "
         f"bidirectional={config.bidirectional}, head={config.head}, maxlen={config.maxlen}, "

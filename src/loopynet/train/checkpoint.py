@@ -54,6 +54,7 @@ def load_checkpoint(folder: str | Path) -> dict | None:
 
 
 RESUMABLE = ("train.epochs",)  # a longer or shorter run continues the same epochs; config.json records the new value
+MOVED = {"data.maxlen": "model.maxlen"}  # settings that moved since checkpoints recorded them: old key -> new key
 
 
 def flatten(settings: dict, prefix: str = "") -> dict:
@@ -82,6 +83,9 @@ def check_resume(folder: str | Path, settings: dict) -> dict | None:
         raise CheckpointError(f"the checkpoint in {folder} was written by an older loopynet that did not record its "
                               "settings, so resuming cannot be checked; remove it to start afresh")
     old, new = flatten(state["settings"]), flatten(settings)
+    for key, moved_to in MOVED.items():  # the old key held the value training used
+        if key in old and key not in new:
+            old[moved_to] = old.pop(key)
     differences = [f"{key}: checkpoint {old.get(key)!r}, now {new.get(key)!r}" for key in sorted(old.keys() | new.keys())
                    if key not in RESUMABLE and old.get(key) != new.get(key)]
     if differences:

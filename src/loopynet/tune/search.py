@@ -53,6 +53,7 @@ from loopynet.config import (
     check_train,
     check_tune,
     from_dict,
+    moved_maxlen,
     to_dict,
 )
 from loopynet.device import resolve_device
@@ -448,7 +449,7 @@ def score(history: list[dict], train: dict) -> float:
 
 def build_configs(values: dict, settings: TuneSettings) -> tuple:
     """(DataConfig, ModelConfig, TrainConfig) of one trial: `values` plus the search's limit, seed and
-    encoding_errors; an option in several configs (maxlen) is set in each."""
+    encoding_errors."""
     merged = {"limit": settings.limit, "seed": settings.seed, "encoding_errors": settings.encoding_errors} | values
     return tuple(cls(**{f.name: merged[f.name] for f in dataclasses.fields(cls) if f.name in merged})
                  for cls in CONFIGS)
@@ -585,7 +586,8 @@ def reproduce_command(settings: TuneSettings, config: dict) -> str:
 def save_best(settings: TuneSettings, config: dict, threads: int, path: Path, log: Callable[[str], None]) -> dict:
     """Retrain `config` on `threads` CPU threads (the trial's) and save the model folder to `path`;
     returns {best_model, retrained_val_accuracy}."""
-    configs = [from_dict(cls, config[section]) for cls, section in zip(CONFIGS, ("data", "model", "train"))]
+    model, data = moved_maxlen(config["model"], config["data"])  # a trial of a study begun before issue 11
+    configs = [from_dict(cls, section) for cls, section in zip(CONFIGS, (data, model, config["train"]))]
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:

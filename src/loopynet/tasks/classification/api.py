@@ -31,6 +31,7 @@ from loopynet.config import (
     check_model,
     check_train,
     from_dict,
+    moved_maxlen,
     to_dict,
 )
 from loopynet.data.prepare import prepare_training_data, tokenizer_options
@@ -89,7 +90,7 @@ class Classifier:
         With `checkpoint_dir` the training state is saved there after each epoch, and `resume=True`
         continues a killed run from it (same seed and settings: same result as an uninterrupted run).
 
-        `model_config.embedding_dims` and `.maxlen` are set from the vectors and `data_config`. With
+        `model_config.embedding_dims` is set from the vectors (`model_config.maxlen`: tokens kept per document). With
         `model_config.ngram`, the n-gram part is fitted first (settings: `ngram_config`) and the mix of the
         two logits last (loopynet.tasks.classification.ngram). `device` ("cpu", "cuda" or "auto", see
         `loopynet.device`): where the model trains and stays.
@@ -111,9 +112,10 @@ class Classifier:
         check_train(train_config)
         check_monitor(train_config, ("val_loss", "val_accuracy"))
         check_data_and_train(data_config, train_config)
-        check_model(replace(model_config or ModelConfig(), maxlen=data_config.maxlen))  # before any file is read
+        model_config = model_config or ModelConfig()
+        check_model(model_config)  # before any file is read
         settings = run_settings({"data_file": data, "vectors_file": vectors, "init_from": init_from},
-                                {"data": data_config, "model": model_config or ModelConfig(), "train": train_config,
+                                {"data": data_config, "model": model_config, "train": train_config,
                                  "ngram": ngram_config}, split=split)
         if resume and checkpoint_dir is not None:
             check_resume(checkpoint_dir, settings)  # before the corpus and vectors are read
@@ -123,10 +125,10 @@ class Classifier:
         word_vectors = load_vectors(vectors, data_config.vectors_errors, data_config.vectors_member)
         for note in word_vectors.notes:
             log(note)
-        model_config = _fit_to_vectors(model_config or ModelConfig(), word_vectors.embedding_dims, vectors)
-        model_config = replace(model_config, maxlen=data_config.maxlen)
+        model_config = _fit_to_vectors(model_config, word_vectors.embedding_dims, vectors)
         vectors_seconds = time.perf_counter() - start
-        prepared = prepare_training_data(data, word_vectors, data_config, train_config.seed, split, log)
+        prepared = prepare_training_data(data, word_vectors, data_config, model_config.maxlen, train_config.seed, split,
+                                         log)
         model = build_classifier(model_config, torch.from_numpy(prepared.embeddings), seed=train_config.seed)
         if init_from is not None:  # start from a saved model's weights
             saved = cls.load(init_from)
@@ -135,12 +137,12 @@ class Classifier:
         start = time.perf_counter()
         if isinstance(model, NgramEnsemble):
             fit_ngram(model, prepared.train, prepared.validation, ngram_config or NgramConfig(), train_config.seed, log)
-        history = fit(model, classification_task(model, data_config.maxlen), train_config, prepared.train,
+        history = fit(model, classification_task(model, model_config.maxlen), train_config, prepared.train,
                       prepared.validation, progress=progress, on_epoch_end=on_epoch_end,
                       checkpoint_dir=checkpoint_dir, resume=resume, settings=settings)
         if isinstance(model, NgramEnsemble):
             fit_mix(model, prepared.validation, log)
-        threshold = _decision_rule(train_config.threshold, model, prepared.validation, data_config.maxlen, log)
+        threshold = _decision_rule(train_config.threshold, model, prepared.validation, model_config.maxlen, log)
         seconds = prepared.seconds | {"vectors": vectors_seconds, "train": time.perf_counter() - start}
         report = {part: r.to_dict() for part, r in prepared.reports.items()} | {"seconds": seconds}
         report["vectors"] = {"skipped_rows": word_vectors.skipped, "notes": word_vectors.notes}
@@ -184,10 +186,11 @@ class Classifier:
         if not (isinstance(class_names, list) and len(class_names) == 2 and all(isinstance(c, str) for c in class_names)):
             raise ArtifactError(f"model folder {path}: config.json needs class_names, a list of 2 names; got {class_names!r}")
         try:
-            model_config = from_dict(ModelConfig, config["model"])
+            model_section, data_section = moved_maxlen(config["model"], config["data"])
+            model_config = from_dict(ModelConfig, model_section)
             # folders written before the clean-ups/vector_norm defaults changed lack some of these keys:
             # they were trained with the book's pipeline, which is what a missing key meant then
-            data_config = from_dict(DataConfig, {**BOOK_DATA, **config["data"]})
+            data_config = from_dict(DataConfig, {**BOOK_DATA, **data_section})
             train_config = from_dict(TrainConfig, config["train"])
             model = build_classifier(model_config, torch.zeros(len(words), model_config.embedding_dims))
         except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as err:
