@@ -113,3 +113,17 @@ def tiny_imdb(tmp_path_factory) -> Path:
     (root / "train" / "unsup").mkdir()
     (root / "train" / "unsup" / "0_0.txt").write_text("unlabelled", encoding="utf-8")
     return root
+
+
+CLI_TRAIN = ["--maxlen", "12", "--units", "6", "--epochs", "3", "--batch-size", "8", "--lr", "5e-3", "--quiet"]
+"""The `loopynet train` options of `cli_model_dir`'s tiny classifier."""
+
+
+@pytest.fixture(scope="session")
+def cli_model_dir(tiny_imdb, tiny_vectors, tmp_path_factory) -> Path:
+    """A classifier folder written by `loopynet train` (CLI_TRAIN) on the tiny corpus; tests only read it."""
+    from loopynet.cli import main
+
+    out = tmp_path_factory.mktemp("cli") / "model"
+    assert main(["train", "--data", str(tiny_imdb), "--vectors", str(tiny_vectors), "--out", str(out), *CLI_TRAIN]) == 0
+    return out

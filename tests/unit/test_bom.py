@@ -13,7 +13,6 @@ from loopynet.data.conll import read_conll
 from loopynet.data.corpus import CorpusError, read_corpus
 from loopynet.data.text import BOM, decode_utf8
 from loopynet.data.tokenize import DEFAULT, tokenize
-from tests.unit.test_cli import TRAIN
 
 REVIEW = "great wonderful movie , loved it ."
 
@@ -51,24 +50,17 @@ def test_conll_bom_is_not_an_extra_sentence(tmp_path):
     assert [s.tokens for s in read_conll(bom)] == [["EU", "rejects"], ["Peter"]]
 
 
-@pytest.fixture(scope="module")
-def model_dir(tiny_imdb, tiny_vectors, tmp_path_factory):
-    out = tmp_path_factory.mktemp("bom") / "model"
-    assert main(["train", "--data", str(tiny_imdb), "--vectors", str(tiny_vectors), "--out", str(out), *TRAIN]) == 0
-    return out
-
-
 def _predict(capsys, argv) -> list[dict]:
     assert main(["predict", *argv, "--json"]) == 0
     return json.loads(capsys.readouterr().out)
 
 
-def test_predictions_are_identical_with_a_bom_in_arguments_file_and_stdin(model_dir, tmp_path, capsys, monkeypatch):
-    plain = _predict(capsys, [str(model_dir), REVIEW])
-    assert _predict(capsys, [str(model_dir), "\ufeff" + REVIEW]) == plain
+def test_predictions_are_identical_with_a_bom_in_arguments_file_and_stdin(cli_model_dir, tmp_path, capsys, monkeypatch):
+    plain = _predict(capsys, [str(cli_model_dir), REVIEW])
+    assert _predict(capsys, [str(cli_model_dir), "\ufeff" + REVIEW]) == plain
     texts = tmp_path / "texts.txt"
     texts.write_bytes(BOM + REVIEW.encode() + b"\n")
-    assert _predict(capsys, [str(model_dir), "--file", str(texts)]) == plain
+    assert _predict(capsys, [str(cli_model_dir), "--file", str(texts)]) == plain
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(BOM + REVIEW.encode() + b"\n")))
-    assert _predict(capsys, [str(model_dir)]) == plain
+    assert _predict(capsys, [str(cli_model_dir)]) == plain
     assert plain[0]["text"] == REVIEW and 0 < plain[0]["probability"] < 1

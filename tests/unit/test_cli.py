@@ -9,75 +9,67 @@ import sys
 import pytest
 
 from loopynet.cli import main
-
-TRAIN = ["--maxlen", "12", "--units", "6", "--epochs", "3", "--batch-size", "8", "--lr", "5e-3", "--quiet"]
-
-
-@pytest.fixture(scope="module")
-def model_dir(tiny_imdb, tiny_vectors, tmp_path_factory):
-    out = tmp_path_factory.mktemp("cli") / "model"
-    assert main(["train", "--data", str(tiny_imdb), "--vectors", str(tiny_vectors), "--out", str(out), *TRAIN]) == 0
-    return out
+from tests.conftest import CLI_TRAIN as TRAIN
 
 
-def test_train_prints_epochs_and_saves(model_dir, capsys):
-    assert (model_dir / "model.safetensors").is_file()
-    history = json.loads((model_dir / "history.json").read_text())
+def test_train_prints_epochs_and_saves(cli_model_dir, capsys):
+    assert (cli_model_dir / "model.safetensors").is_file()
+    history = json.loads((cli_model_dir / "history.json").read_text())
     assert len(history) == 3 and history[-1]["val_accuracy"] >= 0.9
 
 
-def test_evaluate_json_has_the_metric_names(model_dir, tiny_imdb, capsys):
-    assert main(["evaluate", str(model_dir), "--data", str(tiny_imdb), "--json"]) == 0
+def test_evaluate_json_has_the_metric_names(cli_model_dir, tiny_imdb, capsys):
+    assert main(["evaluate", str(cli_model_dir), "--data", str(tiny_imdb), "--json"]) == 0
     metrics = json.loads(capsys.readouterr().out)
     assert {"accuracy", "precision", "recall", "f1", "confusion_matrix", "loss"} <= metrics.keys()
     assert metrics["support"] == 40 and metrics["split"] == "test"
 
 
-def test_evaluate_table(model_dir, tiny_imdb, capsys):
-    assert main(["evaluate", str(model_dir), "--data", str(tiny_imdb)]) == 0
+def test_evaluate_table(cli_model_dir, tiny_imdb, capsys):
+    assert main(["evaluate", str(cli_model_dir), "--data", str(tiny_imdb)]) == 0
     out = capsys.readouterr().out
     assert "test split, 40 documents" in out and "accuracy:" in out and "confusion matrix" in out
 
 
-def test_predict_arguments_json(model_dir, capsys):
-    assert main(["predict", str(model_dir), "great wonderful superb", "awful dreadful boring", "--json"]) == 0
+def test_predict_arguments_json(cli_model_dir, capsys):
+    assert main(["predict", str(cli_model_dir), "great wonderful superb", "awful dreadful boring", "--json"]) == 0
     results = json.loads(capsys.readouterr().out)
     assert [r["label"] for r in results] == ["pos", "neg"]
     assert set(results[0]) == {"text", "probability", "label", "tokens", "known_tokens"}
     assert 0.5 < results[0]["probability"] <= 1 and results[0]["tokens"] == results[0]["known_tokens"] == 3
 
 
-def test_predict_from_file_and_stdin(model_dir, tmp_path, capsys, monkeypatch):
+def test_predict_from_file_and_stdin(cli_model_dir, tmp_path, capsys, monkeypatch):
     texts = tmp_path / "texts.txt"
     texts.write_text("great loved it\n\nawful hated it\n", encoding="utf-8")
-    assert main(["predict", str(model_dir), "--file", str(texts), "--json"]) == 0
+    assert main(["predict", str(cli_model_dir), "--file", str(texts), "--json"]) == 0
     from_file = json.loads(capsys.readouterr().out)
     assert [r["text"] for r in from_file] == ["great loved it", "", "awful hated it"]
     import io
 
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"great loved it\n")))
-    assert main(["predict", str(model_dir), "--json"]) == 0
+    assert main(["predict", str(cli_model_dir), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)[0]["probability"] == from_file[0]["probability"]
 
 
-def test_predict_file_that_is_not_utf8_names_file_line_and_byte(model_dir, tmp_path, capsys):
+def test_predict_file_that_is_not_utf8_names_file_line_and_byte(cli_model_dir, tmp_path, capsys):
     texts = tmp_path / "texts.txt"
     texts.write_bytes("great loved it\nawful \xff hated\n".encode("latin-1"))
-    assert main(["predict", str(model_dir), "--file", str(texts)]) == 2
+    assert main(["predict", str(cli_model_dir), "--file", str(texts)]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""  # nothing predicted from a half-read file
     assert f"{texts}:2: not valid UTF-8 at byte 6 of the line" in captured.err
 
 
-def test_predict_threshold(model_dir, capsys):
-    assert main(["predict", str(model_dir), "great wonderful", "--threshold", "1.0"]) == 0
+def test_predict_threshold(cli_model_dir, capsys):
+    assert main(["predict", str(cli_model_dir), "great wonderful", "--threshold", "1.0"]) == 0
     assert capsys.readouterr().out.startswith("neg\t")
 
 
-def test_summary_of_settings_and_of_a_folder(model_dir, capsys):
+def test_summary_of_settings_and_of_a_folder(cli_model_dir, capsys):
     assert main(["summary", "--units", "100"]) == 0
     assert "Total params: 80,101" in capsys.readouterr().out
-    assert main(["summary", str(model_dir)]) == 0
+    assert main(["summary", str(cli_model_dir)]) == 0
     assert "(None, 12, 6)" in capsys.readouterr().out
 
 
@@ -111,11 +103,11 @@ def test_console_script_runs():
     assert "Total params: 37,551" in result.stdout
 
 
-def test_predict_texts_after_options(model_dir, capsys):
-    assert main(["predict", str(model_dir), "--json", "great wonderful", "awful boring"]) == 0
+def test_predict_texts_after_options(cli_model_dir, capsys):
+    assert main(["predict", str(cli_model_dir), "--json", "great wonderful", "awful boring"]) == 0
     assert [r["label"] for r in json.loads(capsys.readouterr().out)] == ["pos", "neg"]
     with pytest.raises(SystemExit):
-        main(["predict", str(model_dir), "--json", "text", "--bogus"])
+        main(["predict", str(cli_model_dir), "--json", "text", "--bogus"])
 
 
 def test_training_schedule_flags_reach_the_saved_config(tiny_imdb, tiny_vectors, tmp_path):

@@ -5,22 +5,13 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pytest
 
 from loopynet.cli import main
 from tests.conftest import write_split
-from tests.unit.test_cli import TRAIN
 
 
-@pytest.fixture(scope="module")
-def model_dir(tiny_imdb, tiny_vectors, tmp_path_factory):
-    out = tmp_path_factory.mktemp("says") / "model"
-    assert main(["train", "--data", str(tiny_imdb), "--vectors", str(tiny_vectors), "--out", str(out), *TRAIN]) == 0
-    return out
-
-
-def test_predict_json_counts_known_tokens_and_warns_on_none(model_dir, capsys):
-    assert main(["predict", str(model_dir), "great movie zzzz", "qqq zzzz xxxx yyyy", "", "--json"]) == 0
+def test_predict_json_counts_known_tokens_and_warns_on_none(cli_model_dir, capsys):
+    assert main(["predict", str(cli_model_dir), "great movie zzzz", "qqq zzzz xxxx yyyy", "", "--json"]) == 0
     captured = capsys.readouterr()
     results = json.loads(captured.out)
     assert [(r["tokens"], r["known_tokens"]) for r in results] == [(3, 2), (4, 0), (0, 0)]

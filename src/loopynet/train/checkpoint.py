@@ -95,6 +95,20 @@ def check_resume(folder: str | Path, settings: dict) -> dict | None:
     return state
 
 
+def checked_settings(files: dict[str, str | os.PathLike | None], configs: dict,
+                     checkpoint_dir: str | os.PathLike | None, resume: bool, **extra) -> dict:
+    """`run_settings(files, configs, **extra)`, checked first (with `resume` and a `checkpoint_dir`) against
+    the checkpoint there, so that resuming with other settings stops before any data is read.
+
+    Raises:
+        CheckpointError: as `check_resume`.
+    """
+    settings = run_settings(files, configs, **extra)
+    if resume and checkpoint_dir is not None:
+        check_resume(checkpoint_dir, settings)
+    return settings
+
+
 def run_settings(files: dict[str, str | os.PathLike | None], configs: dict, **extra) -> dict:
     """A run's identity for `check_resume`: each input file's absolute path and size in bytes (None
     when it does not exist), each config dataclass's fields, and `extra` JSON values."""

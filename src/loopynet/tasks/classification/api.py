@@ -51,7 +51,7 @@ from loopynet.tasks.classification.metrics import balanced_threshold, binary_met
 from loopynet.tasks.classification.ngram import fit_mix, fit_ngram
 from loopynet.tasks.classification.task import classification_task, predict_proba
 from loopynet.tasks.classification.warm_start import init_from as warm_start
-from loopynet.train.checkpoint import check_resume, run_settings
+from loopynet.train.checkpoint import checked_settings
 from loopynet.train.loop import fit
 from loopynet.train.runtime import runtime_info, warn_runtime
 
@@ -114,11 +114,9 @@ class Classifier:
         check_data_and_train(data_config, train_config)
         model_config = model_config or ModelConfig()
         check_model(model_config)  # before any file is read
-        settings = run_settings({"data_file": data, "vectors_file": vectors, "init_from": init_from},
-                                {"data": data_config, "model": model_config, "train": train_config,
-                                 "ngram": ngram_config}, split=split)
-        if resume and checkpoint_dir is not None:
-            check_resume(checkpoint_dir, settings)  # before the corpus and vectors are read
+        settings = checked_settings({"data_file": data, "vectors_file": vectors, "init_from": init_from},
+                                    {"data": data_config, "model": model_config, "train": train_config,
+                                     "ngram": ngram_config}, checkpoint_dir, resume, split=split)
         runtime = runtime_info()
         target = resolve_device(device)
         start = time.perf_counter()

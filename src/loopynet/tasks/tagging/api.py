@@ -43,7 +43,7 @@ from loopynet.tasks.tagging.constraints import allowed_transitions
 from loopynet.tasks.tagging.metrics import tag_metrics
 from loopynet.tasks.tagging.task import TaggedDocs, TaggingTask, encode_sentences
 from loopynet.tasks.tagging.vectors import concatenate_vectors, embedding_table
-from loopynet.train.checkpoint import check_resume, run_settings
+from loopynet.train.checkpoint import checked_settings
 from loopynet.train.loop import fit
 from loopynet.train.runtime import runtime_info, warn_runtime
 
@@ -89,10 +89,9 @@ class Tagger:
         check_train(train_config)
         check_monitor(train_config, MONITORS)
         paths = [vectors] if isinstance(vectors, (str, os.PathLike)) else list(vectors)
-        settings = run_settings({"data_file": data} | {f"vectors_file_{i}": p for i, p in enumerate(paths)},
-                                {"data": data_config, "model": model_config, "train": train_config})
-        if resume and checkpoint_dir is not None:
-            check_resume(checkpoint_dir, settings)  # before the corpus and vectors are read
+        settings = checked_settings({"data_file": data} | {f"vectors_file_{i}": p for i, p in enumerate(paths)},
+                                    {"data": data_config, "model": model_config, "train": train_config},
+                                    checkpoint_dir, resume)
         runtime = runtime_info()
         seconds = {}
         start = time.perf_counter()
