@@ -85,10 +85,75 @@ def test_health_models_docs_and_the_page(client):
     assert models["reviews"]["data_report"]["train"]["documents"] == 96
     assert client.get("/docs").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
-    assert {"/v1/predict", "/v1/models", "/healthz", "/readyz"} <= set(paths) and "/v1/tag" not in paths  # no tagger
+    assert {"/v1/predict", "/v1/explain", "/v1/models", "/healthz", "/readyz"} <= set(paths)
+    assert "/v1/tag" not in paths  # no tagger
     page = client.get("/").text
     assert 'id="text"' in page and 'id="probability"' in page
     assert "http://" not in page and "https://" not in page and 'src="//' not in page  # no external resources
+
+
+def test_explain_answers_what_the_library_answers(client, folders):
+    text = "great wonderful film . the plot was boring"
+    response = client.post("/v1/explain", json={"texts": [text], "steps": 20, "threshold": 0.4})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    (expected,) = Classifier.load(folders["classifier"]).explain([text], steps=20, threshold=0.4)
+    (got,) = body["explanations"]
+    assert (body["model"], len(body["version"])) == ("reviews", 12)
+    assert {"attribution", "occlusion", "prefix_probability", "hidden"} <= set(body["method"])
+    assert got.keys() == expected.keys() | {"truncated"} and got["truncated"] is False
+    assert (got["tokens"], got["label"], got["steps"], got["note"]) == (expected["tokens"], expected["label"], 20,
+                                                                        expected["note"])
+    for key in ("attribution", "occlusion", "prefix_probability", "hidden", "vector"):
+        np.testing.assert_allclose(got[key], expected[key], rtol=0, atol=1e-6, err_msg=key)
+    assert abs(got["probability"] - expected["probability"]) < 1e-6
+    assert abs(sum(got["attribution"]) - (got["logit"] - got["baseline_logit"])) < 0.01 * abs(got["logit"]) + 1e-4
+
+
+def test_explain_limits_give_json_errors(client):
+    def error(body, status=422):
+        response = client.post("/v1/explain", json=body)
+        assert response.status_code == status, response.text
+        return response.json()["error"]
+
+    assert "at least 1 text" in error({"texts": []})
+    assert "at most 4 texts per request (max_explain_texts), got 5" in error({"texts": ["a"] * 5})
+    assert "steps: Input should be greater than or equal to 1" in error({"texts": ["a"], "steps": 0})
+    assert "steps: Input should be less than or equal to 200" in error({"texts": ["a"], "steps": 201})
+    assert "texts/0: Input should be a valid string" in error({"texts": [1]})
+    assert "colour: Extra inputs are not permitted" in error({"texts": ["a"], "colour": 1})
+    assert "no classifier named 'x'" in error({"texts": ["a"], "model": "x"})
+    cut = client.post("/v1/explain", json={"texts": ["great " * 20], "steps": 4}).json()["explanations"][0]
+    assert cut["truncated"] is True and cut["text"] == ("great " * 20)[:50]
+    assert "/v1/explain" in client.get("/openapi.json").json()["paths"]
+
+
+def test_an_explanation_runs_beside_predictions_and_its_queue_is_bounded(folders):
+    """Explanations have their own thread and queue: while one is running (held here), /v1/predict answers,
+    and an explain request that would overflow max_explain_queue gets 503 + Retry-After at once."""
+    settings = ServeSettings(models=[str(folders["classifier"])], max_explain_texts=2, max_explain_queue=2)
+    served = load_served(settings.models)
+    running, release = threading.Event(), threading.Event()
+    explain = served[0].run_explain
+
+    def held(requests):
+        running.set()
+        assert release.wait(30)
+        return explain(requests)
+
+    served[0].run_explain = held
+    with TestClient(create_app(settings, served)) as c, ThreadPoolExecutor(1) as pool:
+        first = pool.submit(c.post, "/v1/explain", json={"texts": ["great film .", "awful plot ."], "steps": 4})
+        assert running.wait(30)
+        predicted = c.post("/v1/predict", json={"texts": ["great film ."]})
+        refused = c.post("/v1/explain", json={"texts": ["dull ."]})
+        assert not first.done()  # still held: the prediction did not wait for it
+        release.set()
+        answered = first.result(30)
+    assert predicted.status_code == 200 and answered.status_code == 200
+    assert len(answered.json()["explanations"]) == 2
+    assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+    assert "queue is full (2 texts pending, limit 2)" in refused.json()["error"]
 
 
 def test_access_log_has_one_json_line_per_request(client):

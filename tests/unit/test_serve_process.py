@@ -1,6 +1,6 @@
 """`loopynet serve` as a real uvicorn process on 127.0.0.1: graceful SIGTERM (in-flight requests finish,
-new ones are refused), a client that disconnects mid-request, a damaged model folder at start, a port
-already in use, and --workers 2."""
+new ones are refused), a client that disconnects mid-request, /v1/explain, a damaged model folder at
+start, a port already in use, and --workers 2."""
 
 from __future__ import annotations
 
@@ -66,6 +66,22 @@ def test_a_client_that_disconnects_mid_request_harms_nothing(running):
     logged = [json.loads(line) for line in server.stderr_lines if line.startswith("{")]
     assert [entry["status"] for entry in logged if entry["path"] == "/v1/predict"][-1] == 200
     assert not any("Traceback" in line for line in server.stderr_lines), server.stderr_lines
+
+
+def test_explain_on_a_real_server_answers_the_librarys_explanation(running, folder):
+    texts = ["great wonderful film .", "the plot was awful and boring unknownword"]
+    response = httpx.post(f"{running.url}/v1/explain", json={"texts": texts, "steps": 16}, timeout=120)
+    assert response.status_code == 200, response.text
+    expected = Classifier.load(folder).explain(texts, steps=16)
+    for got, want in zip(response.json()["explanations"], expected, strict=True):
+        assert (got["text"], got["tokens"], got["label"]) == (want["text"], want["tokens"], want["label"])
+        assert max(abs(a - b) for a, b in zip(got["attribution"], want["attribution"], strict=True)) < 1e-6
+    assert [t["status"] for t in response.json()["explanations"][1]["tokens"]][-1] == "oov"
+    too_many = httpx.post(f"{running.url}/v1/explain", json={"texts": ["a"] * 5}, timeout=30)
+    assert too_many.status_code == 422 and "max_explain_texts" in too_many.json()["error"]
+    logged = [json.loads(line) for line in running.stderr_lines if line.startswith("{")]
+    explained = [e for e in logged if e["path"] == "/v1/explain"]
+    assert [(e["status"], e["texts"], e["model"]) for e in explained[-2:]] == [(200, 2, "reviews"), (422, 5, None)]
 
 
 def test_a_damaged_model_folder_stops_the_start_with_one_line(folder, tmp_path):

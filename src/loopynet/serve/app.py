@@ -2,10 +2,17 @@
 
 Routes: GET / (a page to try a classifier), GET /healthz (the process answers), GET /readyz (the models
 are loaded, with their versions: a process listens only once they are), GET /v1/models, POST /v1/predict
-(classifiers), POST /v1/tag (taggers), OpenAPI docs at /docs. Errors are JSON objects {"error": "<one line>"}: 413 body too large,
-422 bad request (empty list, too many texts, non-string items, unknown fields, unknown model), 503
-queue full (with Retry-After). Each request writes one JSON line to the logger
+and POST /v1/explain (classifiers), POST /v1/tag (taggers), OpenAPI docs at /docs. Errors are JSON objects
+{"error": "<one line>"}: 413 body too large, 422 bad request (empty list, too many texts, non-string items,
+unknown fields, unknown model, steps or threshold out of range, an explanation whose completeness check
+fails), 503 queue full (with Retry-After). Each request writes one JSON line to the logger
 "loopynet.serve.access" (stderr): method, path, status, latency_ms, texts, batch_size, model.
+
+Threads: predictions and tags run in one inference thread, through each model's micro-batcher; explanations
+(hundreds of forward and backward passes per text) run in a second thread of their own, one request at a
+time through a bounded queue per classifier, so an explanation never holds up a forward pass of
+/v1/predict: the two threads share the cores (each with `threads` torch threads), and the event loop runs
+neither.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
+from loopynet.errors import UserError
 from loopynet.serve.batcher import MicroBatcher, QueueFull
 from loopynet.serve.registry import ServedModel, folder_kinds, load_served
 from loopynet.serve.settings import ServeSettings
@@ -37,6 +45,28 @@ access_log = logging.getLogger("loopynet.serve.access")
 class PredictRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     texts: list[StrictStr] = Field(description="reviews to classify")
+    threshold: float | None = Field(None, ge=0, le=1, description="label = class_names[1] when probability >= "
+                                    "threshold (default: the model's saved threshold)")
+    model: StrictStr | None = Field(None, description="model name (default: the first classifier served)")
+
+
+MAX_EXPLAIN_STEPS = 200  # Integrated Gradients' points per text: each is one forward and backward pass
+EXPLAIN_METHOD = {
+    "attribution": "Integrated Gradients (Sundararajan, Taly & Yan 2017) of the logit with respect to the word vector "
+                   "at each position the model reads, from the all-zero-vector baseline, Gauss-Legendre points "
+                   "(Captum), plus the n-gram part's exact share for models with one; sums to logit - baseline_logit "
+                   "(delta: the completeness error)",
+    "occlusion": "logit(text) - logit(text without the token)",
+    "prefix_probability": "P(class_names[1]) of the first k tokens read, k = 1..L",
+    "hidden": "the top recurrent layer's outputs per position read (bidirectional: forward units, then backward)",
+}
+
+
+class ExplainRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    texts: list[StrictStr] = Field(description="reviews to explain (at most max_explain_texts, each cut at max_chars "
+                                   "characters; the model reads its first maxlen tokens)")
+    steps: int = Field(50, ge=1, le=MAX_EXPLAIN_STEPS, description="Integrated Gradients points per text")
     threshold: float | None = Field(None, ge=0, le=1, description="label = class_names[1] when probability >= "
                                     "threshold (default: the model's saved threshold)")
     model: StrictStr | None = Field(None, description="model name (default: the first classifier served)")
@@ -72,22 +102,29 @@ def create_app(settings: ServeSettings, served: list[ServedModel] | None = None)
     async def lifespan(app: FastAPI):
         state = app.state
         state.executor = ThreadPoolExecutor(1, thread_name_prefix="loopynet-inference")
+        state.explain_executor = ThreadPoolExecutor(1, thread_name_prefix="loopynet-explain")
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(state.executor, _set_threads, settings.threads)
+        for executor in (state.executor, state.explain_executor):
+            await loop.run_in_executor(executor, _set_threads, settings.threads)
         models = served if served is not None else await loop.run_in_executor(state.executor, load_served,
                                                                               settings.models)
         state.models = {m.name: m for m in models}
         state.batchers = {m.name: MicroBatcher(m.run_batch, state.executor, settings.max_batch_texts,
                                                settings.batch_wait_ms / 1000, settings.max_queue_texts,
                                                settings.batching) for m in models}
-        for batcher in state.batchers.values():
-            batcher.start()
+        state.explainers = {m.name: MicroBatcher(m.run_explain, state.explain_executor, settings.max_explain_texts,
+                                                 0.0, settings.max_explain_queue, batching=False)
+                            for m in models if m.kind == "classifier"}
+        queues = [*state.batchers.values(), *state.explainers.values()]
+        for queue in queues:
+            queue.start()
         try:
             yield
         finally:
-            for batcher in state.batchers.values():
-                await batcher.stop()
+            for queue in queues:
+                await queue.stop()
             state.executor.shutdown(wait=True)
+            state.explain_executor.shutdown(wait=True)
 
     app = FastAPI(title="loopynet", version=_version(), lifespan=lifespan,
                   description="Recurrent neural networks over text: " + ", ".join(f"{n} ({k})" for n, k in kinds.items()))
@@ -133,38 +170,59 @@ def _add_routes(app: FastAPI, settings: ServeSettings, kinds: dict[str, str]) ->
     if "classifier" in kinds.values():
         @app.post("/v1/predict", summary="P(class_names[1]) and label per text, as `loopynet predict --json`")
         async def predict(body: PredictRequest, request: Request) -> dict:
-            model, texts, truncated, results = await _run(request, settings, "classifier", body.model, body.texts)
+            model, texts, truncated = _checked(request, settings, "classifier", body.model, body.texts)
+            results = await _submit(request, request.app.state.batchers[model.name], texts)
             names = model.model.class_names
             threshold = model.model.threshold["value"] if body.threshold is None else body.threshold
             return {"model": model.name, "version": model.version,
                     "predictions": [{"text": t, "probability": p, "label": names[int(p >= threshold)],
                                      "truncated": cut} for t, p, cut in zip(texts, results, truncated)]}
 
+        @app.post("/v1/explain", summary="per text: tokens (read, out of vocabulary, cut by maxlen), prediction and "
+                                         "per-token evidence, as `Classifier.explain` (arrays as lists)")
+        async def explain(body: ExplainRequest, request: Request) -> dict:
+            model, texts, truncated = _checked(request, settings, "classifier", body.model, body.texts,
+                                               "max_explain_texts")
+            try:
+                results = await _submit(request, request.app.state.explainers[model.name],
+                                        [(t, body.steps, body.threshold) for t in texts])
+            except UserError as err:  # Integrated Gradients' completeness check
+                raise RequestError(422, str(err)) from None
+            return {"model": model.name, "version": model.version, "method": EXPLAIN_METHOD,
+                    "explanations": [e | {"truncated": cut} for e, cut in zip(results, truncated)]}
+
     if "tagger" in kinds.values():
         @app.post("/v1/tag", summary="tokens, IOB2 tags and entity spans per text, as `loopynet tag predict --json`")
         async def tag(body: TagRequest, request: Request) -> dict:
-            model, _, truncated, results = await _run(request, settings, "tagger", body.model, body.texts)
+            model, texts, truncated = _checked(request, settings, "tagger", body.model, body.texts)
+            results = await _submit(request, request.app.state.batchers[model.name], texts)
             return {"model": model.name, "version": model.version,
                     "results": [r | {"truncated": cut} for r, cut in zip(results, truncated)]}
 
 
-async def _run(request: Request, settings: ServeSettings, kind: str, name: str | None, texts: list[str]):
-    """(model, texts as run, truncated flags, results) of a request, through the model's batcher."""
+def _checked(request: Request, settings: ServeSettings, kind: str, name: str | None, texts: list[str],
+             limit: str = "max_texts") -> tuple[ServedModel, list[str], list[bool]]:
+    """(model, texts cut at max_chars, truncated flags) of a request of at most settings.`limit` texts.
+    Raises RequestError (422)."""
+    state = request.scope.setdefault("state", {})
+    state["texts"] = len(texts)  # logged for refused requests too
     if not texts:
         raise RequestError(422, "texts must hold at least 1 text")
-    if len(texts) > settings.max_texts:
-        raise RequestError(422, f"at most {settings.max_texts} texts per request (max_texts), got {len(texts)}")
+    if len(texts) > getattr(settings, limit):
+        raise RequestError(422, f"at most {getattr(settings, limit)} texts per request ({limit}), got {len(texts)}")
     model = _pick(request.app.state.models, kind, name)
-    truncated = [len(t) > settings.max_chars for t in texts]
-    texts = [t[: settings.max_chars] for t in texts]
-    state = request.scope.setdefault("state", {})
-    state["texts"], state["model"] = len(texts), model.name
+    state["model"] = model.name
+    return model, [t[: settings.max_chars] for t in texts], [len(t) > settings.max_chars for t in texts]
+
+
+async def _submit(request: Request, queue: MicroBatcher, items: list) -> list:
+    """The results of `items` through `queue` (a model's micro-batcher or explainer). Raises RequestError (503)."""
     try:
-        results, batch_size = await request.app.state.batchers[model.name].submit(texts)
+        results, batch_size = await queue.submit(items)
     except QueueFull as err:
         raise RequestError(503, str(err), retry_after=err.retry_after) from None
-    state["batch_size"] = batch_size
-    return model, texts, truncated, results
+    request.scope["state"]["batch_size"] = batch_size
+    return results
 
 
 def _pick(models: dict[str, ServedModel], kind: str, name: str | None) -> ServedModel:

@@ -30,7 +30,7 @@ def add_parser(sub) -> None:
 
     d = ServeSettings()
     sv = sub.add_parser("serve", help="serve model folders over HTTP (FastAPI + uvicorn): a page at /, /v1/predict, "
-                                      "/v1/tag, /v1/models, /healthz, /readyz, /docs", allow_abbrev=False)
+                                      "/v1/explain, /v1/tag, /v1/models, /healthz, /readyz, /docs", allow_abbrev=False)
     sv.add_argument("models", nargs="+", help="model folders (classifiers and/or taggers), named by folder name")
     sv.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1, this machine only)")
     sv.add_argument("--port", type=int, default=8000, help="TCP port, 0 = any free port (default: 8000)")
@@ -51,6 +51,11 @@ def add_parser(sub) -> None:
                     help=f"characters per text; longer texts are truncated and flagged (default: {d.max_chars:,})")
     sv.add_argument("--max-body-bytes", type=int, default=d.max_body_bytes,
                     help=f"request body size in bytes, more: 413 (default: {d.max_body_bytes:,})")
+    sv.add_argument("--max-explain-texts", type=int, default=d.max_explain_texts,
+                    help=f"texts per /v1/explain request, more: 422 (default: {d.max_explain_texts})")
+    sv.add_argument("--max-explain-queue", type=int, default=d.max_explain_queue,
+                    help="texts waiting or being explained per classifier (one explain thread per worker, beside "
+                         f"the inference thread) before requests get 503 + Retry-After (default: {d.max_explain_queue})")
     sv.add_argument("--graceful-timeout", type=float, default=30.0,
                     help="seconds in-flight requests get to finish after SIGTERM (default: 30)")
 
@@ -66,7 +71,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = ServeSettings(models=list(args.models), max_body_bytes=args.max_body_bytes, max_texts=args.max_texts,
                              max_chars=args.max_chars, max_batch_texts=args.max_batch_texts,
                              batch_wait_ms=args.batch_wait_ms, max_queue_texts=args.max_queue_texts,
-                             batching=args.batching, threads=args.threads)
+                             batching=args.batching, threads=args.threads,
+                             max_explain_texts=args.max_explain_texts, max_explain_queue=args.max_explain_queue)
     settings.check()
     if not 1 <= args.workers <= 64:
         raise ServeError(f"--workers must be 1 to 64, got {args.workers}")

@@ -27,6 +27,16 @@ class ServedModel:
             return self.model.predict(texts)
         return [float(p) for p in self.model.predict_proba(texts)]
 
+    def run_explain(self, requests: list[tuple[str, int, float | None]]) -> list[dict]:
+        """Classifier: per (text, steps, threshold), `Classifier.explain`'s dict with its arrays as lists.
+
+        Raises:
+            CompletenessError: Integrated Gradients' completeness error above its tolerance (more steps help).
+        """
+        from loopynet.explain.explanation import to_json
+
+        return [to_json(self.model.explain([text], steps, threshold)[0]) for text, steps, threshold in requests]
+
 
 def folder_kinds(folders: list[str | os.PathLike]) -> dict[str, str]:
     """{name: kind} of model folders from their config.json alone (no weights read).
