@@ -251,7 +251,7 @@ def build_parser(train_defaults: dict | None = None) -> argparse.ArgumentParser:
     te.add_argument("--threads", type=int, default=None, help=f"torch CPU threads, 1 to {MAX_THREADS} (default: torch's)")
     tp = tag.add_parser("predict", help="tags and entity spans for texts (arguments, --file, or stdin)",
                         allow_abbrev=False)
-    tp.add_argument("model", help="model folder")
+    tp.add_argument("model", help="model folder, or FILE.onnx from `loopynet export` (runs on onnxruntime, no torch)")
     tp.add_argument("texts", nargs="*", help="texts to tag")
     tp.add_argument("--file", help="one text per line, '-' for stdin (default: the arguments, else stdin)")
     tp.add_argument("--json", action="store_true", help="print a JSON list of {text, tokens, tags, entities} "
@@ -576,9 +576,14 @@ def cmd_tag(args) -> int:
                               checkpoint_dir=_outputs_checked(args), resume=args.resume, device=args.device)
         print(f"saved {tagger.save(args.out)}")
         return 0
-    from loopynet.tasks.tagging.api import Tagger
+    if args.tag_command == "predict" and args.model.endswith(".onnx"):  # onnxruntime + NumPy: torch never imported
+        from loopynet.export.runtime import OnnxTagger
 
-    tagger = Tagger.load(args.model, args.device)
+        tagger = OnnxTagger(args.model)
+    else:
+        from loopynet.tasks.tagging.api import Tagger
+
+        tagger = Tagger.load(args.model, args.device)
     if args.tag_command == "evaluate":
         m = tagger.evaluate(args.split, args.data, args.limit)
         if args.json:

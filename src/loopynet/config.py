@@ -35,6 +35,8 @@ MONITORS = ("val_loss", "val_accuracy", "val_f1")
 """Every --monitor; the classifier reports val_loss and val_accuracy, the tagger also val_f1."""
 VECTORS_ERRORS = ("strict", "skip")  # --vectors-errors: stop at a bad row of a vector file, or skip it (loopynet.data.vectors)
 CELLS = ("rnn", "gru", "lstm")
+CASINGS = ("<pad>", "lower", "upper", "title", "mixed", "numeric", "mainly_numeric", "has_digit", "punct", "other")
+"""The tagger's casing classes (rows of its --casing-dims embedding; loopynet.data.indexes.casing)."""
 HEADS = ("flatten", "last", "mean", "max")
 
 

@@ -62,7 +62,7 @@ def test_tagger_emissions_and_constrained_viterbi_on_real_conll(tmp_path):
     from loopynet.data.conll import read_split
     from loopynet.export.crf import allowed_transitions
     from loopynet import Tagger, TaggerConfig, TaggerDataConfig
-    from loopynet.tasks.tagging.task import pad_batch
+    from loopynet.tasks.tagging.encoding import pad_batch
 
     conll = SHARED_DATA / "conll2003"
     tagger = Tagger.train(conll, SHARED_DATA / "glove_6B_50d_conll.bin.gz", TaggerDataConfig(limit=500, validation_limit=100),

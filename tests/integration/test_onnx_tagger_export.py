@@ -40,7 +40,7 @@ def test_tagger_emissions_and_decoding_equal_pytorch(kind, conll_vectors, tmp_pa
     from loopynet.data.conll import read_split
     from loopynet.export.crf import allowed_transitions
     from loopynet import Tagger, TaggerConfig, TaggerDataConfig
-    from loopynet.tasks.tagging.task import pad_batch
+    from loopynet.tasks.tagging.encoding import pad_batch
 
     scheme = "iob2" if "iob2" in kind else "iobes"
     tagger = Tagger.train(CONLL, conll_vectors, TaggerDataConfig(limit=60, validation_limit=20, tag_scheme=scheme),

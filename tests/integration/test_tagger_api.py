@@ -14,7 +14,8 @@ from loopynet.config import TrainConfig
 from loopynet.data.conll import read_split
 from loopynet.io.artifact import ArtifactError
 from loopynet.config import TaggerConfig, TaggerDataConfig
-from loopynet.tasks.tagging.api import Tagger, entities
+from loopynet.tasks.tagging.api import Tagger
+from loopynet.tasks.tagging.encoding import entities
 
 CONLL = SHARED_DATA / "conll2003"
 SMALL = {"data_config": TaggerDataConfig(limit=60, validation_limit=30, train_embeddings=True),

@@ -79,23 +79,52 @@ sys.meta_path.insert(0, _NoTorch())
 """
 
 
-def test_cli_export_then_predict_onnx_without_torch(tiny_imdb, tiny_vectors, tmp_path, capsys):
-    clf = trained(tiny_imdb, tiny_vectors, tmp_path / "m", KINDS["gru-mean"])
-    assert main(["export", str(tmp_path / "m"), "--format", "onnx", "--out", str(tmp_path / "m.onnx")]) == 0
-    assert "m.onnx.json" in capsys.readouterr().out
+def without_torch(tmp_path: Path, *args: str) -> list:
+    """The JSON that `loopynet ARGS` prints in a subprocess where `import torch` fails."""
     blocker = tmp_path / "blocker"
-    blocker.mkdir()
+    blocker.mkdir(exist_ok=True)
     (blocker / "sitecustomize.py").write_text(BLOCK_TORCH)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(blocker), str(REPO / "src")])}
     probe = subprocess.run([sys.executable, "-c", "import torch"], env=env, capture_output=True, text=True)
     assert "torch is blocked" in probe.stderr  # the blocker works
-    run = subprocess.run([sys.executable, "-m", "loopynet.cli", "predict", str(tmp_path / "m.onnx"), "--json",
-                          "great wonderful film .", "awful boring plot ."], env=env, capture_output=True, text=True)
+    run = subprocess.run([sys.executable, "-m", "loopynet.cli", *args], env=env, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
-    got = json.loads(run.stdout)
+    return json.loads(run.stdout)
+
+
+def test_cli_export_then_predict_onnx_without_torch(tiny_imdb, tiny_vectors, tmp_path, capsys):
+    clf = trained(tiny_imdb, tiny_vectors, tmp_path / "m", KINDS["gru-mean"])
+    assert main(["export", str(tmp_path / "m"), "--format", "onnx", "--out", str(tmp_path / "m.onnx")]) == 0
+    assert "m.onnx.json" in capsys.readouterr().out
+    got = without_torch(tmp_path, "predict", str(tmp_path / "m.onnx"), "--json", "great wonderful film .",
+                        "awful boring plot .")
     want = clf.predict(["great wonderful film .", "awful boring plot ."])
     assert [r["label"] for r in got] == [r["label"] for r in want]
     assert np.allclose([r["probability"] for r in got], [r["probability"] for r in want], atol=1e-5)
+
+
+def test_cli_export_then_tag_predict_onnx_without_torch(tiny_vectors, tmp_path, capsys):
+    """The tagger's runtime (word/casing/character encoding, CoNLL-like tokens, CRF decoding, entity spans)
+    needs onnxruntime and NumPy only, and answers what the PyTorch tagger answers."""
+    from loopynet import Tagger, TaggerConfig, TaggerDataConfig
+    from loopynet.config import tagger_train_config
+
+    conll = tmp_path / "conll"
+    conll.mkdir()
+    sentence = ("Angela NNP B-NP B-PER\nMerkel NNP I-NP I-PER\nmet VBD B-VP O\nthe DT B-NP O\nfilm NN I-NP O\n"
+                "in IN B-PP O\nParis NNP B-NP B-LOC\n. . O O\n\n")
+    for split in ("train", "valid", "test"):
+        (conll / f"{split}.txt").write_text("-DOCSTART- -X- -X- O\n\n" + sentence * 6)
+    tagger = Tagger.train(conll, tiny_vectors, TaggerDataConfig(vector_norm="unit"),
+                          TaggerConfig(units=3, char_filters=4, char_dims=3, casing_dims=2),
+                          tagger_train_config(epochs=15, batch_size=2, lr=0.05, ema_decay=0.0), progress=False, log=lambda s: None)
+    tagger.save(tmp_path / "t")
+    assert main(["export", str(tmp_path / "t"), "--format", "onnx", "--out", str(tmp_path / "t.onnx")]) == 0
+    capsys.readouterr()
+    texts = ["Angela Merkel met the film in Paris.", "the film met Merkel in PARIS", "unknownword"]
+    got = without_torch(tmp_path, "tag", "predict", str(tmp_path / "t.onnx"), "--json", *texts)
+    assert got == tagger.predict(texts)
+    assert any(r["entities"] for r in got)  # the tiny tagger does tag something
 
 
 def test_bad_export_and_onnx_inputs_are_one_line_errors(tiny_imdb, tiny_vectors, tmp_path, capsys):

@@ -15,7 +15,7 @@ from loopynet import Classifier, DataConfig, ModelConfig, Tagger, TaggerConfig, 
 from loopynet.config import tagger_train_config
 from loopynet.models.base import Network
 from loopynet.models.ngram import NgramEnsemble
-from loopynet.tasks.tagging.task import pad_batch
+from loopynet.tasks.tagging.encoding import pad_batch
 
 MAXLEN = 12
 KINDS = {

@@ -8,11 +8,12 @@ import torch
 
 from loopynet.data.conll import TAGS, Sentence
 from loopynet.models.recurrent_classifier import reverse_within_length
-from loopynet.config import TaggerConfig
-from loopynet.data.indexes import CharIndex, WordIndex
-from loopynet.models.tagger import CASINGS, SequenceTagger, casing
+from loopynet.config import CASINGS, TaggerConfig
+from loopynet.data.indexes import CharIndex, WordIndex, casing
+from loopynet.models.tagger import SequenceTagger
+from loopynet.tasks.tagging.encoding import encode_sentences, pad_batch
 from loopynet.tasks.tagging.metrics import tag_metrics
-from loopynet.tasks.tagging.task import TaggingTask, encode_sentences, pad_batch
+from loopynet.tasks.tagging.task import TaggingTask
 
 SENTS = [Sentence(["EU", "rejects", "German", "call"], ["x"] * 4, ["x"] * 4, ["B-ORG", "O", "B-MISC", "O"]),
          Sentence(["Peter", "Blackburn"], ["x"] * 2, ["x"] * 2, ["B-PER", "I-PER"]),

@@ -18,7 +18,8 @@ from loopynet.data.conll import TAGS
 from loopynet.models import reference
 from loopynet.config import TaggerConfig
 from loopynet.models.tagger import SequenceTagger
-from loopynet.tasks.tagging.task import TaggedDocs, TaggingTask, pad_batch
+from loopynet.tasks.tagging.encoding import TaggedDocs, pad_batch
+from loopynet.tasks.tagging.task import TaggingTask
 from loopynet.train.loop import fit
 
 V, E, H, K = 12, 5, 4, len(TAGS)

@@ -14,7 +14,7 @@ from loopynet.config import BOOK_DATA, DataConfig
 from loopynet.data import tokenized as tokenized_module
 from loopynet.data.prepare import tokenizer_options
 from loopynet.data.tokenize import BOOK, DEFAULT, TOKENIZER_VERSION, tokenize
-from loopynet.tasks.tagging.api import tokenize as tagger_tokenize
+from loopynet.tasks.tagging.encoding import tokenize as tagger_tokenize
 
 TABLE = [
     ("I met Mr. Smith in the U.S. last year.", ["I", "met", "Mr.", "Smith", "in", "the", "U.S.", "last", "year", "."]),

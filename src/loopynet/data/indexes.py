@@ -1,4 +1,4 @@
-"""Token and character indexes of the tagger (rows of its embedding tables)."""
+"""Token and character indexes of the tagger (rows of its embedding tables), and its casing classes."""
 
 from __future__ import annotations
 
@@ -49,3 +49,25 @@ class CharIndex:
     def from_sentences(cls, sentences: list[Sentence], min_count: int = 1) -> CharIndex:
         counts = Counter(c for s in sentences for t in s.tokens for c in t)
         return cls(["<pad>", "<unk>"] + sorted(c for c, n in counts.items() if n >= min_count))
+
+
+def casing(token: str) -> int:
+    """Index into CASINGS (loopynet.config) of a token's casing class (0 is padding)."""
+    digits = sum(c.isdigit() for c in token)
+    if token.isdigit():
+        return 5
+    if digits / max(len(token), 1) > 0.5:
+        return 6
+    if token.islower():
+        return 1
+    if token.isupper():
+        return 2
+    if token[:1].isupper():
+        return 3
+    if digits:
+        return 7
+    if not any(c.isalnum() for c in token):
+        return 8
+    if any(c.isalpha() for c in token):
+        return 4
+    return 9

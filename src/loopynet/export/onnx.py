@@ -131,7 +131,7 @@ def _examples(graph, loaded) -> list[tuple[torch.Tensor, ...]]:
                 ids[b, :n] = rng.integers(1, vocab, n) if vocab > 1 else 0
             batches.append((torch.from_numpy(ids),))
         return batches
-    from loopynet.tasks.tagging.task import encode_sentences, pad_batch
+    from loopynet.tasks.tagging.encoding import encode_sentences, pad_batch
 
     words = loaded.words.words[2:] or ["x"]
     batches = []

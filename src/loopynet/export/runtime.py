@@ -1,5 +1,5 @@
-"""Run an exported model with onnxruntime: the classifier needs onnxruntime, NumPy and the tokenizer
-only (no torch); the tagger's encoding reuses loopynet's tagging code (which imports torch).
+"""Run an exported model with onnxruntime: both the classifier and the tagger need onnxruntime, NumPy and the
+tokenizer only (no torch; the tagger's encoding is `loopynet.tasks.tagging.encoding`).
 
     OnnxClassifier("imdb-rnn.onnx").predict(["Great film."])   # [{"text", "probability", "label"}]
     OnnxTagger("ner.onnx").predict(["Angela Merkel visited Paris ."])
@@ -114,7 +114,7 @@ class OnnxTagger:
     def tag_ids(self, sentences: list[list[str]]) -> list[list[int]]:
         """Tag ids (into the sidecar's tag_names) per pre-tokenised sentence."""
         from loopynet.export.crf import viterbi
-        from loopynet.tasks.tagging.task import encode_sentences, pad_batch
+        from loopynet.tasks.tagging.encoding import encode_sentences, pad_batch
 
         docs = encode_sentences(sentences, self.words, self.chars, self.tag_names, self.sidecar["max_word_len"])
         out: list[list[int]] = [[] for _ in sentences]
@@ -131,7 +131,7 @@ class OnnxTagger:
     def predict(self, texts: list[str] | list[list[str]]) -> list[dict]:
         """[{"text", "tokens", "tags", "entities"}] per text, as `Tagger.predict` (IOB2 tags)."""
         from loopynet.data.conll import iob2_tag
-        from loopynet.tasks.tagging.api import entities, tokenize as conll_tokenize
+        from loopynet.tasks.tagging.encoding import entities, tokenize as conll_tokenize
 
         texts = text_list(texts, tokens_allowed=True)
         tokenized = [conll_tokenize(t) if isinstance(t, str) else list(t) for t in texts]

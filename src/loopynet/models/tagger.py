@@ -21,36 +21,11 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from loopynet.config import TaggerConfig, check_tagger
+from loopynet.config import CASINGS, TaggerConfig, check_tagger
 from loopynet.models import cells
 from loopynet.models.base import Network
 from loopynet.models.recurrent_classifier import reverse_within_length
 from loopynet.models.simple_rnn import SimpleRNN
-
-
-CASINGS = ("<pad>", "lower", "upper", "title", "mixed", "numeric", "mainly_numeric", "has_digit", "punct", "other")
-
-
-def casing(token: str) -> int:
-    """Index into CASINGS of a token's casing class (0 is padding)."""
-    digits = sum(c.isdigit() for c in token)
-    if token.isdigit():
-        return 5
-    if digits / max(len(token), 1) > 0.5:
-        return 6
-    if token.islower():
-        return 1
-    if token.isupper():
-        return 2
-    if token[:1].isupper():
-        return 3
-    if digits:
-        return 7
-    if not any(c.isalnum() for c in token):
-        return 8
-    if any(c.isalpha() for c in token):
-        return 4
-    return 9
 
 
 class SequenceTagger(Network):

@@ -32,16 +32,16 @@ from loopynet.config import (
 )
 from loopynet.data.conll import counts, iob2_tag, read_tagged, scheme_tags, with_scheme
 from loopynet.data.indexes import CharIndex, WordIndex
-from loopynet.data.tokenize import DEFAULT, text_list
-from loopynet.data.tokenize import tokenize as pipeline_tokenize
+from loopynet.data.tokenize import text_list
 from loopynet.data.vectors import load_vectors
 from loopynet.device import resolve_device
 from loopynet.errors import InputError
 from loopynet.io.artifact import ArtifactError, check_tensors, read_folder, read_records, save_folder
 from loopynet.models.tagger import SequenceTagger
 from loopynet.tasks.tagging.constraints import allowed_transitions
+from loopynet.tasks.tagging.encoding import TaggedDocs, encode_sentences, entities, tokenize
 from loopynet.tasks.tagging.metrics import tag_metrics
-from loopynet.tasks.tagging.task import TaggedDocs, TaggingTask, encode_sentences
+from loopynet.tasks.tagging.task import TaggingTask
 from loopynet.tasks.tagging.vectors import concatenate_vectors, embedding_table
 from loopynet.train.checkpoint import checked_settings
 from loopynet.train.loop import fit
@@ -237,21 +237,6 @@ def _read(data, split: str, data_config: TaggerDataConfig, log: Callable[[str], 
     sentences, note = read_tagged(data, split, data_config.input_scheme)
     log(note)
     return with_scheme(sentences, data_config.tag_scheme)
-
-
-def tokenize(text: str) -> list[str]:
-    """CoNLL-like tokens: the classifier's default pipeline (`loopynet.data.tokenize.DEFAULT`: Treebank,
-    markup stripped, a trailing period split off words but not off abbreviations, URLs whole, `"` quotes),
-    so `Paris.` in the middle of a text becomes `Paris` `.` as in the pre-tokenised training data."""
-    return pipeline_tokenize(text, DEFAULT)
-
-
-def entities(tokens: list[str], tags: list[str]) -> list[dict]:
-    """Entity spans of IOB2 tags, conlleval convention (seqeval's get_entities)."""
-    from seqeval.metrics.sequence_labeling import get_entities
-
-    return [{"type": kind, "text": " ".join(tokens[s: e + 1]), "start": s, "end": e + 1}
-            for kind, s, e in get_entities(list(tags))]
 
 
 def _report(sentences, docs: TaggedDocs) -> dict:
