@@ -15,8 +15,9 @@ rotates so that all see the same machine load:
 A step is the training step of loopynet's loop (forward, loss, zero_grad, backward, RMSprop step,
 loss.item()) of BookClassifier (NLP in Action 8.1.5: batch 32, maxlen 400, 300-d vectors, dropout 0.2) on
 bench_train.py's synthetic batches. Each worker prints its kernel line (which library ran). Reports
-samples/s (median over repeats) and the ratio to jit-native (median of per-repeat ratios). Table on
-stdout, JSON in benchmarks/results/bench_kernel_install.json.
+samples/s (median over repeats), CPU ms per step (process CPU time: with --threads 1 robust to other jobs)
+and the ratio to jit-native (median of per-repeat ratios of samples/s). Table on stdout, JSON in
+benchmarks/results/bench_kernel_install.json.
 """
 
 from __future__ import annotations
@@ -39,7 +40,9 @@ from bench_train import synthetic_data
 from loopynet.config import ModelConfig
 from loopynet.models import fast_kernel
 from loopynet.models.classifier import BookClassifier
-contender, units, steps = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+contender, units, steps, threads = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+if threads:
+    torch.set_num_threads(threads)
 if contender.startswith("installed-"):
     variant = contender.removeprefix("installed-")
     folder = fast_kernel.Path(fast_kernel.__file__).parent
@@ -60,17 +63,18 @@ def step(n):
     return loss.item()
 for n in range(3):
     step(n)
-start = time.perf_counter()
+start, cpu = time.perf_counter(), time.process_time()
 for n in range(steps):
     step(n)
-print(json.dumps({"kernel_line": line, "samples_per_second": steps * 32 / (time.perf_counter() - start)}))
+print(json.dumps({"kernel_line": line, "samples_per_second": steps * 32 / (time.perf_counter() - start),
+                  "cpu_ms_per_step": 1e3 * (time.process_time() - cpu) / steps}))
 """
 
 CONTENDERS = ("installed-x86_64_v4", "installed-x86_64_v3", "installed-baseline", "jit-native", "torch")
 
 
-def run(contender: str, units: int, steps: int) -> dict:
-    """samples/s of one worker process.
+def run(contender: str, units: int, steps: int, threads: int = 0) -> dict:
+    """samples/s and CPU ms per step of one worker process (`threads` 0: torch's default).
 
     Raises:
         RuntimeError: the worker failed (its stderr's end is in the message).
@@ -79,7 +83,8 @@ def run(contender: str, units: int, steps: int) -> dict:
     env.pop("LOOPYNET_KERNEL", None)
     if contender in ("jit-native", "torch"):
         env["LOOPYNET_KERNEL"] = "jit" if contender == "jit-native" else "torch"
-    done = subprocess.run([sys.executable, "-c", WORKER, str(HERE), contender, str(units), str(steps)],
+    done = subprocess.run([sys.executable, "-c", WORKER, str(HERE), contender, str(units), str(steps),
+                           str(threads)],
                           capture_output=True, text=True, env=env, check=False)
     if done.returncode:
         raise RuntimeError(f"{contender} worker failed: {done.stderr[-2000:]}")
@@ -98,30 +103,32 @@ def available(contenders: tuple[str, ...]) -> list[str]:
     return [c for c in contenders if not c.startswith("installed-") or c.removeprefix("installed-") in variants]
 
 
-def measure(units: int, names: list[str], steps: int, repeats: int, torch_steps: int) -> dict:
-    samples = {name: [] for name in names}
+def measure(units: int, names: list[str], steps: int, repeats: int, torch_steps: int, threads: int = 0) -> dict:
+    samples, cpu = {name: [] for name in names}, {name: [] for name in names}
     lines = {}
     for repeat in range(repeats):
         order = names[repeat % len(names):] + names[: repeat % len(names)]
         for name in order:
-            result = run(name, units, torch_steps if name == "torch" else steps)
+            result = run(name, units, torch_steps if name == "torch" else steps, threads)
             samples[name].append(result["samples_per_second"])
+            cpu[name].append(result["cpu_ms_per_step"])
             lines[name] = result["kernel_line"]
     reference = samples.get("jit-native")
     rows = {}
     for name in names:
         ratio = (statistics.median(a / b for a, b in zip(samples[name], reference)) if reference else None)
         rows[name] = {"samples_per_second": samples[name], "median": statistics.median(samples[name]),
+                      "cpu_ms_per_step": statistics.median(cpu[name]),
                       "ratio_to_jit_native": ratio, "kernel_line": lines[name]}
     return rows
 
 
 def table(units: int, rows: dict) -> str:
     out = [f"SimpleRNN({units}), batch 32, maxlen 400, 300-d: training samples/s",
-           "| contender | samples/s (median) | ÷ jit-native | kernel line |", "|---|---|---|---|"]
+           "| contender | samples/s (median) | CPU ms/step | ÷ jit-native | kernel line |", "|---|---|---|---|---|"]
     for name, r in rows.items():
         ratio = "" if r["ratio_to_jit_native"] is None else f"{r['ratio_to_jit_native']:.2f}"
-        out.append(f"| {name} | {r['median']:,.0f} | {ratio} | {r['kernel_line']} |")
+        out.append(f"| {name} | {r['median']:,.0f} | {r['cpu_ms_per_step']:.2f} | {ratio} | {r['kernel_line']} |")
     return "\n".join(out)
 
 
@@ -131,6 +138,7 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=60, help="timed steps per compiled worker (default 60)")
     parser.add_argument("--torch-steps", type=int, default=6, help="timed steps of the torch worker (default 6)")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads in every worker (default: torch's)")
     parser.add_argument("--json", default=str(HERE / "results" / "bench_kernel_install.json"))
     args = parser.parse_args(argv)
     from loopynet.io.atomic import atomic_file
@@ -138,7 +146,7 @@ def main(argv=None) -> int:
     names = available(CONTENDERS)
     results = {}
     for units in args.units:
-        results[units] = measure(units, names, args.steps, args.repeats, args.torch_steps)
+        results[units] = measure(units, names, args.steps, args.repeats, args.torch_steps, args.threads)
         print(table(units, results[units]), flush=True)
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     with atomic_file(args.json) as f:

@@ -18,7 +18,9 @@ Contenders, one worker process per peer (own peak RSS, Keras its own backend), e
                    chapter's input; the lookup is not timed): model.fit, train_on_batch, jit_compile=True
 
 Nothing is forced on a worker: it inherits the parent's environment (OMP_WAIT_POLICY included, unless
---omp-wait-policy says otherwise) and each framework's default thread count (unless --threads). The
+--omp-wait-policy says otherwise) and each framework's default thread count (unless --threads); where the
+parent leaves OMP_WAIT_POLICY unset, loopynet's workers run with what loopynet's CLI chooses then
+(loopynet/omp_policy.py: PASSIVE where its compiled kernels run), as its users get it. The
 workers are started and warmed up, then every (peer, variant) is timed one at a time in interleaved
 repeats (the order rotates), so all see the same machine load. A training step is forward, loss,
 zero_grad, backward, optimizer step (plus `loss.item()`, as loopynet's training loop does).
@@ -51,6 +53,9 @@ SHARED_DATA = Path(os.environ.get("LOOPYNET_SHARED_DATA", Path(__file__).resolve
 
 import numpy as np
 from roofline import format_roofline, phase_flops, roofline, sgemm_peak
+
+from loopynet.models.kernel_sources import kernels_expected
+from loopynet.omp_policy import choose_wait_policy
 
 HERE = Path(__file__).resolve().parent
 KERAS_BACKENDS = ("jax", "tensorflow", "torch")
@@ -312,12 +317,15 @@ def worker_env(name: str, policy: str, threads: int | None, base: dict | None = 
     """The environment of a contender's worker: the parent's (`base`, default os.environ) as its users
     would have it, plus only what the benchmark must choose: the Keras backend, LOOPYNET_KERNEL=torch for
     the fallback, OMP_WAIT_POLICY when `policy` is not 'inherit', and XLA's one-thread flags when everyone
-    is asked to run on one thread."""
+    is asked to run on one thread. With 'inherit', loopynet's workers get what its CLI chooses when the
+    variable is unset (loopynet/omp_policy.py: PASSIVE where its compiled kernels run), the peers nothing."""
     env = dict(os.environ if base is None else base)
-    if policy != "inherit":
-        env["OMP_WAIT_POLICY"] = policy.upper()
     if name == "loopynet-torch":
         env["LOOPYNET_KERNEL"] = "torch"
+    if policy != "inherit":
+        env["OMP_WAIT_POLICY"] = policy.upper()
+    elif name.startswith("loopynet"):
+        choose_wait_policy(env, compiled_kernels=kernels_expected("cpu", env))
     if name.startswith("keras-"):
         env["KERAS_BACKEND"] = name.split("-", 1)[1]
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # log noise only
@@ -393,62 +401,47 @@ def breakdown(units: int, dropout: float, embeddings, ids, labels, threads: int,
     """Median milliseconds of each phase of a loopynet training step on the compiled path: thread CPU
     time on one thread (robust to other processes), wall time with more.
 
-    The step is BookClassifier.forward spelled out with the same library calls (checked equal to
-    model(ids) below); backward is split by hooks on the projection output `a` and the states `h`.
+    The step is the model's own (`BookClassifier.forward` -> `CompiledBookNetwork`, one autograd node),
+    timed at the phase ends that node reports (`classifier.phase_hook`) and after the loss and the
+    optimizer step; zero_grad and the distinct ids count in the first phase, the loss's backward in "head bwd".
     """
     import torch
     import torch.nn.functional as F
 
-    from loopynet.models import fast_kernel
-    from loopynet.models.classifier import dropout_dense
-    from loopynet.models.recurrence import simple_recurrence
+    from loopynet.models import classifier, fast_kernel
 
     torch.set_num_threads(threads)
-    kernels = fast_kernel.kernels()
-    if kernels is None:
+    if fast_kernel.kernels() is None:
         return {"skipped": "compiled kernels unavailable"}
     model, _ = torch_step_fn("loopynet", units, dropout, embeddings, ids.shape[2])
     opt = torch.optim.RMSprop(model.parameters(), lr=1e-3, alpha=0.9, eps=1e-7)
     phases: dict[str, list[float]] = {}
-
-    def forward(x):
-        a = project(model, kernels, x)
-        mark("embedding+projection")
-        h = simple_recurrence(a, model.rnn.recurrent_kernel)
-        mark("recurrence fwd")
-        return a, h
-
-    clock = {}
-
-    clock_fn = time.thread_time if threads == 1 else time.perf_counter
+    clock, clock_fn = {}, time.thread_time if threads == 1 else time.perf_counter
 
     def mark(name):
         now = clock_fn()
         phases.setdefault(name, []).append(now - clock["t"])
         clock["t"] = now
 
-    for k in range(steps + 3):
-        x, y = torch.from_numpy(ids[k % len(ids)]), torch.from_numpy(labels[k % len(ids)])
-        clock["t"] = clock_fn()
-        opt.zero_grad(set_to_none=True)
-        a, h = forward(x)
-        loss = F.binary_cross_entropy_with_logits(dropout_dense(h, model.dense_kernel, model.dense_bias, dropout), y)
-        loss.item()
-        mark("head fwd (dropout+dense) + loss")
-        h.register_hook(lambda g: mark("head bwd"))
-        a.register_hook(lambda g: mark("recurrence bwd (+dW_hh)"))
-        loss.backward()
-        mark("projection bwd (scatter + dW_xh)")
-        opt.step()
-        mark("optimizer step")
-    with torch.no_grad():  # the spelled-out forward is the model's
-        model.eval()
-        x = torch.from_numpy(ids[0])
-        same = torch.allclose(dropout_dense(forward(x)[1], model.dense_kernel, model.dense_bias, 0.0), model(x))
+    classifier.phase_hook = mark
+    try:
+        for k in range(steps + 3):
+            x, y = torch.from_numpy(ids[k % len(ids)]), torch.from_numpy(labels[k % len(ids)])
+            clock["t"] = clock_fn()
+            opt.zero_grad(set_to_none=True)
+            logits = model(x)
+            loss = F.binary_cross_entropy_with_logits(logits, y)
+            loss.item()
+            mark("head fwd (dropout+dense) + loss")
+            loss.backward()
+            opt.step()
+            mark("optimizer step")
+    finally:
+        classifier.phase_hook = None
     result = {name: 1e3 * statistics.median(times[3:]) for name, times in phases.items()}
     result["total"] = sum(result.values())
     result["clock"] = "thread CPU time" if threads == 1 else "wall time"
-    result["spelled-out forward equals model(ids)"] = bool(same)
+    result["the model's own path (CompiledBookNetwork)"] = logits.grad_fn.name() == "CompiledBookNetworkBackward"
     return result
 
 
@@ -793,8 +786,12 @@ def parse_args(argv=None):
 def run_units(units: int, peers: dict, args, data_dir: str, ids, labels, embeddings) -> dict:
     """Time the contenders for one `units`, cross-check the peers, then the breakdown with its roofline,
     the ablation and the loss checks; prints each."""
+    load = os.getloadavg()
     result = measure(units, peers, args, data_dir, args.batch)
+    result["load_average_at_start"], result["load_average_after_repeats"] = load, os.getloadavg()
     print(table(units, result), flush=True)
+    print(f"load average (1, 5, 15 min) before the repeats {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, after "
+          f"{result['load_average_after_repeats'][0]:.2f}", flush=True)
     if not args.no_peer_check:
         result["peer_check"] = anchor_check(units, result["rows"], args)
         print(format_anchor(result["peer_check"]), flush=True)

@@ -1,17 +1,22 @@
-"""OpenMP's wait policy for loopynet's CLI: training speed with OpenMP's default waiting (idle threads spin,
-then sleep) against OMP_WAIT_POLICY=PASSIVE (they sleep at once), on the classifier (the book's network
-and the imdb-rnn recipe), the CoNLL tagger and tuning workers, on slices of the real data.
+"""OpenMP's wait policy for loopynet's CLI: training speed under OpenMP's default waiting (idle threads spin,
+then sleep) and its alternatives, on the classifier (the book's network and the imdb-rnn recipe), the
+CoNLL tagger and tuning workers, on slices of the real data.
 
-    python benchmarks/omp_policy.py                  # 2 interleaved rounds, ~10-20 minutes
-    python benchmarks/omp_policy.py --rounds 1 --only book imdb-rnn
+    python benchmarks/omp_policy.py                  # 2 interleaved rounds of every arm, ~20-40 minutes
+    python benchmarks/omp_policy.py --rounds 1 --only book imdb-rnn --arms default passive
 
-Each run is the real CLI in a fresh process (libgomp reads the variable when torch loads). "default"
-runs with OMP_WAIT_POLICY unset and the CLI's own load-based choice (loopynet/omp_policy.py) turned off,
-so OpenMP's default applies whatever the load; "passive" sets the variable. The arms alternate, and
-every run records the 1-minute load average before it starts: on a machine shared with other jobs
-the answer depends on that load. Training throughput is the samples/s of the history's last epoch
-(tuning: the wall time of the whole command). Table on stdout, JSON in
-benchmarks/results/omp_policy.json.
+Each run is the real CLI in a fresh process (libgomp reads its variables when torch loads), with the
+CLI's own choice (loopynet/omp_policy.py) turned off except in the arm "cli". Arms (ARMS):
+  default     OMP_WAIT_POLICY unset: OpenMP's default (libgomp: spin ~300,000 rounds, then sleep)
+  passive     OMP_WAIT_POLICY=PASSIVE: idle OpenMP threads sleep at once
+  spin-10k    GOMP_SPINCOUNT=10000: libgomp's spin shortened ~30x, policy unset
+  torch-1     torch.set_num_threads(1) (no OpenMP workers to spin), loopynet's C kernels still on the
+              thread count torch had (2 here), policy unset
+  cli         what the CLI chooses by itself
+The arms rotate from round to round, and every run records the 1-minute load average before it
+starts: on a machine shared with other jobs the answer depends on that load. Training throughput is
+the samples/s of the history's last epoch (tuning: the wall time of the whole command). Table on
+stdout (each arm's speed / the default's), JSON in benchmarks/results/omp_policy.json.
 """
 
 from __future__ import annotations
@@ -28,10 +33,23 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SHARED_DATA = Path(os.environ.get("LOOPYNET_SHARED_DATA", HERE.parents[1] / "shared" / "data"))
-# The CLI with its load-based choice off: os.getloadavg reports an idle machine to it.
-LAUNCH = ("import os, sys; from loopynet import cli\n"
-          "if os.environ.pop('BENCH_OMP_DEFAULT', None): os.getloadavg = lambda: (0.0, 0.0, 0.0)\n"
-          "sys.exit(cli.main(sys.argv[1:]))")
+# The CLI, with its own choice off unless BENCH_OMP_ARM is "cli"; arm "torch-1" keeps loopynet's kernels on
+# torch's thread count and then puts torch itself on one thread (torch loads only then: after the policy).
+LAUNCH = """import os, sys
+from loopynet import cli
+arm = os.environ.pop('BENCH_OMP_ARM')
+if arm != 'cli':
+    cli.choose_wait_policy = lambda *args, **kwargs: None
+if arm == 'torch-1':
+    import torch
+    from loopynet.models import fast_kernel
+    n = torch.get_num_threads()
+    fast_kernel.Kernels._threads = staticmethod(lambda rows: max(1, min(n, -(-rows // fast_kernel.ROWS))))
+    fast_kernel.Kernels._threads_for = staticmethod(lambda elements: max(1, min(n, elements >> 16)))
+    torch.set_num_threads(1)
+sys.exit(cli.main(sys.argv[1:]))"""
+ARMS = {"default": {}, "passive": {"OMP_WAIT_POLICY": "PASSIVE"}, "spin-10k": {"GOMP_SPINCOUNT": "10000"},
+        "torch-1": {}, "cli": {}}
 SPACE = 'epochs = 1\nmaxlen = 100\n[units]\nlow = 20\nhigh = 40\nstep = 10\n'
 
 
@@ -39,7 +57,7 @@ def workloads(data: Path, out: Path) -> dict[str, list[str]]:
     imdb, vectors = str(data / "aclImdb_v1_labeled.tar.gz"), str(data / "en_vectors_300d.bin.gz")
     (out / "space.toml").write_text(SPACE)
     return {
-        "book": ["train", "--data", imdb, "--vectors", vectors, "--limit", "2000", "--epochs", "1"],
+        "book": ["train", "--data", imdb, "--vectors", vectors, "--limit", "5000", "--epochs", "1"],
         "imdb-rnn": ["train", "--preset", "imdb-rnn", "--data", imdb, "--vectors", vectors, "--limit", "1000",
                      "--epochs", "1"],
         "tagger": ["tag", "train", "--data", str(data / "conll2003"), "--vectors",
@@ -51,12 +69,9 @@ def workloads(data: Path, out: Path) -> dict[str, list[str]]:
 
 
 def run(name: str, argv: list[str], arm: str, out: Path) -> dict:
-    """One CLI run under `arm` ('default' or 'passive'); its throughput and the load average before it."""
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    if arm == "passive":
-        env["OMP_WAIT_POLICY"] = "PASSIVE"
-    else:
-        env["BENCH_OMP_DEFAULT"] = "1"
+    """One CLI run under `arm` (ARMS); its throughput and the load average before it."""
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    env |= ARMS[arm] | {"BENCH_OMP_ARM": arm}
     folder = out / f"{name.split()[0]}-{arm}-{time.monotonic_ns()}"
     load = os.getloadavg()[0]
     start = time.perf_counter()
@@ -76,6 +91,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds (default 2)")
     parser.add_argument("--only", nargs="+", help="workloads to run (default all)")
+    parser.add_argument("--arms", nargs="+", choices=list(ARMS), default=list(ARMS), help="arms (default all)")
     parser.add_argument("--data", default=str(SHARED_DATA))
     parser.add_argument("--json", default=str(HERE / "results" / "omp_policy.json"))
     args = parser.parse_args(argv)
@@ -84,23 +100,25 @@ def main(argv=None) -> int:
         jobs = workloads(Path(args.data), Path(tmp))
         for name in args.only or list(jobs):
             for k in range(args.rounds):
-                for arm in (("default", "passive") if k % 2 == 0 else ("passive", "default")):
+                for arm in args.arms[k % len(args.arms):] + args.arms[: k % len(args.arms)]:
                     record = run(name, jobs[name], arm, Path(tmp))
                     results.setdefault(name, []).append(record)
                     print(f"{name:<18}{arm:<9}{record.get('samples_per_second', float('nan')):>10.1f} samples/s"
                           f"{record['wall_seconds']:>9.1f} s wall   load average {record['load_average_before']:.1f}",
                           flush=True)
-    print(f"\n{'workload':<18}{'default':>12}{'passive':>12}{'default/passive':>17}  (samples/s; tune: 1/wall s)")
+    print(f"\n{'workload':<18}" + "".join(f"{arm:>18}" for arm in args.arms)
+          + "  (samples/s, x the default; tune: 1/wall s)")
     summary = {}
     for name, records in results.items():
         def speed(r):
             return r.get("samples_per_second") or 1.0 / r["wall_seconds"]
-        arms = {arm: statistics.median(speed(r) for r in records if r["arm"] == arm) for arm in ("default", "passive")}
+        arms = {arm: statistics.median(speed(r) for r in records if r["arm"] == arm) for arm in args.arms}
         loads = [r["load_average_before"] for r in records]
-        summary[name] = {**arms, "default_over_passive": arms["default"] / arms["passive"],
-                         "load_average_range": [min(loads), max(loads)]}
-        print(f"{name:<18}{arms['default']:>12.4g}{arms['passive']:>12.4g}{arms['default'] / arms['passive']:>17.2f}"
-              f"  load average {min(loads):.1f}-{max(loads):.1f}")
+        base = arms.get("default")
+        summary[name] = {"samples_per_second": arms, "load_average_range": [min(loads), max(loads)],
+                         "over_default": {arm: v / base for arm, v in arms.items()} if base else None}
+        print(f"{name:<18}" + "".join(f"{v:>10.4g}" + (f" ({v / base:.2f}x)" if base else " " * 8)
+                                      for v in arms.values()) + f"  load average {min(loads):.1f}-{max(loads):.1f}")
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps({"runs": results, "summary": summary, "cpu_count": os.cpu_count()},
                                           indent=1))

@@ -6,7 +6,7 @@ count 0); the ceiling is the machine's sgemm rate measured in the same run (`tor
 float32 matrices, MKL or OpenBLAS through torch).
 
 Symbols: T time steps (maxlen), B batch, E embedding dims, H units, U distinct token ids of a batch
-(the projection runs once per distinct id: loopynet's `TokenProjection`).
+(the projection runs once per distinct id, as loopynet's `CompiledBookNetwork` does).
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ def phase_flops(T: int, B: int, E: int, H: int, U: float) -> dict[str, float]:
         "embedding+projection": 2 * U * E * H,                    # table[u] @ kernel for the distinct ids
         "recurrence fwd": 2 * T * B * H * H,                      # h[t-1] @ W_hh, every step
         "head fwd (dropout+dense) + loss": 2 * T * B * H,         # sum over (t, j) of mask * h * w
-        "head bwd": 4 * T * B * H,                                # dh and dw
-        "recurrence bwd (+dW_hh)": 4 * T * B * H * H,             # da[t] @ W_hh^T and sum_t h[t-1]^T da[t]
+        "head bwd": 2 * T * B * H,                                # dw (dh is made inside the recurrence's BPTT)
+        "recurrence bwd (+dW_hh)": 4 * T * B * H * H + 2 * T * B * H,  # da[t] @ W_hh^T, sum_t h[t-1]^T da[t], dh
         "projection bwd (scatter + dW_xh)": 2 * U * E * H + T * B * H,  # table[u]^T d, and the scatter's sums
         "optimizer step": 0.0,
     }

@@ -29,6 +29,7 @@ from loopynet.config import (
     tagger_train_config,
 )
 from loopynet.errors import InputError, UsageError, UserError
+from loopynet.models.kernel_sources import kernels_expected
 from loopynet.omp_policy import choose_wait_policy
 
 EXIT_ERROR = 2
@@ -348,7 +349,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     prog = f"loopynet {args.command}"
 
-    choose_wait_policy()  # OpenMP's spinning idle threads: kept unless the machine is overloaded (omp_policy.py)
+    # OpenMP's idle threads sleep where the classifier's C kernels run or the machine is overloaded (omp_policy.py;
+    # the tagger, whose step is mostly torch ops around its kernels, trained faster idle with OpenMP's default)
+    choose_wait_policy(compiled_kernels=args.command != "tag" and kernels_expected(getattr(args, "device", "auto")))
 
     if getattr(args, "threads", None) is not None:  # train, tag train, tag evaluate
         if not 1 <= args.threads <= MAX_THREADS:

@@ -63,6 +63,18 @@ def test_worker_env_adds_only_what_the_benchmark_must_choose(bench):
     assert "XLA_FLAGS" not in bench.worker_env("keras-jax", "inherit", None, {})
 
 
+def test_loopynet_workers_run_as_its_cli_chooses_and_peers_keep_their_default(bench, monkeypatch):
+    """With the parent's OMP_WAIT_POLICY unset: loopynet's compiled path gets the CLI's PASSIVE, its pure-torch
+    fallback and every peer nothing (idle machine faked); a value the parent set reaches every worker."""
+    monkeypatch.setattr(bench, "kernels_expected", lambda device, env: env.get("LOOPYNET_KERNEL") != "torch")
+    monkeypatch.setattr(bench.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    assert bench.worker_env("loopynet", "inherit", None, {})["OMP_WAIT_POLICY"] == "PASSIVE"
+    assert "OMP_WAIT_POLICY" not in bench.worker_env("loopynet-torch", "inherit", None, {})
+    for peer in ("torch-nn-rnn", "keras-tensorflow", "keras-jax", "anchor"):
+        assert "OMP_WAIT_POLICY" not in bench.worker_env(peer, "inherit", None, {})
+    assert bench.worker_env("loopynet", "inherit", None, {"OMP_WAIT_POLICY": "ACTIVE"})["OMP_WAIT_POLICY"] == "ACTIVE"
+
+
 def test_best_of_peers_picks_each_peer_fastest_variant(bench):
     def row(peer, variant, sps):
         return {"peer": peer, "variant": variant, "samples_per_s": sps, "median": float(np.median(sps))}

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from numpy.testing import assert_allclose
 
 from loopynet.config import ModelConfig
-from loopynet.models import fast_kernel
+from loopynet.models import classifier, fast_kernel
 from loopynet.models import reference as ref
 from loopynet.models.classifier import BookClassifier, dropout_dense, dropout_mask
 from loopynet.models.recurrence import simple_recurrence
@@ -330,6 +330,37 @@ def test_training_mode_draws_a_fresh_mask_and_eval_is_deterministic(use):
     assert not torch.equal(model(ids), model(ids))
     model.eval()
     assert torch.equal(model(ids), model(ids))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_one_node_network_is_bit_for_bit_the_chain_of_kernels(dtype, use, monkeypatch):
+    """`CompiledBookNetwork` (the network as one autograd node: the recurrence reads the projection's rows,
+    BPTT makes the head's dh) against the chain TokenProjection -> CompiledRecurrence -> DropoutDense on the
+    same dropout draw: identical logits and gradients, and the phases it reports in order."""
+    use("compiled")
+    g = torch.Generator().manual_seed(8)
+    V, E, H, T, B = 23, 6, 21, 9, 11
+    model = BookClassifier(ModelConfig(units=H, dropout=0.3, embedding_dims=E, maxlen=T),
+                           torch.randn(V, E, generator=g), seed=3).to(dtype)
+    ids, y = torch.randint(0, V, (B, T), generator=g), torch.randint(0, 2, (B,), generator=g).to(dtype)
+    phases = []
+    monkeypatch.setattr(classifier, "phase_hook", phases.append)
+    results = []
+    for one_node in (True, False):
+        model.zero_grad()
+        torch.manual_seed(1)
+        if one_node:
+            logits = model(ids)
+            assert logits.grad_fn.name() == "CompiledBookNetworkBackward"
+        else:
+            out, _ = model.rnn.forward_ids(ids, model.embeddings)
+            logits = model.head(out)
+        F.binary_cross_entropy_with_logits(logits, y).backward()
+        results.append([logits.detach()] + [p.grad.clone() for p in model.parameters()])
+    for a, b in zip(*results):
+        assert torch.equal(a, b)
+    assert phases == ["embedding+projection", "recurrence fwd", "head bwd", "recurrence bwd (+dW_hh)",
+                      "projection bwd (scatter + dW_xh)"]
 
 
 # --- the buffer pool ---------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from loopynet.models import fast_kernel, kernel_sources
+from loopynet.models import kernel_sources
 
 V3 = set(kernel_sources.INSTALL_VARIANTS["x86_64_v3"]["cpu_features"])
 V4 = set(kernel_sources.INSTALL_VARIANTS["x86_64_v4"]["cpu_features"])
@@ -31,14 +31,14 @@ def _manifest(folder: Path, sha: str) -> None:
 
 
 def test_installed_library_only_for_the_current_sources(tmp_path, monkeypatch):
-    monkeypatch.setattr(fast_kernel, "_cpu_flags", lambda: "flags : " + " ".join(sorted(V3)))
-    assert fast_kernel.installed_library(tmp_path) is None  # no manifest: a source install without the build
+    monkeypatch.setattr(kernel_sources, "cpu_flags", lambda: "flags : " + " ".join(sorted(V3)))
+    assert kernel_sources.installed_library(tmp_path) is None  # no manifest: a source install without the build
     _manifest(tmp_path, kernel_sources.sources_sha256())
-    assert fast_kernel.installed_library(tmp_path) == (tmp_path / "_kernels_x86_64_v3.so", "x86_64_v3")
-    monkeypatch.setattr(fast_kernel, "_cpu_flags", lambda: "flags : sse2")
-    assert fast_kernel.installed_library(tmp_path) == (tmp_path / "_kernels_baseline.so", "baseline")
+    assert kernel_sources.installed_library(tmp_path) == (tmp_path / "_kernels_x86_64_v3.so", "x86_64_v3")
+    monkeypatch.setattr(kernel_sources, "cpu_flags", lambda: "flags : sse2")
+    assert kernel_sources.installed_library(tmp_path) == (tmp_path / "_kernels_baseline.so", "baseline")
     _manifest(tmp_path, "0" * 64)  # built from other sources (e.g. kernel.c edited in an editable install)
-    assert fast_kernel.installed_library(tmp_path) is None
+    assert kernel_sources.installed_library(tmp_path) is None
 
 
 def test_sources_hash_covers_names_and_bytes(tmp_path):

@@ -36,9 +36,28 @@ typedef double real;
 #error "compile with -DLN_REAL_F32 or -DLN_REAL_F64"
 #endif
 
-#define VBYTES 64                          /* one vector: 16 floats or 8 doubles */
+/* One vector is one register of the widest vector unit the build targets: 64 bytes with AVX-512 (32
+ * registers), 32 with AVX/AVX2 (16 registers), else 16 (SSE2, NEON): 64-byte vectors on 16 registers
+ * spill the register tiles (measured 3x slower than these). A tile holds ROWS x 2 accumulators plus the
+ * vectors they multiply: 8 rows fit in 32 registers, 4 in 16 (the fastest of 4, 6, 8 measured built for
+ * x86-64-v3). -D overrides are for measuring only. */
+#ifndef VBYTES
+#if defined(__AVX512F__)
+#define VBYTES 64
+#elif defined(__AVX__)
+#define VBYTES 32
+#else
+#define VBYTES 16
+#endif
+#endif
+#ifndef ROWS
+#if defined(__AVX512F__)
+#define ROWS 8
+#else
+#define ROWS 4
+#endif
+#endif
 #define VL ((int)(VBYTES / sizeof(real)))  /* lanes per vector */
-#define ROWS 8                             /* batch rows of a register tile (by 2 vectors of columns) */
 #define MAX_THREADS 64
 typedef real vreal __attribute__((vector_size(VBYTES)));
 
@@ -74,10 +93,11 @@ static inline real tanh_r(real x) {
 /* logistic sigmoid: 1 / (1 + e^-x) = (1 + tanh(x / 2)) / 2. */
 static inline real sigmoid_r(real x) { return (real)0.5 + (real)0.5 * tanh_r((real)0.5 * x); }
 
-/* Keep a vector in a register (AVX-512: one vector is one register); GCC otherwise re-loads it as a memory
- * operand of every FMA that uses it. */
+/* Keep a vector in a register; GCC otherwise re-loads it as a memory operand of every FMA that uses it. */
 #if defined(__AVX512F__)
 #define PIN(v) __asm__("" : "+v"(v))
+#elif defined(__SSE2__)
+#define PIN(v) __asm__("" : "+x"(v))
 #else
 #define PIN(v) ((void)0)
 #endif

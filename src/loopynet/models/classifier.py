@@ -6,10 +6,13 @@ Symbols: B batch, T time (= maxlen), E embedding dims, H units, V vocabulary siz
 The Dropout -> Flatten -> Dense(1) head is one step, `dropout_dense`, on the RNN's time-major (T, B, H)
 states: `logits[b] = bias + sum_{t,j} keep[t,b,j] / (1 - p) * h[t,b,j] * kernel[t*H + j]`, the Keras
 (B, T*H) flatten order without building the flattened copy. With the compiled kernels it is one C pass
-forward and one backward (`DropoutDense`); otherwise plain PyTorch ops.
+forward and one backward (`DropoutDense`); otherwise plain PyTorch ops. On the CPU with the compiled
+kernels, `BookClassifier.forward` runs the whole network as one autograd node (`CompiledBookNetwork`).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -17,7 +20,11 @@ from torch import nn
 from loopynet.config import ModelConfig
 from loopynet.models import fast_kernel
 from loopynet.models.base import Network
-from loopynet.models.simple_rnn import SimpleRNN, glorot_uniform_
+from loopynet.models.simple_rnn import SimpleRNN, _compiled_projection, _distinct, glorot_uniform_
+
+# Called with each phase's name as it ends inside CompiledBookNetwork (benchmarks/bench_train.py's per-phase
+# breakdown sets it; None: no calls).
+phase_hook: Callable[[str], None] | None = None
 
 
 class BookClassifier(Network):
@@ -56,9 +63,28 @@ class BookClassifier(Network):
 
         Raises:
             ValueError: T differs from the maxlen the dense head was built for.
+            IndexError: an id is negative or >= V.
         """
-        out, _ = self.rnn.forward_ids(ids, self.embeddings)  # (B, T, H) view of time-major storage
-        return self.head(out)
+        kernels = self._compiled_kernels(ids)
+        if kernels is None or not ids.numel():
+            out, _ = self.rnn.forward_ids(ids, self.embeddings)  # (B, T, H) view of time-major storage
+            return self.head(out)
+        B, T = ids.shape
+        _check_dense(T, self.rnn.units, self.dense_kernel)
+        tokens, where = _distinct(ids.t().reshape(T * B).long(), self.embeddings.shape[0], kernels)  # (U,), (T*B,)
+        p = self.dropout.p if self.training else 0.0
+        rnn = self.rnn
+        return CompiledBookNetwork.apply(tokens, where, rnn.kernel, rnn.bias, rnn.recurrent_kernel, self.dense_kernel,
+                                         self.dense_bias, self.embeddings, B, p, kernels)
+
+    def _compiled_kernels(self, ids: torch.Tensor) -> fast_kernel.Kernels | None:
+        """The loaded kernels when `CompiledBookNetwork` applies (CPU ids, a table `TokenProjection` takes,
+        every weight of the table's dtype), else None."""
+        weights = (self.rnn.kernel, self.rnn.bias, self.rnn.recurrent_kernel, self.dense_kernel, self.dense_bias)
+        if ids.device.type != "cpu" or not _compiled_projection(self.embeddings, self.rnn.kernel) or any(
+                w.dtype != self.embeddings.dtype or w.device.type != "cpu" for w in weights):
+            return None
+        return fast_kernel.kernels()
 
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
         """ids (B, T) -> the word vectors (B, T, E) the SimpleRNN reads (zeros at padding)."""
@@ -112,9 +138,7 @@ def dropout_dense(h: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor, p: 
     T, _, H = h.shape
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout p must be in [0, 1], got {p}")
-    if kernel.shape != (T * H, 1):
-        raise ValueError(f"dense kernel is {tuple(kernel.shape)} but the input has T={T} steps of H={H} units: "
-                         f"expected ({T * H}, 1); pad or truncate ids to the model's maxlen")
+    _check_dense(T, H, kernel)
     if mask is not None and mask.shape != h.shape:
         raise ValueError(f"dropout mask is {tuple(mask.shape)}, states are {tuple(h.shape)}")
     kernels = fast_kernel.kernels() if fast_kernel.Kernels.supports(h) and h.dtype == kernel.dtype else None
@@ -127,6 +151,13 @@ def dropout_dense(h: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor, p: 
         return torch.einsum("tbj,tj->b", h, kernel.reshape(T, H)) + bias
     mask = None if mask is None else mask.to(torch.uint8).contiguous()
     return DropoutDense.apply(h.contiguous(), kernel, bias, mask, scale, kernels)
+
+
+def _check_dense(T: int, H: int, kernel: torch.Tensor) -> None:
+    """Raise ValueError unless the dense kernel is (T*H, 1) for T steps of H units."""
+    if kernel.shape != (T * H, 1):
+        raise ValueError(f"dense kernel is {tuple(kernel.shape)} but the input has T={T} steps of H={H} units: "
+                         f"expected ({T * H}, 1); pad or truncate ids to the model's maxlen")
 
 
 def dropout_mask(shape: torch.Size, p: float, kernels: fast_kernel.Kernels | None = None,
@@ -167,6 +198,65 @@ class DropoutDense(torch.autograd.Function):
         dh, dkernel = fast_kernel.buffers.empty(h.shape, h.dtype), torch.empty_like(kernel)  # (T, B, H), (T*H, 1)
         ctx.kernels.head_backward(dz.contiguous(), h, mask, kernel, ctx.scale, dh, dkernel)
         return dh, dkernel, dz.sum().reshape(1), None, None, None
+
+
+class CompiledBookNetwork(torch.autograd.Function):
+    """BookClassifier.forward as one autograd node on the compiled kernels (models/kernel.c): the same values
+    and gradients as TokenProjection -> CompiledRecurrence -> DropoutDense, with fewer passes over memory.
+
+    Forward: the projection once per distinct token (U, H), the recurrence reading each step's rows straight
+    from it (no (T*B, H) gathered copy), the dropout mask (torch's generator, as `dropout_mask`), the head.
+    Backward: the head's dkernel, then BPTT computing the head's dh on the fly (no (T, B, H) dh), dW_hh, the
+    scatter of da into the distinct tokens, dkernel and dbias of the projection. Inputs: tokens (U,), where
+    (T*B,) from `_distinct`; the SimpleRNN's kernel (E, H), bias (H,), recurrent_kernel (H, H); the dense
+    kernel (T*H, 1) and bias (1,); the frozen table (V, E); batch size B, dropout p (0: none), the kernels.
+    Returns logits (B,).
+    """
+
+    @staticmethod
+    def forward(ctx, tokens, where, kernel, bias, W_hh, dense_kernel, dense_bias, table, B: int, p: float, kernels):
+        H = W_hh.shape[0]
+        T = where.shape[0] // B
+        per_token = table.new_empty(tokens.shape[0], H)  # (U, H)
+        kernels.project_rows(table, tokens, kernel.contiguous(), bias.contiguous(), per_token)
+        _phase("embedding+projection")
+        W_hh, dense_kernel = W_hh.contiguous(), dense_kernel.contiguous()
+        h = fast_kernel.buffers.empty((T, B, H), table.dtype)
+        kernels.rnn_forward(per_token, W_hh, table.new_zeros(B, H), h, where)
+        _phase("recurrence fwd")
+        mask = dropout_mask(h.shape, p, kernels) if p > 0.0 else None
+        scale = 1.0 if mask is None else (0.0 if p >= 1.0 else 1.0 / (1.0 - p))
+        z = table.new_empty(B)
+        kernels.head_forward(h, mask, dense_kernel, scale, float(dense_bias), z)
+        ctx.scale, ctx.kernels = scale, kernels
+        ctx.save_for_backward(tokens, where, table, W_hh, h, dense_kernel, mask)
+        return z
+
+    @staticmethod
+    def backward(ctx, dz):
+        tokens, where, table, W_hh, h, dense_kernel, mask = ctx.saved_tensors
+        kernels, scale, dz = ctx.kernels, ctx.scale, dz.contiguous()
+        T, B, H = h.shape
+        d_dense = torch.empty_like(dense_kernel)  # (T*H, 1)
+        kernels.head_backward(dz, h, mask, dense_kernel, scale, None, d_dense)
+        _phase("head bwd")
+        da = fast_kernel.buffers.empty(h.shape, h.dtype)  # (T, B, H)
+        kernels.rnn_backward(None, h, W_hh, da, h.new_empty(B, H), head=(dz, mask, dense_kernel, scale))
+        dW_hh = torch.zeros_like(W_hh)  # sum_t h[t-1].T @ da[t]; h[-1] = 0 adds nothing
+        kernels.accumulate_xt_d(h.view(T * B, H), None, da[1:].view((T - 1) * B, H), dW_hh)
+        _phase("recurrence bwd (+dW_hh)")
+        d_per_token = h.new_zeros(tokens.shape[0], H)  # (U, H)
+        kernels.scatter_add_rows(da.view(T * B, H), where, d_per_token)
+        dkernel = table.new_zeros(table.shape[1], H)  # (E, H)
+        kernels.accumulate_xt_d(table, tokens, d_per_token, dkernel)
+        dbias = d_per_token.sum(0)
+        _phase("projection bwd (scatter + dW_xh)")
+        return None, None, dkernel, dbias, dW_hh, d_dense, dz.sum().reshape(1), None, None, None, None
+
+
+def _phase(name: str) -> None:
+    if phase_hook is not None:
+        phase_hook(name)
 
 
 def count_trainable(model: nn.Module) -> int:

@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
-import json
 import os
 import platform
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -38,6 +36,7 @@ import torch
 
 from loopynet.home import cache_dir
 from loopynet.models import kernel_sources
+from loopynet.models.kernel_sources import installed_library
 
 ENV = "LOOPYNET_KERNEL"  # "torch": never use the compiled kernels; "jit": never the installed library
 SOURCES = kernel_sources.SOURCES  # kernel.c and cells_kernel.c: one library
@@ -68,8 +67,8 @@ class Kernels:
         self._lib = lib
         P, I, L = ctypes.c_void_p, ctypes.c_int, ctypes.c_int64
         for suffix, real in (("_f32", ctypes.c_float), ("_f64", ctypes.c_double)):
-            self._sig("rnn_forward" + suffix, [P, P, P, P, I, I, I, I], I)
-            self._sig("rnn_backward" + suffix, [P, P, P, P, P, I, I, I, I], I)
+            self._sig("rnn_forward" + suffix, [P, P, P, P, P, I, I, I, I], I)
+            self._sig("rnn_backward" + suffix, [P, P, P, P, real, P, P, P, P, I, I, I, I], I)
             self._sig("project_rows" + suffix, [P, P, L, I, I, P, P, P, I, I], I)
             self._sig("accumulate_xt_d" + suffix, [P, P, L, I, I, P, I, P, I], I)
             self._sig("scatter_add_rows" + suffix, [P, P, L, I, P, I], None)
@@ -105,25 +104,32 @@ class Kernels:
         2**16 values (below that, starting a thread costs more than it saves)."""
         return max(1, min(torch.get_num_threads(), elements >> 16))
 
-    def rnn_forward(self, a: torch.Tensor, W: torch.Tensor, h0: torch.Tensor, h: torch.Tensor) -> None:
-        """h (T, B, H) <- the recurrence `h[t] = tanh(a[t] + h[t-1] @ W)` from h0 (B, H).
-
-        Raises:
-            MemoryError: the kernel could not allocate its small work buffers.
-        """
-        T, B, H = a.shape
-        if self._fn("rnn_forward", a)(_ptr(a), _ptr(W), _ptr(h0), _ptr(h), T, B, H, self._threads(B)):
-            raise MemoryError("loopynet kernel rnn_forward: out of memory")
-
-    def rnn_backward(self, dh: torch.Tensor, h: torch.Tensor, W: torch.Tensor, da: torch.Tensor,
-                     dh0: torch.Tensor) -> None:
-        """da (T, B, H), dh0 (B, H) <- BPTT through the recurrence from dh (T, B, H) and h (T, B, H).
+    def rnn_forward(self, a: torch.Tensor, W: torch.Tensor, h0: torch.Tensor, h: torch.Tensor,
+                    where: torch.Tensor | None = None) -> None:
+        """h (T, B, H) <- the recurrence `h[t] = tanh(a[t] + h[t-1] @ W)` from h0 (B, H); a is (T, B, H), or
+        with `where` (T*B,) int64 a (U, H) of which row where[t*B + b] is a[t, b] (the token projection).
 
         Raises:
             MemoryError: the kernel could not allocate its small work buffers.
         """
         T, B, H = h.shape
-        if self._fn("rnn_backward", h)(_ptr(dh), _ptr(h), _ptr(W), _ptr(da), _ptr(dh0), T, B, H, self._threads(B)):
+        if self._fn("rnn_forward", a)(_ptr(a), _ptr(where), _ptr(W), _ptr(h0), _ptr(h), T, B, H, self._threads(B)):
+            raise MemoryError("loopynet kernel rnn_forward: out of memory")
+
+    def rnn_backward(self, dh: torch.Tensor | None, h: torch.Tensor, W: torch.Tensor, da: torch.Tensor,
+                     dh0: torch.Tensor, head: tuple | None = None) -> None:
+        """da (T, B, H), dh0 (B, H) <- BPTT through the recurrence from dh (T, B, H) and h (T, B, H).
+
+        With dh None, `head` = (dz (B,), mask (T, B, H) uint8 or None, w (T*H, 1), scale): dh is the gradient
+        `head_backward` would write for the book's Dropout -> Flatten -> Dense(1) head, computed on the fly.
+
+        Raises:
+            MemoryError: the kernel could not allocate its small work buffers.
+        """
+        T, B, H = h.shape
+        dz, mask, w, scale = head if dh is None else (None, None, None, 1.0)
+        if self._fn("rnn_backward", h)(_ptr(dh), _ptr(dz), _ptr(mask), _ptr(w), scale, _ptr(h), _ptr(W), _ptr(da),
+                                       _ptr(dh0), T, B, H, self._threads(B)):
             raise MemoryError("loopynet kernel rnn_backward: out of memory")
 
     def project_rows(self, x: torch.Tensor, idx: torch.Tensor | None, W: torch.Tensor, bias: torch.Tensor,
@@ -186,8 +192,8 @@ class Kernels:
             raise MemoryError("loopynet kernel head_forward: out of memory")
 
     def head_backward(self, dz: torch.Tensor, h: torch.Tensor, mask: torch.Tensor | None, w: torch.Tensor,
-                      scale: float, dh: torch.Tensor, dw: torch.Tensor) -> None:
-        """dh (T, B, H) and dw (T, H) <- the head's gradients from dz (B,)."""
+                      scale: float, dh: torch.Tensor | None, dw: torch.Tensor) -> None:
+        """dh (T, B, H) (unless None) and dw (T, H) <- the head's gradients from dz (B,)."""
         T, B, H = h.shape
         self._fn("head_backward", h)(_ptr(dz), _ptr(h), _ptr(mask), _ptr(w), scale, _ptr(dh), _ptr(dw), T, B, H,
                                      min(T, self._threads_for(h.numel())))
@@ -360,36 +366,22 @@ def load() -> Kernels:
     return Kernels(ctypes.CDLL(str(path)), path)
 
 
-def installed_library(folder: Path = Path(__file__).parent) -> tuple[Path, str] | None:
-    """(path, variant) of the library setup.py built into `folder` for the current sources and the best
-    variant this CPU runs (kernel_sources.variant_for), or None: no manifest, other sources, or no variant."""
-    try:
-        manifest = json.loads((folder / kernel_sources.MANIFEST).read_text())
-        if manifest["sources_sha256"] != kernel_sources.sources_sha256():
-            return None
-        variant = kernel_sources.variant_for(list(manifest["variants"]), set(_cpu_flags().split()))
-        return None if variant is None else (folder / manifest["variants"][variant]["file"], variant)
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
 def find_compiler() -> str:
     """Path of the C compiler: `$CC`, else the first of cc, gcc, clang on PATH.
 
     Raises:
         KernelBuildError: none found.
     """
-    for name in (os.environ.get("CC"), "cc", "gcc", "clang"):
-        found = name and shutil.which(name)
-        if found:
-            return found
-    raise KernelBuildError("no C compiler found (install gcc or clang, or set CC)")
+    found = kernel_sources.compiler_path()
+    if found is None:
+        raise KernelBuildError("no C compiler found (install gcc or clang, or set CC)")
+    return found
 
 
 def build_key(compiler: str, flags: tuple[str, ...]) -> str:
     """Hex digest naming the cached library: sources, flags, compiler version, machine and CPU flags."""
     digest = hashlib.sha256(kernel_sources.sources_sha256().encode())
-    for part in (" ".join(flags), _compiler_version(compiler), platform.machine(), _cpu_flags()):
+    for part in (" ".join(flags), _compiler_version(compiler), platform.machine(), kernel_sources.cpu_flags()):
         digest.update(b"\0" + part.encode())
     return digest.hexdigest()[:24]
 
@@ -409,14 +401,6 @@ def _compiler_version(compiler: str) -> str:
     except (OSError, subprocess.SubprocessError) as error:
         raise KernelBuildError(f"C compiler {compiler} does not run: {error}") from error
     return compiler + "\n" + run.stdout
-
-
-def _cpu_flags() -> str:
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        return platform.processor()
-    return next((line for line in lines if line.startswith(("flags", "Features"))), "")
 
 
 def build(compiler: str, flags: tuple[str, ...], path: Path) -> None:

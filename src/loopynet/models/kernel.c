@@ -30,9 +30,28 @@ typedef double real;
 #error "compile with -DLN_REAL_F32 or -DLN_REAL_F64"
 #endif
 
-#define VBYTES 64                          /* one vector: 16 floats or 8 doubles (two registers without AVX-512) */
+/* One vector is one register of the widest vector unit the build targets: 64 bytes with AVX-512 (32
+ * registers), 32 with AVX/AVX2 (16 registers), else 16 (SSE2, NEON): 64-byte vectors on 16 registers
+ * spill the register tiles (measured 3x slower than these). A tile holds ROWS x 2 accumulators plus the
+ * vectors they multiply: 8 rows fit in 32 registers, 4 in 16 (the fastest of 4, 6, 8 measured built for
+ * x86-64-v3). -D overrides are for measuring only. */
+#ifndef VBYTES
+#if defined(__AVX512F__)
+#define VBYTES 64
+#elif defined(__AVX__)
+#define VBYTES 32
+#else
+#define VBYTES 16
+#endif
+#endif
+#ifndef ROWS
+#if defined(__AVX512F__)
+#define ROWS 8
+#else
+#define ROWS 4
+#endif
+#endif
 #define VL ((int)(VBYTES / sizeof(real)))  /* lanes per vector */
-#define ROWS 8                             /* rows of a register tile, by 2 vectors of columns (fastest measured) */
 typedef real vreal __attribute__((vector_size(VBYTES)));
 
 static inline vreal vload(const real *p) { vreal v; memcpy(&v, p, sizeof v); return v; }
@@ -68,9 +87,11 @@ static inline real tanh_real(real x) {
 }
 
 /* Keep a vector in a register: GCC would otherwise re-load it as a memory operand of every FMA that uses
- * it (load-bound; measured 10-25% slower). Only where one vector is one register (AVX-512). */
+ * it (load-bound; measured 10-25% slower with AVX-512). */
 #if defined(__AVX512F__)
 #define PIN(v) __asm__("" : "+v"(v))
+#elif defined(__SSE2__)
+#define PIN(v) __asm__("" : "+x"(v))
 #else
 #define PIN(v) ((void)0)
 #endif
@@ -189,15 +210,17 @@ static void parallel(work_fn fn, const void *job, int n) {
     }
 }
 
-/* Forward for rows [b, b+R) at step t: h[t] = tanh(a[t] + h_prev @ W). */
+/* Forward for rows [b, b+R) at step t: h[t] = tanh(a[t] + h_prev @ W); row i = t*B + b + r of a is
+ * a + (where ? where[i] : i) * H. */
 static inline __attribute__((always_inline)) void forward_rows(
-    const real *a, const real *Wp, const real *h_prev, real *h, int B, int H, int Hp, int t, int b,
-    real *y, const int R) {
+    const real *a, const int64_t *where, const real *Wp, const real *h_prev, real *h, int B, int H, int Hp, int t,
+    int b, real *y, const int R) {
     const size_t row = ((size_t)t * B + b) * H;
     const real *xr[ROWS];
     for (int r = 0; r < R; r++) {
+        const size_t i = (size_t)t * B + b + r;
         xr[r] = h_prev + (size_t)(b + r) * H;
-        memcpy(y + r * Hp, a + row + (size_t)r * H, H * sizeof(real));
+        memcpy(y + r * Hp, a + (where ? (size_t)where[i] : i) * H, H * sizeof(real));
         memset(y + r * Hp + H, 0, (Hp - H) * sizeof(real));
     }
     rows_matmul(xr, Wp, H, Hp, y, R);
@@ -205,31 +228,45 @@ static inline __attribute__((always_inline)) void forward_rows(
         for (int j = 0; j < H; j++) h[row + (size_t)r * H + j] = tanh_real(y[r * Hp + j]);
 }
 
+/* The arrays of the recurrence; Wp is W (forward) or W^T (backward), zero-padded to (H, Hp); y has ROWS x Hp
+ * scratch values per thread. where: the rows of a (forward, may be NULL). dh NULL (backward): dh is the book
+ * head's gradient, computed as head_backward would write it from dz (B,), mask (T, B, H) or NULL, w (T, H),
+ * scale. */
+typedef struct {
+    const real *a, *dh, *h0, *Wp, *dz, *w;
+    const int64_t *where;
+    const uint8_t *mask;
+    real *h, *da, *dh0, *y, scale;
+    int T, B, H, Hp;
+} rnn_job;
+
 /* Backward for rows [b, b+R) at step t: da[t] = (dh[t] + dh_next) * (1 - h[t]^2); dh_next = da[t] @ W^T.
  * dh_next (rows of the (B, H) running state) is read, then overwritten. */
 static inline __attribute__((always_inline)) void backward_rows(
-    const real *dh, const real *h, const real *WTp, real *da, real *dh_next, int B, int H, int Hp, int t,
-    int b, real *y, const int R) {
+    const rnn_job *j, const real *WTp, real *dh_next, int t, int b, real *y, const int R) {
+    const int B = j->B, H = j->H, Hp = j->Hp;
+    const real *h = j->h, *wt = j->w + (size_t)t * H;
+    real *da = j->da;
     const size_t row = ((size_t)t * B + b) * H;
     const real *xr[ROWS];
     for (int r = 0; r < R; r++) {
         const size_t o = row + (size_t)r * H;
         real *dn = dh_next + (size_t)(b + r) * H;
-        for (int j = 0; j < H; j++) da[o + j] = (dh[o + j] + dn[j]) * (1 - h[o + j] * h[o + j]);
+        const real *dh = j->dh ? j->dh + o : da + o;
+        if (!j->dh) { /* the head's dh into da's row first (a separate loop: the same rounding as a stored dh) */
+            const real g = j->dz[b + r] * j->scale;
+            if (j->mask)
+                for (int c = 0; c < H; c++) da[o + c] = (real)j->mask[o + c] * g * wt[c];
+            else
+                for (int c = 0; c < H; c++) da[o + c] = g * wt[c];
+        }
+        for (int c = 0; c < H; c++) da[o + c] = (dh[c] + dn[c]) * (1 - h[o + c] * h[o + c]);
         memset(y + r * Hp, 0, Hp * sizeof(real));
         xr[r] = da + o;
     }
     rows_matmul(xr, WTp, H, Hp, y, R);
     for (int r = 0; r < R; r++) memcpy(dh_next + (size_t)(b + r) * H, y + r * Hp, H * sizeof(real));
 }
-
-/* The recurrence's arrays; Wp is W (forward) or W^T (backward), zero-padded to (H, Hp); y has ROWS x Hp
- * scratch values per thread. */
-typedef struct {
-    const real *a, *dh, *h0, *Wp;
-    real *h, *da, *dh0, *y;
-    int T, B, H, Hp;
-} rnn_job;
 
 static void forward_share(const void *p, int id, int n) {
     const rnn_job *j = p;
@@ -239,8 +276,8 @@ static void forward_share(const void *p, int id, int n) {
     for (int t = 0; t < j->T; t++) {
         const real *prev = t ? j->h + (size_t)(t - 1) * j->B * j->H : j->h0;
         int b = lo;
-        for (; b + ROWS <= hi; b += ROWS) forward_rows(j->a, j->Wp, prev, j->h, j->B, j->H, j->Hp, t, b, y, ROWS);
-        for (; b < hi; b++) forward_rows(j->a, j->Wp, prev, j->h, j->B, j->H, j->Hp, t, b, y, 1);
+        for (; b + ROWS <= hi; b += ROWS) forward_rows(j->a, j->where, j->Wp, prev, j->h, j->B, j->H, j->Hp, t, b, y, ROWS);
+        for (; b < hi; b++) forward_rows(j->a, j->where, j->Wp, prev, j->h, j->B, j->H, j->Hp, t, b, y, 1);
     }
 }
 
@@ -251,8 +288,8 @@ static void backward_share(const void *p, int id, int n) {
     real *y = j->y + (size_t)id * ROWS * j->Hp;
     for (int t = j->T - 1; t >= 0; t--) {
         int b = lo;
-        for (; b + ROWS <= hi; b += ROWS) backward_rows(j->dh, j->h, j->Wp, j->da, j->dh0, j->B, j->H, j->Hp, t, b, y, ROWS);
-        for (; b < hi; b++) backward_rows(j->dh, j->h, j->Wp, j->da, j->dh0, j->B, j->H, j->Hp, t, b, y, 1);
+        for (; b + ROWS <= hi; b += ROWS) backward_rows(j, j->Wp, j->dh0, t, b, y, ROWS);
+        for (; b < hi; b++) backward_rows(j, j->Wp, j->dh0, t, b, y, 1);
     }
 }
 
@@ -272,19 +309,23 @@ static int recurrence(rnn_job *j, const real *W, int transpose, int threads) {
     return Wp && y ? 0 : -1;
 }
 
-/* h (T, B, H) = the recurrence over a (T, B, H) from h0 (B, H), on up to `threads` threads.
- * Returns 0, or -1 when out of memory. */
-int LN(rnn_forward)(const real *a, const real *W, const real *h0, real *h, int T, int B, int H, int threads) {
-    rnn_job j = {.a = a, .h0 = h0, .h = h, .T = T, .B = B, .H = H};
+/* h (T, B, H) = the recurrence over a from h0 (B, H), on up to `threads` threads: a is (T, B, H), or with
+ * where (T*B,) (the token projection's rows) row i of a is a[where[i]] (a (U, H)). Returns 0, or -1 when
+ * out of memory. */
+int LN(rnn_forward)(const real *a, const int64_t *where, const real *W, const real *h0, real *h, int T, int B,
+                    int H, int threads) {
+    rnn_job j = {.a = a, .where = where, .h0 = h0, .h = h, .T = T, .B = B, .H = H};
     return recurrence(&j, W, 0, threads);
 }
 
 /* BPTT: da (T, B, H) and dh0 (B, H) from dh (T, B, H) = dloss/dh[t] arriving from outside the recurrence
- * and h (T, B, H) from the forward. dW_hh is `accumulate_xt_d` over (h[t-1], da[t]) pairs. Returns 0, or
- * -1 when out of memory. */
-int LN(rnn_backward)(const real *dh, const real *h, const real *W, real *da, real *dh0, int T, int B, int H,
-                     int threads) {
-    rnn_job j = {.dh = dh, .h = (real *)h, .da = da, .dh0 = dh0, .T = T, .B = B, .H = H};
+ * and h (T, B, H) from the forward. dh NULL: dh is the book head's gradient, from dz (B,), mask (T, B, H)
+ * or NULL, w (T, H) and scale, the values head_backward would write (so no (T, B, H) dh is stored).
+ * dW_hh is `accumulate_xt_d` over (h[t-1], da[t]) pairs. Returns 0, or -1 when out of memory. */
+int LN(rnn_backward)(const real *dh, const real *dz, const uint8_t *mask, const real *w, real scale, const real *h,
+                     const real *W, real *da, real *dh0, int T, int B, int H, int threads) {
+    rnn_job j = {.dh = dh, .dz = dz, .mask = mask, .w = w, .scale = scale, .h = (real *)h, .da = da, .dh0 = dh0,
+                 .T = T, .B = B, .H = H};
     memset(dh0, 0, (size_t)B * H * sizeof(real));
     return recurrence(&j, W, 1, threads);
 }
@@ -464,23 +505,27 @@ static void head_backward_share(const void *p, int id, int n) {
         for (int b = 0; b < B; b++) {
             const size_t o = ((size_t)t * B + b) * H;
             const real g = j->dz[b] * j->scale;
-            if (j->mask)
+            if (j->mask && j->dh)
                 for (int c = 0; c < H; c++) {
                     const real m = (real)j->mask[o + c] * g;
                     j->dh[o + c] = m * wt[c];
                     dwt[c] += m * j->h[o + c];
                 }
-            else
+            else if (j->mask)
+                for (int c = 0; c < H; c++) dwt[c] += (real)j->mask[o + c] * g * j->h[o + c];
+            else if (j->dh)
                 for (int c = 0; c < H; c++) {
                     j->dh[o + c] = g * wt[c];
                     dwt[c] += g * j->h[o + c];
                 }
+            else
+                for (int c = 0; c < H; c++) dwt[c] += g * j->h[o + c];
         }
     }
 }
 
-/* Head backward from dz (B,): dh[t,b,j] = dz[b] * scale * mask * w[t,j];  dw[t,j] = scale * sum_b dz[b] * mask * h.
- * Threads split the time steps. */
+/* Head backward from dz (B,): dh[t,b,j] = dz[b] * scale * mask * w[t,j] (not written when dh is NULL: rnn_backward
+ * computes it);  dw[t,j] = scale * sum_b dz[b] * mask * h. Threads split the time steps. */
 void LN(head_backward)(const real *dz, const real *h, const uint8_t *mask, const real *w, real scale, real *dh,
                        real *dw, int T, int B, int H, int threads) {
     head_job j = {.dz = dz, .h = h, .mask = mask, .w = w, .scale = scale, .dh = dh, .dw = dw, .T = T, .B = B, .H = H};
@@ -513,12 +558,31 @@ static inline uint32_t mix32(uint32_t x) {
     return x;
 }
 
+/* mix32 on every lane: VBYTES / 4 counters at once (the scalar loop does not vectorise: ~5x slower). */
+typedef uint32_t vu32 __attribute__((vector_size(VBYTES)));
+typedef uint8_t vu8 __attribute__((vector_size(VBYTES / 4)));
+#define UL ((int)(VBYTES / 4))
+static inline vu32 vmix32(vu32 x) {
+    x ^= x >> 16; x *= 0x85ebca6bu;
+    x ^= x >> 13; x *= 0xc2b2ae35u;
+    x ^= x >> 16;
+    return x;
+}
+
 typedef struct { uint8_t *mask; int64_t n; uint32_t k0, k1, keep; } mask_job;
 
 static void mask_share(const void *p, int id, int n) {
     const mask_job *j = p;
     const int64_t lo = j->n * id / n, hi = j->n * (id + 1) / n;
-    for (int64_t i = lo; i < hi; i++) j->mask[i] = mix32(mix32((uint32_t)i ^ j->k0) + j->k1) < j->keep;
+    vu32 lane;
+    for (int l = 0; l < UL; l++) lane[l] = (uint32_t)l;
+    int64_t i = lo;
+    for (; i + UL <= hi; i += UL) {
+        const vu32 x = vmix32(vmix32(((vu32){0} + (uint32_t)i + lane) ^ j->k0) + j->k1);
+        const vu8 kept = __builtin_convertvector((x < j->keep) & 1, vu8);
+        memcpy(j->mask + i, &kept, UL);
+    }
+    for (; i < hi; i++) j->mask[i] = mix32(mix32((uint32_t)i ^ j->k0) + j->k1) < j->keep;
 }
 
 /* Dropout mask: mask[i] = 1 with probability keep / 2^32, else 0, i in [0, n), n < 2^32. Counter-based:
