@@ -122,6 +122,9 @@ class ModelConfig:
     train_embeddings: bool = False
     ngram: int = 0
     rnn_maxlen: int | None = None  # with ngram: tokens the recurrent part reads (None = maxlen)
+    # members: 1 = one network; K > 1 = a seed ensemble of K such networks (seeds seed..seed+K-1, trained
+    # one after the other, logits averaged; loopynet.models.ensemble).
+    members: int = 1
     # mask_zero (Keras' Embedding name): True = padding (id 0) is masked: last/mean/max read only real
     # tokens and the backward direction runs within each review's length; False = Keras without a
     # mask (an imported Keras model): every step of the padded sequence counts, "last" is step maxlen-1
@@ -345,6 +348,8 @@ def check_model(config: ModelConfig) -> None:
         raise ConfigError(f"dropout must be in [0, 1), got {config.dropout}")
     if config.ngram < 0:
         raise ConfigError(f"ngram must be >= 0, got {config.ngram}")
+    if config.members < 1:
+        raise ConfigError(f"members must be >= 1 (1 = one network), got {config.members}")
     if config.stateful:
         if not config.chunk_len or config.chunk_len < 1:
             raise ConfigError("--stateful needs --chunk-len K >= 1 (tokens per chunk)")
@@ -579,6 +584,8 @@ FLAGS: dict[str, Flag] = {
     "mask_zero": Flag("mask padding (id 0): last/mean/max and the backward direction read only real tokens; off = "
                       "Keras without a mask: every padded step counts (imported Keras models)"),
     "ngram": Flag("add a naive-Bayes-weighted logistic model on 1..N-grams, mixed on validation, 0 = off"),
+    "members": Flag("train N networks with seeds seed..seed+N-1 one after the other and average their logits "
+                    "(a seed ensemble), 1 = one network", "networks", minimum=1),
     "rnn_maxlen": Flag("with --ngram: tokens the recurrent part reads", "tokens", default_text="--maxlen", minimum=1),
     "word_dropout": Flag("replace word ids by <unk> in training with this probability"),
     "casing_dims": Flag("casing-class embedding size, 0 = off", "dimensions"),

@@ -19,6 +19,7 @@ from torch import nn
 
 from loopynet.errors import UserError
 from loopynet.models.classifier import BookClassifier
+from loopynet.models.ensemble import SeedEnsemble
 from loopynet.models.ngram import NgramEnsemble
 from loopynet.models.recurrent_classifier import RecurrentClassifier, reverse_within_length
 from loopynet.models.simple_rnn import SimpleRNN
@@ -48,6 +49,9 @@ class ClassifierGraph(nn.Module):
             self.net = BookGraph(model)
         elif isinstance(model, RecurrentClassifier):
             self.net = _traceable(model)
+        elif isinstance(model, SeedEnsemble):
+            raise ExportError("a seed ensemble (--members) cannot be exported to ONNX yet; serve it instead "
+                              "(loopynet serve MODEL)")
         else:
             raise ExportError(f"cannot export a {type(model).__name__}")
         self.padding_safe = getattr(model, "padding_safe", False)

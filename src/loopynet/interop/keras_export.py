@@ -54,6 +54,8 @@ def export_keras(model_dir: str | os.PathLike, out: str | os.PathLike) -> Path:
     config = clf.model.config
     if config.ngram:
         raise ExportError(f"{model_dir}: an n-gram ensemble (ngram={config.ngram}) has no Keras equivalent")
+    if config.members > 1:
+        raise ExportError(f"{model_dir}: a seed ensemble (members={config.members}) has no single Keras equivalent")
     if config.head == "flatten" and config.bidirectional and config.mask_zero:
         raise ExportError(f"{model_dir}: a bidirectional flatten model reverses within each review's length; "
                           "Keras' Flatten cannot take that mask")

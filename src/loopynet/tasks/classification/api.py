@@ -48,11 +48,11 @@ from loopynet.models.base import Network
 from loopynet.models.factory import build_classifier
 from loopynet.models.ngram import NgramEnsemble
 from loopynet.tasks.classification.metrics import balanced_threshold, binary_metrics, check_threshold
+from loopynet.tasks.classification.members import fit_classifier
 from loopynet.tasks.classification.ngram import fit_mix, fit_ngram
-from loopynet.tasks.classification.task import classification_task, predict_proba
+from loopynet.tasks.classification.task import predict_proba
 from loopynet.tasks.classification.warm_start import init_from as warm_start
 from loopynet.train.checkpoint import checked_settings
-from loopynet.train.loop import fit
 from loopynet.train.runtime import runtime_info, warn_runtime
 
 
@@ -135,9 +135,9 @@ class Classifier:
         start = time.perf_counter()
         if isinstance(model, NgramEnsemble):
             fit_ngram(model, prepared.train, prepared.validation, ngram_config or NgramConfig(), train_config.seed, log)
-        history = fit(model, classification_task(model, model_config.maxlen), train_config, prepared.train,
-                      prepared.validation, progress=progress, on_epoch_end=on_epoch_end,
-                      checkpoint_dir=checkpoint_dir, resume=resume, settings=settings)
+        history = fit_classifier(model, model_config.maxlen, train_config, prepared.train, prepared.validation,
+                                 progress=progress, on_epoch_end=on_epoch_end, checkpoint_dir=checkpoint_dir,
+                                 resume=resume, settings=settings, log=log)
         if isinstance(model, NgramEnsemble):
             fit_mix(model, prepared.validation, log)
         threshold = _decision_rule(train_config.threshold, model, prepared.validation, model_config.maxlen, log)
