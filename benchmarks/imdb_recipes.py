@@ -10,6 +10,8 @@ name and seed, replaced when rerun).
 
     python benchmarks/imdb_recipes.py run e3d1 -- --preset imdb-rnn --epochs 3 --lr-decay 1 --patience 0
     python benchmarks/imdb_recipes.py run imdb-rnn --seed 1 --test -- --preset imdb-rnn
+    python benchmarks/imdb_recipes.py test imdb-rnn --seed 1      # a recorded run, once chosen as final
+    python benchmarks/imdb_recipes.py member0 imdb-rnn-ensemble imdb-rnn --seed 1   # its member 0 = imdb-rnn
     python benchmarks/imdb_recipes.py table
 """
 
@@ -52,14 +54,20 @@ def parse_time(text: str, load: list[str]) -> dict:
             "load_at_start": [float(x) for x in load]}
 
 
-def validation_of(history: list[dict]) -> dict:
-    """The validation accuracy the run ends with (a seed ensemble's averaged record, else the kept epoch),
-    and every epoch's."""
-    final = history[-1]
+def validation_of(history: list[dict], log: str = "") -> dict:
+    """The validation accuracy the run ends with: an n-gram mix's (from the run's `log`), else a seed ensemble's
+    averaged record, else the kept epoch's; and every epoch's."""
+    final = history[-1] if history else {}
     if final.get("member") != "ensemble":
         final = next((r for r in history if r.get("kept")), final)
-    return {"val_accuracy": final["val_accuracy"], "val_loss": final["val_loss"],
-            "epochs_val_accuracy": [[r.get("member", 0), r["epoch"], r["val_accuracy"]] for r in history if "epoch" in r]}
+    record = {"epochs_val_accuracy": [[r.get("member", 0), r["epoch"], r["val_accuracy"]] for r in history if "epoch" in r]}
+    if final:
+        record |= {"val_accuracy": final["val_accuracy"], "val_loss": final["val_loss"]}
+    mix = re.search(r"mix on validation: logit = (.*); val_accuracy rnn (\S+), ngram (\S+), mixed (\S+)", log)
+    if mix:
+        record |= {"mix": mix.group(1), "val_accuracy_rnn": float(mix.group(2).rstrip(",")),
+                   "val_accuracy_ngram": float(mix.group(3).rstrip(",")), "val_accuracy": float(mix.group(4))}
+    return record
 
 
 def measure(name: str, flags: list[str], seed: int, test: bool) -> dict:
@@ -71,7 +79,7 @@ def measure(name: str, flags: list[str], seed: int, test: bool) -> dict:
                   "train": timed([*LOOPYNET, "train", "--data", str(data), "--vectors", str(vectors), "--threads", "1",
                                   "--quiet", "--seed", str(seed), "--out", str(out), *flags],
                                  out.with_suffix(".time"), log)}
-        record |= validation_of(json.loads((out / "history.json").read_text()))
+        record |= validation_of(json.loads((out / "history.json").read_text()), out.with_suffix(".log").read_text())
         if test:
             record |= test_metrics(out, data, log)
     return record
@@ -90,6 +98,27 @@ def test_metrics(out: Path, data: Path, log) -> dict:
             "evaluate": timing, "sample_1_probability": json.loads(predicted)[0]["probability"]}
 
 
+def first_member(name: str, seed: int, new_name: str) -> dict:
+    """Save member 0 of the seed ensemble run `name` as a model folder of its own, `new_name`: it is exactly the
+    single network trained with the same flags and seed without --members (tests/unit/test_seed_ensemble.py),
+    so its numbers are that recipe's at no training cost. Its training time: member 0's epochs (seconds)."""
+    from dataclasses import replace
+
+    from loopynet import Classifier
+
+    clf = Classifier.load(RUNS / f"{name}-s{seed}")
+    history = [{k: v for k, v in r.items() if k != "member"} for r in clf.history if r.get("member") == 0]
+    config = replace(clf.model.config, members=1)
+    member = clf.model.members[0]
+    member.config = config
+    replace(clf, model=member, history=history).save(RUNS / f"{new_name}-s{seed}")
+    source = next(r for r in json.loads(RESULTS.read_text()) if (r["name"], r["seed"]) == (name, seed))
+    flags = [f for f in source["flags"]]
+    at = flags.index("--members")
+    return {"name": new_name, "seed": seed, "flags": flags[:at] + flags[at + 2:], "member_0_of": name,
+            "train": {"epochs_s": sum(r["seconds"] + r.get("val_seconds", 0) for r in history)}, **validation_of(history)}
+
+
 def save(record: dict) -> None:
     records = json.loads(RESULTS.read_text()) if RESULTS.exists() else []
     records = [r for r in records if (r["name"], r["seed"]) != (record["name"], record["seed"])] + [record]
@@ -104,6 +133,10 @@ def table() -> None:
     for r in records:
         test = f"{r['test']['accuracy']:8.4f}" if "test" in r else f"{'-':>8}"
         t = r["train"]
+        if "wall_s" not in t:  # member 0 of an ensemble run: its epochs' seconds only
+            print(f"{r['name']:28} {r['seed']:4d} {r['val_accuracy']:7.4f} {test} {t['epochs_s']:6.0f}s (member 0 of "
+                  f"{r['member_0_of']})")
+            continue
         print(f"{r['name']:28} {r['seed']:4d} {r['val_accuracy']:7.4f} {test} {t['wall_s']:6.0f}s {t['user_cpu_s']:6.0f}s "
               f"{t['peak_rss_gb']:6.2f} {t['load_at_start'][0]:5.1f}")
     for name in dict.fromkeys(r["name"] for r in records if "test" in r):
@@ -114,18 +147,35 @@ def table() -> None:
 
 
 def main() -> None:
+    argv = sys.argv[1:]
+    flags = argv[argv.index("--") + 1:] if "--" in argv else []  # `loopynet train` flags after --
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="train (and with --test evaluate) one recipe and record it")
     run.add_argument("name")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--test", action="store_true", help="evaluate on the test split (final recipes only)")
-    run.add_argument("flags", nargs=argparse.REMAINDER, help="-- then `loopynet train` flags")
+    test = sub.add_parser("test", help="evaluate an already recorded run on the test split (once chosen as final)")
+    test.add_argument("name")
+    test.add_argument("--seed", type=int, default=0)
+    member = sub.add_parser("member0", help="record member 0 of a recorded seed ensemble run as a recipe of its own")
+    member.add_argument("name")
+    member.add_argument("new_name")
+    member.add_argument("--seed", type=int, default=0)
     sub.add_parser("table", help="print the recorded runs")
-    args = parser.parse_args()
+    args = parser.parse_args(argv[: argv.index("--")] if "--" in argv else argv)
     if args.command == "table":
         return table()
-    flags = args.flags[1:] if args.flags[:1] == ["--"] else args.flags
+    if args.command == "member0":
+        save(first_member(args.name, args.seed, args.new_name))
+        return table()
+    if args.command == "test":
+        record = next(r for r in json.loads(RESULTS.read_text()) if (r["name"], r["seed"]) == (args.name, args.seed))
+        out = RUNS / f"{args.name}-s{args.seed}"
+        with open(out.with_suffix(".log"), "a") as log:
+            record |= test_metrics(out, DATA / "aclImdb_v1_labeled.tar.gz", log)
+        save(record)
+        return table()
     save(measure(args.name, flags, args.seed, args.test))
     table()
 

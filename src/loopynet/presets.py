@@ -13,6 +13,11 @@ from loopynet.config import BOOK_DATA
 _RECIPE_DATA = {"strip_html": True, "split_periods": True, "map_quotes": True, "whole_urls": True, "vector_norm": "unit",
                 "word_weights": "none"}
 
+# the recurrent recipe (issue 18: two epochs with a halved rate beat one on validation, 0.9024 vs 0.8992)
+_IMDB_RNN = {**_RECIPE_DATA, "maxlen": 400, "val_split": 0.1, "cell": "lstm", "units": 64, "bidirectional": True,
+             "head": "max", "dropout": 0.3, "train_embeddings": True, "optimizer": "adam", "lr": 2e-3, "lr_decay": 1.0,
+             "batch_size": 64, "epochs": 2, "patience": 1, "clip_norm": 5.0}
+
 PRESETS: dict[str, dict] = {
     "book": {
         "description": "the chapter's pipeline verbatim: Treebank tokens of the raw text (no clean-ups) and the "
@@ -22,20 +27,22 @@ PRESETS: dict[str, dict] = {
     "imdb-rnn": {
         "description": "pure RNN: bidirectional LSTM(64) over the first 400 tokens of cleaned text (97.5% vector "
                        "coverage), unit-norm vectors fine-tuned (sparse Adam), max-pooled padding-safe head, "
-                       "length-bucketed batches, Adam lr 2e-3, one epoch over 22,500 reviews (10% held out for "
-                       "validation; with --epochs N early stopping restores the best epoch)",
-        "flags": {**_RECIPE_DATA, "maxlen": 400, "val_split": 0.1, "cell": "lstm", "units": 64,
-                  "bidirectional": True, "head": "max", "dropout": 0.3, "train_embeddings": True,
-                  "optimizer": "adam", "lr": 2e-3, "batch_size": 64, "epochs": 1, "patience": 1, "clip_norm": 5.0},
+                       "length-bucketed batches, Adam lr 2e-3 then 1e-3 (--lr-decay 1), two epochs over 22,500 "
+                       "reviews (10% held out for validation; early stopping restores the best epoch)",
+        "flags": _IMDB_RNN,
+    },
+    "imdb-rnn-ensemble": {
+        "description": "pure RNN, a seed ensemble: three imdb-rnn networks (seeds seed, seed+1, seed+2: initial "
+                       "weights, fine-tuned vectors, batch order, dropout), trained one after the other, their "
+                       "logits averaged (--members 3)",
+        "flags": {**_IMDB_RNN, "members": 3},
     },
     "imdb-best": {
-        "description": "imdb-rnn plus a naive-Bayes-weighted logistic model on word 1-3-grams of the first 1,000 "
-                       "tokens (Wang & Manning 2012; Mesnil et al. 2014), the two logits mixed by a logistic "
-                       "regression fitted on the validation part. `--init-from` an imdb-rnn model folder with "
-                       "`--epochs 0` reuses its recurrent part and fits only the n-gram model and the mix",
-        "flags": {**_RECIPE_DATA, "maxlen": 1000, "rnn_maxlen": 400, "val_split": 0.1,
-                  "cell": "lstm", "units": 64, "bidirectional": True, "head": "max", "dropout": 0.3,
-                  "train_embeddings": True, "optimizer": "adam", "lr": 2e-3, "batch_size": 64, "epochs": 1,
-                  "patience": 1, "clip_norm": 5.0, "ngram": 3},
+        "description": "imdb-rnn-ensemble (three BiLSTMs) plus a naive-Bayes-weighted logistic model on word 1-3-grams "
+                       "of the first 1,000 tokens (Wang & Manning 2012; Mesnil et al. 2014), the two logits mixed by "
+                       "a logistic regression fitted on the validation part. `--init-from` an imdb-rnn-ensemble model "
+                       "folder (same --seed) with `--epochs 0` reuses its recurrent part and fits only the n-gram "
+                       "model and the mix",
+        "flags": {**_IMDB_RNN, "members": 3, "maxlen": 1000, "rnn_maxlen": 400, "ngram": 3},
     },
 }

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from loopynet import Classifier, DataConfig, ModelConfig, TrainConfig
+from loopynet.cli import main
 from loopynet.config import ConfigError
 from loopynet.models.ensemble import SeedEnsemble
 from loopynet.models.factory import build_classifier
@@ -66,7 +67,7 @@ def quiet_train(*args, **kwargs) -> Classifier:
 
 
 def test_member_zero_trains_exactly_as_the_single_network_and_the_folder_round_trips(tiny_imdb, tiny_vectors,
-                                                                                     tmp_path, one_thread):
+                                                                                     tmp_path, capsys, one_thread):
     model = ModelConfig(units=4, cell="lstm", bidirectional=True, head="max", train_embeddings=True, members=2)
     train = TrainConfig(epochs=2, batch_size=8, optimizer="adam", lr=1e-2, seed=3)
     ensemble = quiet_train(tiny_imdb, tiny_vectors, DataConfig(maxlen=12), model, train)
@@ -86,10 +87,19 @@ def test_member_zero_trains_exactly_as_the_single_network_and_the_folder_round_t
     with torch.no_grad():
         ids = torch.from_numpy(ensemble._docs(texts).ids[:3].astype(np.int64)).view(1, 3)  # "great wonderful film"
         assert abs(float(torch.sigmoid(second.eval()(ids))) - second_alone[0]) < 1e-5
+    assert ensemble.encode(texts)["vectors"].shape == (3, 2 * 2 * 4)  # the members' max-pooled vectors side by side
+    explained = ensemble.explain(texts[:1], steps=20)[0]
+    assert abs(explained["probability"] - p[0]) < 1e-6 and explained["hidden"].shape == (3, 2 * 2 * 4)
+    assert abs(explained["attribution"].sum() + explained["baseline_logit"] - explained["logit"]) < 0.01  # IG completeness
     loaded = Classifier.load(ensemble.save(tmp_path / "ensemble"))
     assert isinstance(loaded.model, SeedEnsemble) and loaded.model.config.members == 2
     np.testing.assert_array_equal(loaded.predict_proba(texts), p)
     assert loaded.history == ensemble.history
+    for kind, message in (("onnx", "seed ensemble (--members) cannot be exported to ONNX"),
+                          ("keras", "seed ensemble (members=2) has no single Keras equivalent")):
+        capsys.readouterr()
+        assert main(["export", str(tmp_path / "ensemble"), "--format", kind, "--out", str(tmp_path / f"e.{kind}")]) == 2
+        assert message in capsys.readouterr().err and not (tmp_path / f"e.{kind}").exists()
 
 
 def test_an_ngram_ensemble_can_hold_a_seed_ensemble(tiny_imdb, tiny_vectors, tmp_path, one_thread):

@@ -41,8 +41,9 @@ def document_vectors(network: Network, rows: list[np.ndarray], batch_size: int =
 
 
 def vector_size(network: Network) -> int:
-    """D = units * directions, the length of one thought vector."""
-    return network.rnn.config.units * network.directions
+    """D = units * directions (times the members of a seed ensemble, whose members' vectors stand side by
+    side), the length of one thought vector."""
+    return network.rnn.config.units * network.directions * network.rnn.config.members
 
 
 def stream(network: Network, rows: list[np.ndarray], batch_size: int = 128) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
