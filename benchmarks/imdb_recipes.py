@@ -113,9 +113,10 @@ def first_member(name: str, seed: int, new_name: str) -> dict:
     member.config = config
     replace(clf, model=member, history=history).save(RUNS / f"{new_name}-s{seed}")
     source = next(r for r in json.loads(RESULTS.read_text()) if (r["name"], r["seed"]) == (name, seed))
-    flags = [f for f in source["flags"]]
-    at = flags.index("--members")
-    return {"name": new_name, "seed": seed, "flags": flags[:at] + flags[at + 2:], "member_0_of": name,
+    flags = ["--preset", "imdb-rnn"] if source["flags"] == ["--preset", "imdb-rnn-ensemble"] else source["flags"]
+    if "--members" in flags:
+        flags = flags[: flags.index("--members")] + flags[flags.index("--members") + 2:]
+    return {"name": new_name, "seed": seed, "flags": flags, "member_0_of": name,
             "train": {"epochs_s": sum(r["seconds"] + r.get("val_seconds", 0) for r in history)}, **validation_of(history)}
 
 

@@ -38,11 +38,10 @@ PRESETS: dict[str, dict] = {
         "flags": {**_IMDB_RNN, "members": 3},
     },
     "imdb-best": {
-        "description": "imdb-rnn-ensemble (three BiLSTMs) plus a naive-Bayes-weighted logistic model on word 1-3-grams "
-                       "of the first 1,000 tokens (Wang & Manning 2012; Mesnil et al. 2014), the two logits mixed by "
-                       "a logistic regression fitted on the validation part. `--init-from` an imdb-rnn-ensemble model "
-                       "folder (same --seed) with `--epochs 0` reuses its recurrent part and fits only the n-gram "
-                       "model and the mix",
-        "flags": {**_IMDB_RNN, "members": 3, "maxlen": 1000, "rnn_maxlen": 400, "ngram": 3},
+        "description": "imdb-rnn plus a naive-Bayes-weighted logistic model on word 1-3-grams of the first 1,000 "
+                       "tokens (Wang & Manning 2012; Mesnil et al. 2014), the two logits mixed by a logistic "
+                       "regression fitted on the validation part. `--init-from` an imdb-rnn model folder (same "
+                       "--seed) with `--epochs 0` reuses its recurrent part and fits only the n-gram model and the mix",
+        "flags": {**_IMDB_RNN, "maxlen": 1000, "rnn_maxlen": 400, "ngram": 3},
     },
 }
