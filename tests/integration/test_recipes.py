@@ -1,5 +1,5 @@
-"""The recipes (`--preset imdb-rnn`, `--preset imdb-best`) on a slice of the real data, and (marked slow)
-at full size against the measured test accuracies in docs/recipes.md."""
+"""The recipes (`--preset imdb-rnn`, `--preset imdb-best`) on a slice of the real data, and (marked slow, with
+imdb-rnn-ensemble) at full size against the measured test accuracies in docs/recipes.md."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ QUICK = ["--units", "8", "--quiet"]
 # The BiLSTM(8) needs more than one pass over 540 reviews to learn: after 1 epoch its test accuracy was
 # 0.5975 (fused C kernels) and 0.6075 (LOOPYNET_KERNEL=torch), float32 summation order deciding the side of
 # 0.6; on 1,800 reviews for 2 epochs it was 0.6925 and 0.6825. The n-gram ensemble learns in one epoch.
-# Those were measured at a constant rate (--lr-decay 0, the preset's before issue 18). imdb-best's seed
-# ensemble is cut to one member here (the ensemble: tests/unit/test_seed_ensemble.py).
-SLICE = {"imdb-rnn": ["--limit", "2000", "--epochs", "2", "--lr-decay", "0"], "imdb-best": ["--limit", "600", "--epochs", "1", "--members", "1"]}
+# Those were measured at a constant rate (--lr-decay 0, the preset's before issue 18).
+SLICE = {"imdb-rnn": ["--limit", "2000", "--epochs", "2", "--lr-decay", "0"],
+         "imdb-best": ["--limit", "600", "--epochs", "1", "--lr-decay", "0"]}
 
 
 @pytest.mark.parametrize("preset,kind", [("imdb-rnn", RecurrentClassifier), ("imdb-best", NgramEnsemble)])
@@ -35,8 +35,12 @@ def test_preset_on_a_slice_trains_and_evaluates(preset, kind, real_data, tmp_pat
     assert metrics["support"] == 400 and metrics["accuracy"] > 0.6
 
 
+# The bars: each recipe's lowest test accuracy over seeds 0-2 (benchmarks/results/imdb_recipes.json, docs/recipes.md)
+# less ~0.008 for other seeds and thread counts. Issue 18's own bars, pure RNN >= 0.92 and best >= 0.93, are not
+# reached (imdb-rnn-ensemble measured 0.8981-0.8994, imdb-best 0.9178-0.9191), so they are not what is asserted.
+# One BiLSTM varies more with the seed (imdb-rnn 0.8727-0.8941).
 @pytest.mark.slow
-@pytest.mark.parametrize("preset,at_least", [("imdb-rnn", 0.85), ("imdb-best", 0.88)])
+@pytest.mark.parametrize("preset,at_least", [("imdb-rnn", 0.865), ("imdb-rnn-ensemble", 0.89), ("imdb-best", 0.91)])
 def test_full_recipe_reaches_its_measured_accuracy(preset, at_least, real_data, tmp_path):
     out = tmp_path / preset
     assert main(["train", "--preset", preset, "--data", str(real_data["imdb"]), "--vectors", str(real_data["vectors"]),

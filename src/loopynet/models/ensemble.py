@@ -28,7 +28,7 @@ class SeedEnsemble(Network):
     seed + k; forward(ids (B, T)) -> the mean of their logits (B,).
 
     Each member holds its own copy of the (V, E) embedding table (fine-tuned separately with
-    `train_embeddings`). Training (`loopynet.tasks.classification.members.fit_members`) fits member k
+    `train_embeddings`). Training (`loopynet.tasks.classification.members.fit_classifier`) fits member k
     alone with TrainConfig seed + k, so member 0 is exactly the single network of the same seed.
     """
 
