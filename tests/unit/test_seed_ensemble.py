@@ -68,10 +68,10 @@ def quiet_train(*args, **kwargs) -> Classifier:
 
 def test_member_zero_trains_exactly_as_the_single_network_and_the_folder_round_trips(tiny_imdb, tiny_vectors,
                                                                                      tmp_path, capsys, one_thread):
-    model = ModelConfig(units=4, cell="lstm", bidirectional=True, head="max", train_embeddings=True, members=2)
+    model = ModelConfig(units=4, cell="lstm", bidirectional=True, head="max", train_embeddings=True, members=2, maxlen=12)
     train = TrainConfig(epochs=2, batch_size=8, optimizer="adam", lr=1e-2, seed=3)
-    ensemble = quiet_train(tiny_imdb, tiny_vectors, DataConfig(maxlen=12), model, train)
-    single = quiet_train(tiny_imdb, tiny_vectors, DataConfig(maxlen=12), replace(model, members=1), train)
+    ensemble = quiet_train(tiny_imdb, tiny_vectors, DataConfig(), model, train)
+    single = quiet_train(tiny_imdb, tiny_vectors, DataConfig(), replace(model, members=1), train)
     first, second = ensemble.model.members
     assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), single.model.state_dict().values()))
     assert not torch.equal(first.embeddings, second.embeddings)  # its own seed: init, batch order, dropout
@@ -103,8 +103,8 @@ def test_member_zero_trains_exactly_as_the_single_network_and_the_folder_round_t
 
 
 def test_an_ngram_ensemble_can_hold_a_seed_ensemble(tiny_imdb, tiny_vectors, tmp_path, one_thread):
-    model = ModelConfig(units=4, cell="gru", head="mean", ngram=2, rnn_maxlen=8, members=2)
-    clf = quiet_train(tiny_imdb, tiny_vectors, DataConfig(maxlen=16), model,
+    model = ModelConfig(units=4, cell="gru", head="mean", ngram=2, rnn_maxlen=8, members=2, maxlen=16)
+    clf = quiet_train(tiny_imdb, tiny_vectors, DataConfig(), model,
                       TrainConfig(epochs=1, batch_size=8, optimizer="adam", lr=1e-2))
     assert isinstance(clf.model, NgramEnsemble) and isinstance(clf.model.rnn, SeedEnsemble)
     assert clf.model.rnn.config.maxlen == 8 and clf.model.mix[1] != 0
