@@ -185,6 +185,63 @@ def test_stateful_training_recomputes_chunks_with_the_gradients_of_the_plain_gra
         torch.testing.assert_close(grad, plain_grads[name], rtol=0, atol=1e-12, msg=name)
 
 
+@pytest.mark.parametrize("cell,head,layers", [("rnn", "last", 1), ("gru", "mean", 2), ("lstm", "max", 1), ("lstm", "last", 2)])
+def test_stateful_training_pools_chunk_by_chunk_with_the_gradients_of_the_whole_outputs(cell, head, layers):
+    """The chunk-by-chunk head (`pool_part` shares combined) is the head over the whole (B, T, H) outputs:
+    same loss and every gradient within 1e-12 in float64 (the oracle: `head` on `encode`'s outputs, the
+    graph before pooling moved into the chunks), training mode with truncation at chunk borders."""
+    ids = padded([12, 7, 10, 1], seed=4)
+    labels = torch.tensor([1.0, 0.0, 1.0, 0.0], dtype=torch.float64)
+    model = RecurrentClassifier(config(cell=cell, head=head, layers=layers, stateful=True, chunk_len=5,
+                                       train_embeddings=cell == "gru"), table(), seed=5).double().train()
+
+    def loss_and_grads(logits) -> tuple[torch.Tensor, dict]:
+        model.zero_grad()
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits(), labels)
+        loss.backward()
+        return loss.detach(), {name: p.grad.to_dense().clone() for name, p in model.named_parameters()}
+
+    loss, grads = loss_and_grads(lambda: model(ids))
+    whole_loss, whole_grads = loss_and_grads(lambda: model.head(*model.encode(ids)))
+    torch.testing.assert_close(loss, whole_loss, rtol=0, atol=1e-12)
+    for name, grad in grads.items():
+        assert grad.abs().sum() > 0, name
+        torch.testing.assert_close(grad, whole_grads[name], rtol=0, atol=1e-12, msg=name)
+
+
+def saved_bytes(model: RecurrentClassifier, ids: torch.Tensor) -> int:
+    """Bytes of the distinct storages autograd keeps from one training forward pass to its backward pass,
+    without the input ids and the parameters (views count with their whole storage)."""
+    leave_out = {ids.untyped_storage().data_ptr()} | {p.untyped_storage().data_ptr() for p in model.parameters()}
+    storages = {}
+
+    def pack(tensor):
+        storage = tensor.untyped_storage()
+        if storage.data_ptr() not in leave_out:
+            storages[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(model(ids), torch.ones(ids.shape[0]))
+    loss.backward()
+    return sum(storages.values())
+
+
+@pytest.mark.parametrize("cell,head,layers", [("rnn", "last", 1), ("gru", "mean", 1), ("lstm", "max", 2)])
+def test_stateful_training_memory_grows_with_chunks_not_with_outputs(cell, head, layers):
+    """Issue 13: a stateful step held memory in proportion to batch x the longest document. What autograd
+    keeps between the forward and the backward pass grows per extra chunk by at most the layers' states at
+    its start and its (B, H) share of the head's features (plus its (B,) lengths), not by the chunk's
+    (B, K, H) outputs or activations, which are recomputed."""
+    B, H, K = 4, 16, 32
+    model = RecurrentClassifier(config(cell=cell, head=head, layers=layers, units=H, stateful=True, chunk_len=K,
+                                       dropout=0.2), table(), seed=1).train()
+    short, long = (padded([n * K] + [K // 2] * (B - 1), t=n * K, seed=2) for n in (4, 24))
+    growth = saved_bytes(model, long) - saved_bytes(model, short)
+    per_chunk = (2 * layers + 2) * B * H * 4 + 2 * B * 8  # states (h, c) per layer, the share, lengths
+    assert 0 < growth <= 20 * per_chunk, growth  # the 20 chunks' outputs alone: B * 20 * K * H * 4 bytes, 8x more
+
+
 def docs(n: int, seed: int) -> EncodedDocs:
     rng = np.random.default_rng(seed)
     lengths = rng.integers(3, T + 4, n)

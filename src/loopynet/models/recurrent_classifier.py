@@ -35,7 +35,10 @@ documents (detached while training: truncated BPTT at chunk borders) and every b
 zeros (reset between documents). Any batch size works (no fixed batch, no `reset_states`). The head
 sees the outputs of all chunks ("last": the state after the document's last token, in its last chunk),
 so stateful inference equals one pass over the whole document. Stateful runs are unidirectional and
-need a last/mean/max head.
+need a last/mean/max head. `forward` pools each chunk's share of the head's features inside the chunk
+(`pool_part`: the last real step if it lies in the chunk, the chunk's sum or maximum; dropout drawn per
+chunk) and recomputes the chunk in the backward pass (`recompute`), so a training step holds
+O(B x K x D) activations plus O(B x D) per chunk, not the (B, T, D) outputs of the whole document.
 """
 
 from __future__ import annotations
@@ -131,6 +134,14 @@ def detach_state(state):
     return state.detach()
 
 
+def own_state(state):
+    """A recurrent state (h, or (h, c)) as tensors with their own storage: the runs return h_n as a view of
+    the (T, B, H) outputs, which a state carried to the next chunk would otherwise keep alive."""
+    if isinstance(state, tuple):
+        return tuple(s.clone() for s in state)
+    return state.clone()
+
+
 class RecurrentClassifier(Network):
     """Word vectors -> L recurrent layers (optionally bidirectional) -> dropout -> head -> Dense(1) logit.
 
@@ -176,8 +187,8 @@ class RecurrentClassifier(Network):
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         """ids (B, T) -> logits (B,)."""
-        out, lengths = self.encode(ids)
-        return self.head(self.dropout(out), lengths)
+        ids = ids.long()
+        return self._logits(ids, None, self.steps_read(lengths_of(ids), ids.shape[1]))
 
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
         """ids (B, T) -> the word vectors (B, T, E) the first layer reads (zeros at padding)."""
@@ -187,8 +198,15 @@ class RecurrentClassifier(Network):
         """x (B, T, E) input vectors (e.g. `embed(ids)`, or points between them and a baseline for
         integrated gradients), lengths (B,) real steps of each row -> logits (B,); = forward(ids) for
         x = embed(ids)."""
-        lengths = self.steps_read(lengths, x.shape[1])
-        return self.head(self.dropout(self._encode(None, x, lengths)), lengths)
+        return self._logits(None, x, self.steps_read(lengths, x.shape[1]))
+
+    def _logits(self, ids: torch.Tensor | None, x: torch.Tensor | None, lengths: torch.Tensor) -> torch.Tensor:
+        """Logits (B,) of token ids (B, T) or, with ids None, of input vectors x (B, T, E); lengths (B,) as
+        `steps_read` gives them. A stateful network pools chunk by chunk (`_stateful`), never holding the
+        (B, T, D) outputs."""
+        if self.config.stateful:
+            return self.classify(self._stateful(ids, x, lengths, pooled=True))
+        return self.head(self.dropout(self._encode(ids, x, lengths)), lengths)
 
     def encode(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """ids (B, T) -> (outputs (B, T, D) of the top layer before dropout, lengths (B,))."""
@@ -205,7 +223,7 @@ class RecurrentClassifier(Network):
         """Top-layer outputs (B, T, D) before dropout, of token ids (B, T) or, with ids None, of input vectors
         x (B, T, E)."""
         if self.config.stateful:
-            return self._stateful(ids, x)
+            return self._stateful(ids, x, lengths, pooled=False)
         for depth, layer in enumerate(self.layers):
             if depth:
                 ids, x = None, self.dropout(x)
@@ -235,36 +253,49 @@ class RecurrentClassifier(Network):
             return cell.run(x, state)
         return cell.run_ids(ids, self.embeddings, state)
 
-    def _stateful(self, ids: torch.Tensor | None, x: torch.Tensor | None) -> torch.Tensor:
+    def _stateful(self, ids: torch.Tensor | None, x: torch.Tensor | None, lengths: torch.Tensor,
+                  pooled: bool) -> torch.Tensor:
         """Run the stack chunk by chunk over ids (B, T) or input vectors x (B, T, E), carrying each layer's
-        state; returns (B, T, H). Each chunk's activations are recomputed in the backward pass
-        (`recompute`), so training keeps only the (B, T, H) outputs the head reads and the chunk borders'
-        states: peak memory grows with batch x chunk_len, not with the longest document's activations."""
+        state; lengths (B,) real steps per row. Returns the top-layer outputs (B, T, H) or, pooled, the
+        head's features (B, H) (after dropout, as `head`). Each chunk is recomputed in the backward pass
+        (`recompute`): a pooled training step keeps per chunk only its inputs (views of ids or x), the
+        layers' states at its start and its (B, H) share of the features, so its memory grows with
+        batch x chunk_len, not with the longest document."""
         K = self.config.chunk_len
         source = ids if ids is not None else x
         states = [None] * len(self.layers)
-        chunks = []
+        parts = []
         for start in range(0, source.shape[1], K):
             chunk_ids = None if ids is None else ids[:, start:start + K]
             chunk_x = None if x is None else x[:, start:start + K]
             if self.training:
                 states = [detach_state(state) for state in states]
-            out, states = recompute(self._chunk, chunk_ids, chunk_x, states)
-            chunks.append(out)
-        if not chunks:  # T == 0
-            return source.new_zeros(source.shape[0], 0, self.config.units, dtype=self.embeddings.dtype)
-        return torch.cat(chunks, dim=1)
+            part, states = recompute(self._chunk, chunk_ids, chunk_x, states, lengths - start if pooled else None)
+            parts.append(part)
+        if not pooled:
+            if not parts:  # T == 0
+                return source.new_zeros(source.shape[0], 0, self.config.units, dtype=self.embeddings.dtype)
+            return torch.cat(parts, dim=1)
+        if not parts:
+            return source.new_zeros(source.shape[0], self.config.units, dtype=self.embeddings.dtype)
+        shares = torch.stack(parts)  # (chunks, B, H)
+        return finish_pool(shares.amax(0) if self.config.head == "max" else shares.sum(0), lengths, self.config.head)
 
-    def _chunk(self, ids: torch.Tensor | None, x: torch.Tensor | None, states: list) -> tuple[torch.Tensor, list]:
+    def _chunk(self, ids: torch.Tensor | None, x: torch.Tensor | None, states: list,
+               left: torch.Tensor | None) -> tuple[torch.Tensor, list]:
         """One chunk through the stack: ids (B, K) or x (B, K, E) and each layer's initial state ->
-        (top-layer outputs (B, K, H), each layer's final state)."""
+        (top-layer outputs (B, K, H) or, given left (B,) (each row's real steps from the chunk's start on),
+        the chunk's share of the head's features after dropout (B, H) (`pool_part`); each layer's final
+        state, a tensor of its own (not a view that would keep the chunk's outputs alive))."""
         finals = []
         for depth, layer in enumerate(self.layers):
             if depth:
                 ids, x = None, self.dropout(x)
             x, state = self._run(layer[0], ids, x, states[depth])
-            finals.append(state)
-        return x, finals
+            finals.append(own_state(state))
+        if left is None:
+            return x, finals
+        return pool_part(self.dropout(x), left, self.config.head), finals
 
     def head(self, out: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """out (B, T, D) -> logits (B,) with the configured head."""
@@ -272,7 +303,10 @@ class RecurrentClassifier(Network):
         if self.config.head == "flatten" and T * D != self.dense_kernel.shape[0]:
             raise ValueError(f"the flatten head was built for maxlen={self.config.maxlen} steps but the "
                              f"input has {T}; pad or truncate ids to the model's maxlen")
-        features = pool(out, lengths, self.config.head, self.config.bidirectional)
+        return self.classify(pool(out, lengths, self.config.head, self.config.bidirectional))
+
+    def classify(self, features: torch.Tensor) -> torch.Tensor:
+        """The head's features (B, F) -> logits (B,) (the Dense(1) layer)."""
         return (features @ self.dense_kernel + self.dense_bias)[:, 0]
 
     def document_vector(self, out: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -289,18 +323,41 @@ def pool(out: torch.Tensor, lengths: torch.Tensor, kind: str, bidirectional: boo
     B, T, D = out.shape
     if kind == "flatten":
         return out.reshape(B, T * D)
+    if not T:
+        return out.new_zeros(B, D)
+    features = finish_pool(pool_part(out, lengths, kind), lengths, kind)
+    if kind == "last" and bidirectional:
+        H = D // 2  # backward direction: its final state is at position 0
+        features = torch.cat([features[:, :H], out[:, 0, H:] * (lengths > 0).view(B, 1).to(out.dtype)], dim=1)
+    return features
+
+
+def pool_part(out: torch.Tensor, left: torch.Tensor, kind: str) -> torch.Tensor:
+    """One stretch of K >= 1 steps' share of a last/mean/max head: out (B, K, D) and left (B,), each row's
+    real steps from the stretch's first step on (<= 0: none here; > K: more follow) -> (B, D): "last" the
+    output at the row's last real step if it lies here, else zeros; "mean" the sum over the real steps here;
+    "max" their maximum (-inf where none). Shares of consecutive stretches combine by sum (last, mean) or
+    maximum (max), then `finish_pool`."""
+    B, K, D = out.shape
     if kind == "last":
-        index = (lengths - 1).clamp(min=0).view(B, 1, 1).expand(B, 1, D)
-        features = out.gather(1, index)[:, 0] if T else out.new_zeros(B, D)
-        if bidirectional and T:
-            H = D // 2  # backward direction: its final state is at position 0
-            features = torch.cat([features[:, :H], out[:, 0, H:]], dim=1)
-        return features * (lengths > 0).view(B, 1).to(out.dtype)
-    mask = (torch.arange(T, device=out.device).view(1, T) < lengths.view(B, 1)).unsqueeze(2)  # (B, T, 1)
+        here = ((left >= 1) & (left <= K)).view(B, 1).to(out.dtype)
+        index = (left - 1).clamp(0, K - 1).view(B, 1, 1).expand(B, 1, D)
+        return out.gather(1, index)[:, 0] * here
+    real = (torch.arange(K, device=out.device).view(1, K) < left.view(B, 1)).unsqueeze(2)  # (B, K, 1)
     if kind == "mean":
-        return (out * mask).sum(1) / lengths.clamp(min=1).view(B, 1).to(out.dtype)
-    features = out.masked_fill(~mask, float("-inf")).amax(1) if T else out.new_zeros(B, D)
-    return torch.where(lengths.view(B, 1) > 0, features, torch.zeros_like(features))
+        return (out * real).sum(1)
+    return out.masked_fill(~real, float("-inf")).amax(1)
+
+
+def finish_pool(shares: torch.Tensor, lengths: torch.Tensor, kind: str) -> torch.Tensor:
+    """The combined `pool_part` shares (B, D) of a whole document -> the head's features (B, D): the mean
+    divides by the length; a row without real steps gives zeros."""
+    B = lengths.shape[0]
+    if kind == "mean":
+        return shares / lengths.clamp(min=1).view(B, 1).to(shares.dtype)
+    if kind == "max":
+        return torch.where(lengths.view(B, 1) > 0, shares, torch.zeros_like(shares))
+    return shares
 
 
 def parameter_count(config: ModelConfig) -> int:
