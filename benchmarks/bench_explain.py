@@ -44,7 +44,7 @@ def worker(task: str, model: str, data: str, limit: int | None, threads: int) ->
 
     from loopynet import Classifier
     from loopynet.explain.attribution import attribute
-    from loopynet.explain.network import Network
+    from loopynet.explain.network import Network, document_rows
     from loopynet.tasks.classification.task import predict_logits
 
     torch.set_num_threads(threads)
@@ -54,13 +54,13 @@ def worker(task: str, model: str, data: str, limit: int | None, threads: int) ->
     facts = {}
     if task in ("predict-one", "explain-ig", "explain-full"):
         i = int(np.argmax(np.minimum(docs.lengths, clf.maxlen)))  # the first test review with maxlen read tokens
-        row = docs.ids[docs.offsets[i] : docs.offsets[i] + clf.maxlen].astype(np.int64)
+        row = docs.first_ids(i, clf.maxlen).astype(np.int64)
         text = " ".join(clf.vocab.words[t] for t in row)  # re-tokenises to the same ids (words joined by spaces)
         facts = {"review": i, "tokens": len(row)}
     import captum.attr  # noqa: F401  imports and the kernels' first load are not timed
     import pyarrow.parquet  # noqa: F401
 
-    network.logits([docs.ids[docs.offsets[0] : docs.offsets[1]][: clf.maxlen]])
+    network.logits([docs.first_ids(0, clf.maxlen)])
     start = time.perf_counter()
     if task == "predict-one":
         network.logits([row])
@@ -78,7 +78,7 @@ def worker(task: str, model: str, data: str, limit: int | None, threads: int) ->
     else:
         from loopynet.explain.encode import write_vectors
 
-        rows = [docs.ids[docs.offsets[j] : docs.offsets[j + 1]][: clf.maxlen] for j in range(len(docs))]
+        rows = document_rows(docs, clf.maxlen)
         meta = {"id": [str(j) for j in range(len(docs))], "label": [clf.class_names[int(y)] for y in docs.labels],
                 "length": [len(r) for r in rows]}
         with tempfile.TemporaryDirectory() as tmp:

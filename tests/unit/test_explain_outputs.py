@@ -15,10 +15,11 @@ from loopynet.cli import main
 from loopynet.explain import encode as encode_module
 from loopynet.explain.corpus import top_words
 from loopynet.explain.encode import read_vectors, write_vectors
-from loopynet.explain.network import Network
+from loopynet.explain.network import Network, document_rows
 from loopynet.explain.projection import project
 from loopynet.models.factory import build_classifier
 from loopynet.models.ngram import NgramEnsemble, ngram_occurrences
+from loopynet.tasks.classification.task import predict_logits
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 TEXT = "great movie and wonderful plot unknownword . the film was boring"
@@ -98,7 +99,7 @@ def test_encode_streams_chunks_into_the_same_file_as_one_pass(bilstm, tmp_path, 
     clf, _ = bilstm
     texts = [TEXT, "", "awful film", "the actor was superb and the plot great"] * 5
     docs = clf._docs(texts)
-    rows = [docs.ids[docs.offsets[i] : docs.offsets[i + 1]] for i in range(len(texts))]
+    rows = document_rows(docs, clf.maxlen)
     meta = {"id": [f"doc{i}" for i in range(20)], "label": ["neg", "pos"] * 10, "length": [len(r) for r in rows]}
     write_vectors(tmp_path / f"whole{suffix}", Network(clf.model), rows, meta, clf.class_names)
     monkeypatch.setattr(encode_module, "CHUNK", 3)
@@ -149,6 +150,16 @@ def test_cli_explain_json_html_png_and_encode(bilstm, tiny_imdb, tmp_path, capsy
                  "--png", str(tmp_path / "m.png")]) == 0
     vectors, records = read_vectors(out)
     assert vectors.shape == (40, 8) and (tmp_path / "m.html").read_text().count("<title>") == 40 + 1
+    clf = Classifier.load(folder)
+    for limit in (None, 7):  # the split comes from the token cache (type ids in cache order), whole or a slice
+        _, docs, _ = clf.read_split(tiny_imdb, "test", None, limit)
+        expected = 1 / (1 + np.exp(-predict_logits(clf.model, docs, clf.maxlen).astype(np.float64)))
+        out = tmp_path / f"v{limit}.npy"
+        assert main(["encode", str(folder), "--data", str(tiny_imdb), "--out", str(out)]
+                    + ([] if limit is None else ["--limit", str(limit)])) == 0
+        _, records = read_vectors(out)
+        assert np.allclose([r["probability"] for r in records], expected, atol=1e-6)
+        assert [r["label"] for r in records] == [clf.class_names[int(y)] for y in docs.labels]
     assert main(["explain", str(folder), "--data", str(tiny_imdb), "--top", "3", "--min-count", "2", "--json"]) == 0
     top = json.loads(capsys.readouterr().out.splitlines()[-1])
     assert len(top["positive"]) <= 3 and all(r["count"] >= 2 for r in top["positive"] + top["negative"])

@@ -121,10 +121,10 @@ def _explain_corpus(clf, args) -> int:
     from tqdm import tqdm
 
     from loopynet.explain.corpus import corpus_attributions, top_words
-    from loopynet.explain.network import Network
+    from loopynet.explain.network import Network, document_rows
 
     _, docs, _ = clf.read_split(args.data, args.split, args.encoding_errors, args.limit)
-    rows = [docs.ids[docs.offsets[i] : docs.offsets[i + 1]] for i in range(len(docs))]
+    rows = document_rows(docs, clf.maxlen)
     with tqdm(total=len(rows), desc="explain", unit="review", file=sys.stderr, disable=not sys.stderr.isatty()) as bar:
         ids, values = corpus_attributions(Network(clf.model), rows, args.steps, progress=bar.update)
     top = top_words(ids, values, clf.vocab.words, args.top, args.min_count)
@@ -162,10 +162,10 @@ def cmd_encode(args) -> int:
     clf = Classifier.load(args.model, args.device)
     threshold = clf.threshold["value"] if args.threshold is None else args.threshold
     from loopynet.explain.encode import read_vectors, write_vectors
-    from loopynet.explain.network import Network
+    from loopynet.explain.network import Network, document_rows
 
     corpus, docs, _ = clf.read_split(args.data, args.split, args.encoding_errors, args.limit)
-    rows = [docs.ids[docs.offsets[i] : docs.offsets[i + 1]][: clf.maxlen] for i in range(len(docs))]
+    rows = document_rows(docs, clf.maxlen)
     meta = {"id": list(corpus.paths), "label": [clf.class_names[int(y)] for y in docs.labels],
             "length": [len(r) for r in rows]}
     if args.out:

@@ -82,6 +82,13 @@ class Network:
         return vectors, self.rnn.head(out, lengths).cpu().numpy()  # eval mode: dropout is the identity
 
 
+def document_rows(docs: EncodedDocs, maxlen: int) -> list[np.ndarray]:
+    """The first `maxlen` token ids of every document of `docs`, in document order (int32 arrays), read
+    through `EncodedDocs.first_ids`: a split read from the token cache stores token-type ids in cache order,
+    mapped to vocabulary ids and re-ordered only when read, so its `ids` / `offsets` are not the documents."""
+    return [docs.first_ids(i, maxlen) for i in range(len(docs))]
+
+
 def _as_docs(rows: list[np.ndarray]) -> EncodedDocs:
     """Token-id arrays as EncodedDocs (labels -1)."""
     lengths = np.array([len(r) for r in rows], dtype=np.int64)

@@ -320,10 +320,10 @@ class Classifier:
             TypeError: `texts` is one string or holds a non-string.
         """
         from loopynet.explain.encode import document_vectors
-        from loopynet.explain.network import Network
+        from loopynet.explain.network import Network, document_rows
 
         docs = self._docs(text_list(texts))
-        rows = [docs.ids[docs.offsets[i] : docs.offsets[i + 1]][: self.maxlen] for i in range(len(docs))]
+        rows = document_rows(docs, self.maxlen)
         vectors, logits = document_vectors(Network(self.model), rows, batch_size)
         return {"vectors": vectors, "probability": 1.0 / (1.0 + np.exp(-logits.astype(np.float64))),
                 "length": np.array([len(r) for r in rows], dtype=np.int64)}
