@@ -15,6 +15,7 @@ SHARED_DATA = Path(os.environ.get("LOOPYNET_SHARED_DATA", REPO.parent / "shared"
 IMDB = SHARED_DATA / "aclImdb_v1_labeled.tar.gz"
 VECTORS_300D = SHARED_DATA / "en_vectors_300d.bin.gz"
 GLOVE_50D = SHARED_DATA / "glove_6B_50d_imdb.bin.gz"
+GLOVE_50D_CONLL = SHARED_DATA / "glove_6B_50d_conll.bin.gz"  # the tagger's recipe (docs/tagger.md)
 
 
 def pytest_collection_modifyitems(config, items):

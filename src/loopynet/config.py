@@ -37,6 +37,8 @@ VECTORS_ERRORS = ("strict", "skip")  # --vectors-errors: stop at a bad row of a 
 CELLS = ("rnn", "gru", "lstm")
 CASINGS = ("<pad>", "lower", "upper", "title", "mixed", "numeric", "mainly_numeric", "has_digit", "punct", "other")
 """The tagger's casing classes (rows of its --casing-dims embedding; loopynet.data.indexes.casing)."""
+CHAR_ENCODERS = ("cnn", "lstm", "both")
+"""--char-encoder of the tagger: a character CNN, a character BiLSTM, or both concatenated."""
 HEADS = ("flatten", "last", "mean", "max")
 
 
@@ -228,8 +230,10 @@ class TaggerConfig:
         2016 do this for singletons), so the unknown-word row, casing and characters learn to carry
         the words the test set has and training did not.
     casing_dims: 0 = off, else an embedding of the token's casing class (lower, UPPER, Title, digits, ...).
-    char_dims / char_filters / char_width: a character CNN (Ma & Hovy 2016): char embedding ->
-        Conv1d(char_filters, char_width) -> max over characters; char_filters 0 = off.
+    char_encoder: what reads each token's characters (embedded in char_dims): "cnn" (Ma & Hovy 2016:
+        Conv1d(char_filters, char_width) -> max over characters; char_filters 0 = off), "lstm" (Lample et
+        al. 2016: a bidirectional LSTM of char_units per direction, its two final states; char_units 0 =
+        off) or "both" (the two concatenated). Folders saved before this field existed hold "cnn".
     crf: a linear-chain CRF (pytorch-crf) on the per-step scores instead of a per-step softmax.
     finetune_words: 0 = the word vectors stay frozen; N > 0 = N rows (the words seen in training) get a
         trained correction added to their frozen vector (`delta`, zero at the start; row map in the
@@ -244,9 +248,11 @@ class TaggerConfig:
     dropout: float = 0.5
     word_dropout: float = 0.0
     casing_dims: int = 8
+    char_encoder: str = "cnn"
     char_dims: int = 25
     char_filters: int = 50
     char_width: int = 3
+    char_units: int = 25
     crf: bool = True
     finetune_words: int = 0
     vocab_size: int = 2
@@ -369,7 +375,9 @@ def check_tagger(config: TaggerConfig) -> None:
     for name in ("units", "char_width", "vocab_size", "embedding_dims", "num_chars", "num_tags"):
         if getattr(config, name) < 1:
             raise ConfigError(f"{name} must be >= 1, got {getattr(config, name)}")
-    for name in ("casing_dims", "char_dims", "char_filters", "finetune_words"):
+    if config.char_encoder not in CHAR_ENCODERS:
+        raise ConfigError(f"char_encoder must be one of {CHAR_ENCODERS}, got {config.char_encoder!r}")
+    for name in ("casing_dims", "char_dims", "char_filters", "char_units", "finetune_words"):
         if getattr(config, name) < 0:
             raise ConfigError(f"{name} must be >= 0 (0 = off), got {getattr(config, name)}")
     for name in ("dropout", "word_dropout"):
@@ -591,6 +599,10 @@ FLAGS: dict[str, Flag] = {
     "casing_dims": Flag("casing-class embedding size, 0 = off", "dimensions"),
     "char_filters": Flag("character CNN filters, 0 = off", "filters"),
     "char_dims": Flag("character embedding size", "dimensions"),
+    "char_encoder": Flag("what reads a token's characters: cnn = a CNN, max over characters (Ma & Hovy 2016); "
+                         "lstm = a bidirectional LSTM's final states (Lample et al. 2016); both = concatenated",
+                         choices=CHAR_ENCODERS),
+    "char_units": Flag("character LSTM units per direction, 0 = off", "units"),
     "crf": Flag("a linear-chain CRF on the per-step scores (off: a per-step softmax)"),
     # training: TrainConfig
     "batch_size": Flag("documents (or sentences) per gradient step", "documents"),
@@ -636,8 +648,8 @@ COMMAND_FIELDS: dict[str, tuple[tuple[type, tuple[str, ...]], ...]] = {
     "tag train": (
         (TaggerDataConfig, ("lowercase_fallback", "vector_norm", "train_embeddings", "limit", "validation_limit",
                             "tag_scheme", "input_scheme", "vectors_errors", "vectors_member")),
-        (TaggerConfig, ("cell", "units", "bidirectional", "dropout", "word_dropout", "casing_dims", "char_filters",
-                        "char_dims", "crf")),
+        (TaggerConfig, ("cell", "units", "bidirectional", "dropout", "word_dropout", "casing_dims", "char_encoder",
+                        "char_filters", "char_units", "char_dims", "crf")),
         (TrainConfig, ("batch_size", "epochs", "lr", "optimizer", "lr_decay", "ema_decay", "clip_norm", "patience",
                        "monitor", "seed")),
     ),

@@ -4,6 +4,7 @@ identical tags, the model-folder format, evaluate/predict output, and clear erro
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -63,8 +64,6 @@ def test_model_folder_format(trained):
 
 
 def test_load_refuses_a_classifier_folder_and_bad_tensors(trained, tmp_path):
-    import shutil
-
     _, folder = trained
     copy = tmp_path / "c"
     shutil.copytree(folder, copy)
@@ -184,3 +183,22 @@ def test_a_folder_from_before_tag_schemes_loads_as_iob2(vectors, tmp_path):
     (copy / "config.json").write_text(json.dumps(config))
     loaded = Tagger.load(copy)
     assert loaded.data_config.tag_scheme == "iob2" and loaded.evaluate("valid", limit=10)["sentences"] == 10
+
+
+def test_a_char_lstm_tagger_round_trips_and_a_folder_without_char_encoder_loads_as_cnn(vectors, trained, tmp_path):
+    config = dict(SMALL, model_config=TaggerConfig(units=8, char_dims=4, char_encoder="both", char_filters=6,
+                                                   char_units=3, casing_dims=3))
+    tagger = Tagger.train(CONLL, vectors, progress=False, log=lambda s: None, **config)
+    folder = tagger.save(tmp_path / "both")
+    assert json.loads((folder / "config.json").read_text())["model"]["char_encoder"] == "both"
+    loaded = Tagger.load(folder)
+    sentences = [s.tokens for s in read_split(CONLL, "test")[:40]]
+    assert loaded.model.config == tagger.model.config and loaded.tag(sentences) == tagger.tag(sentences)
+    cnn, folder = trained
+    older = tmp_path / "cnn"
+    shutil.copytree(folder, older)
+    raw = json.loads((older / "config.json").read_text())
+    del raw["model"]["char_encoder"], raw["model"]["char_units"]  # as written before the fields existed
+    (older / "config.json").write_text(json.dumps(raw))
+    loaded = Tagger.load(older)
+    assert loaded.model.config == cnn.model.config and loaded.tag(sentences) == cnn.tag(sentences)

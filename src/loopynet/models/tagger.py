@@ -1,10 +1,12 @@
 """A recurrent sequence tagger: a label at every time step (NLP in Action 8.1.2.2).
 
-    word vectors (+ casing embedding) (+ character CNN)  ->  (bi)directional RNN/GRU/LSTM, return_sequences
+    word vectors (+ casing embedding) (+ character CNN and/or character BiLSTM)
+    ->  (bi)directional RNN/GRU/LSTM, return_sequences
     ->  Dropout -> Dense(num_tags) at every step (Keras' TimeDistributed(Dense))  ->  softmax or a CRF
 
 Axes: B batch, T time (tokens), L characters per token, E word-vector dims, H units per direction,
-K tags. Padding is at the end of each sentence; `lengths` (B,) says how many steps are real. Padded
+K tags, N tokens with at least one character, C character-embedding dims, U character-LSTM units per
+direction. Padding is at the end of each sentence; `lengths` (B,) says how many steps are real. Padded
 steps never reach a real step's output (the backward direction reverses each sentence inside its
 length) and are masked out of the loss, so padding changes neither loss nor predictions.
 
@@ -26,6 +28,29 @@ from loopynet.models import cells
 from loopynet.models.base import Network
 from loopynet.models.recurrent_classifier import reverse_within_length
 from loopynet.models.simple_rnn import SimpleRNN
+
+
+def char_cnn_on(config: TaggerConfig) -> bool:
+    """Whether the network has the character CNN (`char_encoder` cnn or both, `char_filters` > 0)."""
+    return config.char_encoder in ("cnn", "both") and config.char_filters > 0
+
+
+def char_lstm_on(config: TaggerConfig) -> bool:
+    """Whether the network has the character BiLSTM (`char_encoder` lstm or both, `char_units` > 0)."""
+    return config.char_encoder in ("lstm", "both") and config.char_units > 0
+
+
+def recurrent_outputs(rnn: nn.LSTM | nn.GRU, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """x (B, T, features), lengths (B,) int64 >= 1 -> (B, T, D*H): a one-layer torch.nn.LSTM/GRU's outputs as
+    the packed module gives them (the backward direction reversed within each row's length, zeros at padded
+    steps), on loopynet's fused C recurrence where it applies (`cells.fused`), else on the packed module."""
+    T = x.shape[1]
+    if (kernels := cells.fused(rnn, x) if T else None) is not None:
+        cell = "lstm" if isinstance(rnn, nn.LSTM) else "gru"
+        out, _ = cells.run(cell, cells.weights(rnn), kernels, x=x, lengths=lengths)
+        return out * SequenceTagger.mask(lengths, T).unsqueeze(2).to(out.dtype)
+    packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+    return pad_packed_sequence(rnn(packed)[0], batch_first=True, total_length=T)[0]
 
 
 class SequenceTagger(Network):
@@ -50,14 +75,18 @@ class SequenceTagger(Network):
             with torch.no_grad():
                 self.casing.weight[0].zero_()
             features += config.casing_dims
-        if config.char_filters:
+        if char_cnn_on(config) or char_lstm_on(config):
             self.char_embedding = nn.Embedding(config.num_chars, config.char_dims, padding_idx=0)
             nn.init.uniform_(self.char_embedding.weight, -0.5, 0.5, generator=gen)
             with torch.no_grad():
                 self.char_embedding.weight[0].zero_()
+        if char_cnn_on(config):
             self.char_cnn = nn.Conv1d(config.char_dims, config.char_filters, config.char_width,
                                       padding=config.char_width // 2)
             features += config.char_filters
+        if char_lstm_on(config):
+            self.char_lstm = nn.LSTM(config.char_dims, config.char_units, batch_first=True, bidirectional=True)
+            features += 2 * config.char_units
         H = config.units
         if config.cell == "rnn":
             self.rnn = SimpleRNN(features, H, gen)
@@ -85,20 +114,39 @@ class SequenceTagger(Network):
         self.allowed_end.copy_(torch.as_tensor(end, device=device))
 
     def step_inputs(self, words, cases, chars) -> torch.Tensor:
-        """(B, T, features): word vector ++ casing embedding ++ char-CNN features."""
+        """(B, T, features): word vector ++ casing embedding ++ char-CNN features ++ char-LSTM final states."""
         parts = [self.embedding(words)]
         if self.config.finetune_words:
             parts[0] = parts[0] + self.delta(self.delta_rows[words])
         if self.config.casing_dims:
             parts.append(self.casing(cases))
-        if self.config.char_filters:
+        if char_cnn_on(self.config):
             B, T, L = chars.shape
             c = self.char_embedding(chars.view(B * T, L)).transpose(1, 2)  # (B*T, C, L)
             c = self.char_cnn(c)  # (B*T, F, L)
             c = c.masked_fill((chars.view(B * T, 1, L) == 0), float("-inf")).amax(dim=2)
             c = torch.where(torch.isinf(c), torch.zeros_like(c), c)  # padding tokens: no characters
             parts.append(c.view(B, T, -1))
+        if char_lstm_on(self.config):
+            parts.append(self.char_states(chars))
         return torch.cat(parts, dim=-1)
+
+    def char_states(self, chars: torch.Tensor) -> torch.Tensor:
+        """chars (B, T, L) int64 (0 = padding, at the end of each token) -> (B, T, 2U): each token's character
+        BiLSTM final states, forward (after its last character) ++ backward (after its first); zeros for
+        padding tokens (Lample et al. 2016, sec. 2.2; `char_encoder` "lstm")."""
+        B, T, L = chars.shape
+        flat = chars.view(B * T, L)
+        n = (flat != 0).sum(dim=1)  # (B*T,) characters per token
+        real = torch.nonzero(n, as_tuple=True)[0]  # (N,)
+        out = flat.new_zeros(B * T, 2 * self.config.char_units, dtype=self.char_embedding.weight.dtype)
+        if len(real):
+            lengths = n[real]
+            steps = recurrent_outputs(self.char_lstm, self.char_embedding(flat[real]), lengths)  # (N, L, 2U)
+            U = self.config.char_units
+            last = steps[torch.arange(len(real), device=steps.device), lengths - 1, :U]  # forward, last char
+            out = out.index_copy(0, real, torch.cat([last, steps[:, 0, U:]], dim=1))  # backward, first char
+        return out.view(B, T, -1)
 
     def forward(self, words, cases, chars, lengths) -> torch.Tensor:
         """words, cases (B, T) int64, chars (B, T, L) int64, lengths (B,) int64 -> emissions (B, T, K)."""
@@ -115,24 +163,14 @@ class SequenceTagger(Network):
         """x (B, T, features) per-step input vectors (e.g. `embed(...)`), lengths (B,) int64 -> emissions
         (B, T, K); = forward(words, cases, chars, lengths) for x = embed(words, cases, chars) in eval mode."""
         x = self.dropout(x)
-        T = x.shape[1]
         if self.config.cell == "rnn":
             out, _ = self.rnn(x)
             if self.rnn_backward is not None:
                 back, _ = self.rnn_backward(reverse_within_length(x, lengths))
                 out = torch.cat([out, reverse_within_length(back, lengths)], dim=-1)
-        elif (kernels := cells.fused(self.rnn, x) if T else None) is not None:
-            out = self._fused_rnn(x, lengths, kernels)
         else:
-            packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-            out, _ = pad_packed_sequence(self.rnn(packed)[0], batch_first=True, total_length=T)
+            out = recurrent_outputs(self.rnn, x, lengths)
         return self.dense(self.dropout(out))
-
-    def _fused_rnn(self, x: torch.Tensor, lengths: torch.Tensor, kernels) -> torch.Tensor:
-        """x (B, T, features) -> (B, T, D) as the packed torch.nn.LSTM/GRU gives it (the backward direction
-        reversed within each sentence's length, zeros at padded steps), on the fused C recurrence."""
-        out, _ = cells.run(self.config.cell, cells.weights(self.rnn), kernels, x=x, lengths=lengths)
-        return out * self.mask(lengths, x.shape[1]).unsqueeze(2).to(out.dtype)
 
     @staticmethod
     def mask(lengths: torch.Tensor, T: int) -> torch.Tensor:

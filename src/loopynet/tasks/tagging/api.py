@@ -164,7 +164,7 @@ class Tagger:
         if config.get("kind") != "tagger":
             raise ArtifactError(f"model folder {path} holds a {config.get('kind')!r}, not a tagger")
         try:
-            model_config = from_dict(TaggerConfig, config["model"])
+            model_config = from_dict(TaggerConfig, {"char_encoder": "cnn", **config["model"]})  # older folders: cnn
             # folders from before tag_scheme existed hold IOB2 models; the default is now "iobes"
             data_config = from_dict(TaggerDataConfig, {"tag_scheme": "iob2", **config["data"]})
             train_config = from_dict(TrainConfig, config["train"])
