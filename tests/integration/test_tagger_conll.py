@@ -1,10 +1,10 @@
 """The tagger on real CoNLL-2003 data with the real 50-d GloVe vectors: a small slice learns more than
-the majority tag; the full run (slow, ~9 min on an idle core) is the issue's goal."""
+the majority tag; the full run of the documented recipe (slow, ~10-14 min CPU on one core) keeps its bar."""
 
 from __future__ import annotations
 
 import pytest
-from conftest import GLOVE_50D, SHARED_DATA
+from conftest import GLOVE_50D, GLOVE_50D_CONLL, SHARED_DATA
 
 from loopynet.config import TrainConfig
 from loopynet.data.conll import read_split
@@ -34,11 +34,13 @@ def test_small_real_slice_beats_the_majority_tag():
 
 
 @pytest.mark.slow
-def test_full_run_reaches_the_goal():
-    """The issue's goal, test entity F1 >= 0.89, with the default recipe and the 50-d GloVe vectors
-    (docs/tagger.md, run J: 0.8940 with seed 0; ~9 min on one idle core)."""
-    tagger = Tagger.train(CONLL, GLOVE_50D, progress=False)
-    assert tagger.evaluate("test")["f1"] >= 0.89
+def test_full_run_reaches_the_recipes_bar():
+    """The documented recipe (docs/tagger.md, issue 19): the defaults with the CoNLL-filtered 50-d GloVe
+    vectors. Measured test entity F1 0.9042 with seed 0 (seeds 0-2 in benchmarks/results/tagger_recipes.json);
+    the bar, 0.90, leaves a margin for another machine's float order. Issue 19's 0.91 is not reached."""
+    tagger = Tagger.train(CONLL, GLOVE_50D_CONLL, progress=False)
+    metrics = tagger.evaluate("test")
+    assert metrics["f1"] >= 0.90 and metrics["strict"]["f1"] >= 0.90, metrics
 
 
 def _short_run(seed: int, ema_decay: float | None) -> float:
