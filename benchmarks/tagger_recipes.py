@@ -2,8 +2,9 @@
 benchmarks/results/tagger_recipes.json (issue 19: test F1 >= 0.91 in <= 30 min of training on one core).
 
 Each run folder (runs/tagger/NAME) gives: the flags and the load average at the start (meta.txt), wall time,
-user CPU time and peak RSS of the training process (`/usr/bin/time -v`, time.txt), the epochs run and the
-best epoch (history.json; early stopping on val_loss restores the best), the validation split's entity F1
+user CPU time and peak RSS of the training process (`/usr/bin/time -v`, time.txt), the epochs run, the
+validation F1 of each epoch and the kept epoch (history.json; early stopping on val_loss restores the best;
+without it the last epoch is kept), the validation split's entity F1
 (valid.json) and, for the final recipe only, the test split's (test.json: F1, per type, strict mode).
 Recipes are chosen on validation F1; the test split is evaluated once per final recipe's seed.
 
@@ -57,11 +58,12 @@ def collect(folder: Path) -> dict:
     """One run's row (see the module docstring)."""
     meta = (folder / "meta.txt").read_text()
     history = json.loads((folder / "model" / "history.json").read_text())
-    best = next(r for r in history if r.get("kept"))
+    best = next((r for r in history if r.get("kept")), history[-1])  # no early stopping: the last epoch
     row = {"run": folder.name, "flags": public_flags(re.search(r"flags: (.*)", meta).group(1)),
            "start_utc": re.search(r"start (\S+)", meta).group(1),
            "load_at_start": [float(x) for x in re.search(r"load (.*)", meta).group(1).split()],
            **time_v((folder / "time.txt").read_text()), "epochs_run": len(history), "best_epoch": best["epoch"],
+           "val_f1_per_epoch": [r["val_f1"] for r in history],
            "valid": f1s(json.loads((folder / "valid.json").read_text()))}
     if (folder / "test.json").is_file():
         row["test"] = f1s(json.loads((folder / "test.json").read_text()))
