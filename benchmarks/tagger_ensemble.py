@@ -24,7 +24,7 @@ from loopynet.io.atomic import atomic_file
 from loopynet.models.tagger import constrained_viterbi
 from loopynet.tasks.tagging.api import Tagger
 from loopynet.tasks.tagging.metrics import tag_metrics
-from loopynet.tasks.tagging.task import encode_sentences, pad_batch
+from loopynet.tasks.tagging.encoding import encode_sentences, pad_batch
 
 RESULTS = Path(__file__).resolve().parent / "results" / "tagger_ensemble.json"
 TYPES = ("PER", "ORG", "LOC", "MISC")

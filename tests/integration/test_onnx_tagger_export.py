@@ -30,7 +30,8 @@ def conll_vectors(tmp_path_factory):
 
 TAGGERS = {"lstm-bidirectional-crf-chars": {"cell": "lstm"},
            "rnn-bidirectional-softmax": {"cell": "rnn", "crf": False, "char_filters": 0},
-           "gru-unidirectional-crf-iob2": {"cell": "gru", "bidirectional": False, "casing_dims": 0}}
+           "gru-unidirectional-crf-iob2": {"cell": "gru", "bidirectional": False, "casing_dims": 0},
+           "lstm-bidirectional-crf-char-cnn-and-lstm": {"cell": "lstm", "char_encoder": "both", "char_units": 3}}
 
 
 @pytest.mark.parametrize("kind", sorted(TAGGERS))

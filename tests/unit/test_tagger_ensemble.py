@@ -15,7 +15,8 @@ from loopynet.data.indexes import CharIndex, WordIndex
 from loopynet.models.tagger import SequenceTagger
 from loopynet.tasks.tagging.api import Tagger
 from loopynet.tasks.tagging.constraints import allowed_transitions, is_valid
-from loopynet.tasks.tagging.task import TaggingTask, encode_sentences, pad_batch
+from loopynet.tasks.tagging.encoding import encode_sentences, pad_batch
+from loopynet.tasks.tagging.task import TaggingTask
 
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "tagger_ensemble.py"
 SENTS = with_scheme([Sentence(["EU", "rejects", "German"], ["x"] * 3, ["x"] * 3, ["B-ORG", "O", "B-MISC"]),

@@ -5,10 +5,10 @@
     ->  Dropout -> Dense(num_tags) at every step (Keras' TimeDistributed(Dense))  ->  softmax or a CRF
 
 Axes: B batch, T time (tokens), L characters per token, E word-vector dims, H units per direction,
-K tags, N tokens with at least one character, C character-embedding dims, U character-LSTM units per
-direction. Padding is at the end of each sentence; `lengths` (B,) says how many steps are real. Padded
-steps never reach a real step's output (the backward direction reverses each sentence inside its
-length) and are masked out of the loss, so padding changes neither loss nor predictions.
+K tags, C character-embedding dims, U character-LSTM units per direction. Padding is at the end of each
+sentence; `lengths` (B,) says how many steps are real. Padded steps never reach a real step's output
+(the backward direction reverses each sentence inside its length) and are masked out of the loss, so
+padding changes neither loss nor predictions.
 
 The loss is summed over all real tokens and divided by the number of sentences B: each step's error
 is backpropagated through all earlier steps, the corrections are summed, and the optimizer applies
@@ -134,19 +134,16 @@ class SequenceTagger(Network):
     def char_states(self, chars: torch.Tensor) -> torch.Tensor:
         """chars (B, T, L) int64 (0 = padding, at the end of each token) -> (B, T, 2U): each token's character
         BiLSTM final states, forward (after its last character) ++ backward (after its first); zeros for
-        padding tokens (Lample et al. 2016, sec. 2.2; `char_encoder` "lstm")."""
+        padding tokens (Lample et al. 2016, sec. 2.2; `char_encoder` "lstm"). No data-dependent shapes, so
+        ONNX export traces it: padding tokens run as one-character tokens and are zeroed afterwards."""
         B, T, L = chars.shape
-        flat = chars.view(B * T, L)
+        flat = chars.reshape(B * T, L)
         n = (flat != 0).sum(dim=1)  # (B*T,) characters per token
-        real = torch.nonzero(n, as_tuple=True)[0]  # (N,)
-        out = flat.new_zeros(B * T, 2 * self.config.char_units, dtype=self.char_embedding.weight.dtype)
-        if len(real):
-            lengths = n[real]
-            steps = recurrent_outputs(self.char_lstm, self.char_embedding(flat[real]), lengths)  # (N, L, 2U)
-            U = self.config.char_units
-            last = steps[torch.arange(len(real), device=steps.device), lengths - 1, :U]  # forward, last char
-            out = out.index_copy(0, real, torch.cat([last, steps[:, 0, U:]], dim=1))  # backward, first char
-        return out.view(B, T, -1)
+        steps = recurrent_outputs(self.char_lstm, self.char_embedding(flat), n.clamp(min=1))  # (B*T, L, 2U)
+        U = self.config.char_units
+        last = steps.gather(1, (n.clamp(min=1) - 1).view(-1, 1, 1).expand(-1, 1, 2 * U))[:, 0, :U]  # forward
+        states = torch.cat([last, steps[:, 0, U:]], dim=1) * (n > 0).unsqueeze(1).to(steps.dtype)  # ++ backward
+        return states.reshape(B, T, 2 * U)
 
     def forward(self, words, cases, chars, lengths) -> torch.Tensor:
         """words, cases (B, T) int64, chars (B, T, L) int64, lengths (B,) int64 -> emissions (B, T, K)."""
