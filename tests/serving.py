@@ -3,6 +3,7 @@ stderr collected, ready when /readyz says so; stopped with SIGTERM."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -49,6 +50,20 @@ class Server:
                     pass
             time.sleep(0.1)
         raise AssertionError(f"server not ready after {timeout} s: {self.stderr_lines}")
+
+    def access_log(self, path: str, count: int, timeout: float = 30) -> list[dict]:
+        """The JSON access-log entries for `path`, once at least `count` have been read from stderr (the
+        server writes a line after its response is sent, so it may lag the client). Raises AssertionError on
+        timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            entries = [json.loads(line) for line in list(self.stderr_lines) if line.startswith("{")]
+            entries = [e for e in entries if e.get("path") == path]
+            if len(entries) >= count:
+                return entries
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{count} log lines for {path} not seen in {timeout} s: {self.stderr_lines}")
+            time.sleep(0.05)
 
     def wait_exit(self, timeout: float = 300) -> int:  # a loaded 2-core machine needs ~40 s to import and load
         code = self.process.wait(timeout)

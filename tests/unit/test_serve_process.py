@@ -79,8 +79,7 @@ def test_explain_on_a_real_server_answers_the_librarys_explanation(running, fold
     assert [t["status"] for t in response.json()["explanations"][1]["tokens"]][-1] == "oov"
     too_many = httpx.post(f"{running.url}/v1/explain", json={"texts": ["a"] * 5}, timeout=30)
     assert too_many.status_code == 422 and "max_explain_texts" in too_many.json()["error"]
-    logged = [json.loads(line) for line in running.stderr_lines if line.startswith("{")]
-    explained = [e for e in logged if e["path"] == "/v1/explain"]
+    explained = running.access_log("/v1/explain", 2)
     assert [(e["status"], e["texts"], e["model"]) for e in explained[-2:]] == [(200, 2, "reviews"), (422, 5, None)]
 
 
