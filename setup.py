@@ -48,7 +48,7 @@ class BuildKernels(build_ext):
             if path.exists():
                 built[ext.name.rsplit("_kernels_", 1)[1]] = {"file": path.name, "flags": ext.extra_compile_args}
         if built:
-            manifest = {"sources": [s.name for s in KERNELS["SOURCES"]],
+            manifest = {"sources": [s.name for s in KERNELS["SOURCES"] + KERNELS["HEADERS"]],
                         "sources_sha256": KERNELS["sources_sha256"](), "variants": built}
             self._manifest_path().write_text(json.dumps(manifest, indent=1) + "\n")
 
@@ -64,6 +64,8 @@ class BuildKernels(build_ext):
 
 setup(
     ext_modules=[Extension(f"loopynet.models._kernels_{name}", sources=[],
+                           depends=[str(path) for path in KERNELS["SOURCES"] + KERNELS["HEADERS"]],
+                           include_dirs=[str(KERNELS["HERE"])],
                            extra_compile_args=[*KERNELS["FLAGS"], *spec["flags"]], extra_link_args=["-pthread"],
                            libraries=["m"], optional=True)
                  for name, spec in VARIANTS.items()],

@@ -16,6 +16,14 @@ def test_every_c_source_of_the_package_is_built():
     assert sorted(p.name for p in kernel_sources.HERE.glob("*.c")) == sorted(s.name for s in kernel_sources.SOURCES)
 
 
+def test_every_header_counts_in_the_sources_hash():
+    """A header edit must invalidate installed libraries and JIT caches like a source edit."""
+    assert sorted(p.name for p in kernel_sources.HERE.glob("*.h")) == sorted(h.name for h in kernel_sources.HEADERS)
+    assert kernel_sources.sources_sha256() == kernel_sources.sources_sha256(kernel_sources.SOURCES +
+                                                                            kernel_sources.HEADERS)
+    assert kernel_sources.sources_sha256() != kernel_sources.sources_sha256(kernel_sources.SOURCES)
+
+
 def test_variant_is_the_best_the_cpu_runs():
     every = ["baseline", "x86_64_v3", "x86_64_v4"]
     assert kernel_sources.variant_for(every, {"sse2"}) == "baseline"

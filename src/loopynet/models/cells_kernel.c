@@ -10,173 +10,20 @@
  *
  * Plain C99 with GCC/Clang vector extensions; fast_kernel.py compiles this file twice (-DLN_REAL_F32,
  * symbols *_f32, and -DLN_REAL_F64, symbols *_f64) into the same library as kernel.c and calls it through
- * ctypes.
+ * ctypes; what the two share (types, vectors, the row matmul, tanh, the worker pool) is in kernel_common.h.
  *
  * Symbols: T time steps, B batch rows, H units, G gates (LSTM 4, GRU 3), GH = G * H. All arrays are
  * contiguous, row-major and time-major:
  *   gx, gates, dgx, dgh : (T, B, GH)   h, c, dh : (T, B, H)   h0, c0, dhT, dcT, dh0, dc0 : (B, H)
  *   W_hh : (GH, H), torch layout (gates = h_prev @ W_hh^T)      b_hh : (GH)
  *
- * Batch rows are independent in both directions, so each thread (pthreads) runs all T steps for its own
- * contiguous block of rows: no synchronisation inside the time loop.
+ * Batch rows are independent in both directions, so each thread (kernel_common.h's pool) runs all T steps
+ * for its own contiguous block of rows: no synchronisation inside the time loop.
  */
-#include <math.h>
-#include <pthread.h>
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
-
-#if defined(LN_REAL_F32)
-typedef float real;
-#define LN(name) name##_f32
-#elif defined(LN_REAL_F64)
-typedef double real;
-#define LN(name) name##_f64
-#else
-#error "compile with -DLN_REAL_F32 or -DLN_REAL_F64"
-#endif
-
-/* One vector is one register of the widest vector unit the build targets: 64 bytes with AVX-512 (32
- * registers), 32 with AVX/AVX2 (16 registers), else 16 (SSE2, NEON): 64-byte vectors on 16 registers
- * spill the register tiles (measured 3x slower than these). A tile holds ROWS x 2 accumulators plus the
- * vectors they multiply: 8 rows fit in 32 registers, 4 in 16 (the fastest of 4, 6, 8 measured built for
- * x86-64-v3). -D overrides are for measuring only. */
-#ifndef VBYTES
-#if defined(__AVX512F__)
-#define VBYTES 64
-#elif defined(__AVX__)
-#define VBYTES 32
-#else
-#define VBYTES 16
-#endif
-#endif
-#ifndef ROWS
-#if defined(__AVX512F__)
-#define ROWS 8
-#else
-#define ROWS 4
-#endif
-#endif
-#define VL ((int)(VBYTES / sizeof(real)))  /* lanes per vector */
-#define MAX_THREADS 64
-typedef real vreal __attribute__((vector_size(VBYTES)));
-
-static inline vreal vload(const real *p) { vreal v; memcpy(&v, p, sizeof v); return v; }
-static inline void vstore(real *p, vreal v) { memcpy(p, &v, sizeof v); }
-
-/* tanh. float: the rational [13/6] minimax approximation of Eigen and XLA (clamped at +-7.905, where tanh
- * rounds to +-1; max error a few float ulps; NaN in, NaN out), as kernel.c's; the selects become vector
- * blends, so the gate loops vectorise. double: libm. */
-static inline real tanh_r(real x) {
-#if defined(LN_REAL_F32)
-    const float c = 7.90531110763549805f;
-    float y = x > c ? c : x;
-    y = y < -c ? -c : y;
-    const float y2 = y * y;
-    float p = -2.76076847742355e-16f;
-    p = p * y2 + 2.00018790482477e-13f;
-    p = p * y2 + -8.60467152213735e-11f;
-    p = p * y2 + 5.12229709037114e-08f;
-    p = p * y2 + 1.48572235717979e-05f;
-    p = p * y2 + 6.37261928875436e-04f;
-    p = p * y2 + 4.89352455891786e-03f;
-    float q = 1.19825839466702e-06f;
-    q = q * y2 + 1.18534705686654e-04f;
-    q = q * y2 + 2.26843463243900e-03f;
-    q = q * y2 + 4.89352518554385e-03f;
-    return fabsf(x) < 0.0004f ? x : y * p / q;
-#else
-    return tanh(x);
-#endif
-}
+#include "kernel_common.h"
 
 /* logistic sigmoid: 1 / (1 + e^-x) = (1 + tanh(x / 2)) / 2. */
-static inline real sigmoid_r(real x) { return (real)0.5 + (real)0.5 * tanh_r((real)0.5 * x); }
-
-/* Keep a vector in a register; GCC otherwise re-loads it as a memory operand of every FMA that uses it. */
-#if defined(__AVX512F__)
-#define PIN(v) __asm__("" : "+v"(v))
-#elif defined(__SSE2__)
-#define PIN(v) __asm__("" : "+x"(v))
-#else
-#define PIN(v) ((void)0)
-#endif
-
-/* Columns [c, c + NC*VL) of y (R rows, stride ldy) += X @ W, X rows xr[r] of n_in values, W (n_in, ldw). */
-static inline __attribute__((always_inline)) void tile(const real *const *xr, const real *W, int n_in, int ldw,
-                                                       int c, real *y, int ldy, const int R, const int NC) {
-    vreal acc[ROWS][2];
-    for (int r = 0; r < R; r++)
-        for (int q = 0; q < NC; q++) acc[r][q] = vload(y + r * ldy + c + q * VL);
-    for (int k = 0; k < n_in; k++) {
-        vreal w[2];
-        for (int q = 0; q < NC; q++) { w[q] = vload(W + (size_t)k * ldw + c + q * VL); PIN(w[q]); }
-        for (int r = 0; r < R; r++) {
-            vreal x = (vreal){0} + xr[r][k];
-            if (NC > 1) PIN(x);
-            for (int q = 0; q < NC; q++) acc[r][q] += x * w[q];
-        }
-    }
-    for (int r = 0; r < R; r++)
-        for (int q = 0; q < NC; q++) vstore(y + r * ldy + c + q * VL, acc[r][q]);
-}
-
-/* y (R, Np) += X @ Wp for Wp (n_in, Np) zero-padded to Np columns, a multiple of VL. */
-static inline __attribute__((always_inline)) void matmul_rows(const real *const *xr, const real *Wp, int n_in,
-                                                              int Np, real *y, const int R) {
-    int c = 0;
-    for (; c + 2 * VL <= Np; c += 2 * VL) tile(xr, Wp, n_in, Np, c, y, Np, R, 2);
-    if (c < Np) tile(xr, Wp, n_in, Np, c, y, Np, R, 1);
-}
-
-static int round_up(int n) { return (n + VL - 1) / VL * VL; }
-
-/* (rows, Np) copy of W (rows, cols), or of W^T when W is (cols, rows), zero-padded; NULL: no memory. */
-static real *padded(const real *W, int rows, int cols, int transpose) {
-    const int Np = round_up(cols);
-    real *Wp = calloc((size_t)rows * Np, sizeof(real));
-    if (!Wp) return NULL;
-    for (int k = 0; k < rows; k++)
-        for (int j = 0; j < cols; j++)
-            Wp[(size_t)k * Np + j] = transpose ? W[(size_t)j * rows + k] : W[(size_t)k * cols + j];
-    return Wp;
-}
-
-/* Rows [lo, hi) of thread id of n, sharing [0, total) in whole tiles of ROWS rows. */
-static void share(int total, int id, int n, int *lo, int *hi) {
-    const long tiles = (total + ROWS - 1) / ROWS;
-    *lo = (int)(tiles * id / n) * ROWS;
-    *hi = (int)(tiles * (id + 1) / n) * ROWS;
-    if (*hi > total) *hi = total;
-    if (*lo > total) *lo = total;
-}
-
-typedef void (*work_fn)(const void *job, int id, int n);
-typedef struct { work_fn fn; const void *job; int id, n; } task;
-
-static void *run_task(void *p) {
-    const task *t = p;
-    t->fn(t->job, t->id, t->n);
-    return NULL;
-}
-
-/* fn(job, id, n) for id in [0, n) on n threads, the caller being thread 0 (a thread that cannot be started
- * has its share run by the caller). Waiting threads sleep in join: a busy machine costs only its share. */
-static void parallel(work_fn fn, const void *job, int n) {
-    pthread_t ids[MAX_THREADS];
-    task tasks[MAX_THREADS];
-    int started[MAX_THREADS] = {0};
-    n = n < 1 ? 1 : (n > MAX_THREADS ? MAX_THREADS : n);
-    for (int i = 1; i < n; i++) {
-        tasks[i] = (task){fn, job, i, n};
-        started[i] = pthread_create(&ids[i], NULL, run_task, &tasks[i]) == 0;
-    }
-    fn(job, 0, n);
-    for (int i = 1; i < n; i++) {
-        if (started[i]) pthread_join(ids[i], NULL);
-        else fn(job, i, n);
-    }
-}
+static inline real sigmoid_r(real x) { return (real)0.5 + (real)0.5 * tanh_real((real)0.5 * x); }
 
 /* Everything one call works on, for one direction. Step s of batch row b is at position pos(b, s): s, or, with
  * lengths, s reversed within the row's length (the backward direction of a bidirectional layer). Row i = t B + b
@@ -237,11 +84,12 @@ static inline void prev_states(const cell_job *j, int b, const int64_t *at, cons
 static void lstm_gates(const real *restrict a, const real *restrict cp, real *restrict g, real *restrict c,
                        real *restrict h, int H) {
     for (int k = 0; k < H; k++) {
-        const real i = sigmoid_r(a[k]), f = sigmoid_r(a[H + k]), gg = tanh_r(a[2 * H + k]), o = sigmoid_r(a[3 * H + k]);
+        const real i = sigmoid_r(a[k]), f = sigmoid_r(a[H + k]), gg = tanh_real(a[2 * H + k]);
+        const real o = sigmoid_r(a[3 * H + k]);
         const real ck = f * cp[k] + i * gg;
         g[k] = i, g[H + k] = f, g[2 * H + k] = gg, g[3 * H + k] = o;
         c[k] = ck;
-        h[k] = o * tanh_r(ck);
+        h[k] = o * tanh_real(ck);
     }
 }
 
@@ -250,7 +98,7 @@ static void lstm_gates_backward(const real *restrict g, const real *restrict c, 
                                 int H) {
     for (int k = 0; k < H; k++) {
         const real i = g[k], f = g[H + k], gg = g[2 * H + k], o = g[3 * H + k];
-        const real tc = tanh_r(c[k]), dht = dh[k] + dhn[k];
+        const real tc = tanh_real(c[k]), dht = dh[k] + dhn[k];
         const real dc = dcn[k] + dht * o * (1 - tc * tc);
         da[k] = dc * gg * i * (1 - i);
         da[H + k] = dc * cp[k] * f * (1 - f);
@@ -267,7 +115,7 @@ static inline __attribute__((always_inline)) void lstm_forward_rows(const cell_j
     step_rows(j, s, b, R, at, prev);
     prev_states(j, b, at, prev, xr, R);
     start_rows(j, j->y, Np, GH, at, 1, R);
-    matmul_rows(xr, j->Wp, H, Np, j->y, R);
+    rows_matmul(xr, j->Wp, H, Np, j->y, R);
     for (int r = 0; r < R; r++) {
         const real *c_prev = prev[r] < 0 ? j->c0 + (size_t)(b + r) * H : j->c + prev[r] * H;
         lstm_gates(j->y + (size_t)r * Np, c_prev, j->gates + at[r] * GH, j->c + at[r] * H, j->h + at[r] * j->ldh, H);
@@ -289,7 +137,7 @@ static inline __attribute__((always_inline)) void lstm_backward_rows(const cell_
         xr[r] = da;
         memset(j->y + (size_t)r * Np, 0, Np * sizeof(real));
     }
-    matmul_rows(xr, j->Wp, GH, Np, j->y, R);
+    rows_matmul(xr, j->Wp, GH, Np, j->y, R);
     for (int r = 0; r < R; r++) memcpy(j->dh0 + (size_t)(b + r) * H, j->y + (size_t)r * Np, H * sizeof(real));
 }
 
@@ -300,7 +148,7 @@ static void gru_gates(const real *restrict hh, const real *restrict gx, const re
                       real *restrict h, int H) {
     for (int k = 0; k < H; k++) {
         const real rg = sigmoid_r(gx[k] + hh[k]), z = sigmoid_r(gx[H + k] + hh[H + k]);
-        const real n = tanh_r(gx[2 * H + k] + rg * hh[2 * H + k]);
+        const real n = tanh_real(gx[2 * H + k] + rg * hh[2 * H + k]);
         g[k] = rg, g[H + k] = z, g[2 * H + k] = n, g[3 * H + k] = hh[2 * H + k];
         h[k] = (1 - z) * n + z * hp[k];
     }
@@ -330,7 +178,7 @@ static inline __attribute__((always_inline)) void gru_forward_rows(const cell_jo
     step_rows(j, s, b, R, at, prev);
     prev_states(j, b, at, prev, xr, R);
     start_rows(j, j->y, Np, GH, at, 0, R);
-    matmul_rows(xr, j->Wp, H, Np, j->y, R);
+    rows_matmul(xr, j->Wp, H, Np, j->y, R);
     for (int r = 0; r < R; r++)
         gru_gates(j->y + (size_t)r * Np, j->gx + (j->where ? j->where[at[r]] : at[r]) * j->ldg, xr[r],
                   j->gates + at[r] * 4 * H, j->h + at[r] * j->ldh, H);
@@ -350,7 +198,7 @@ static inline __attribute__((always_inline)) void gru_backward_rows(const cell_j
         memset(y + H, 0, (Np - H) * sizeof(real));
         xr[r] = dhh;
     }
-    matmul_rows(xr, j->Wp, GH, Np, j->y, R);
+    rows_matmul(xr, j->Wp, GH, Np, j->y, R);
     for (int r = 0; r < R; r++) memcpy(j->dh0 + (size_t)(b + r) * H, j->y + (size_t)r * Np, H * sizeof(real));
 }
 
@@ -359,7 +207,7 @@ static inline __attribute__((always_inline)) void gru_backward_rows(const cell_j
     static void name(const void *p, int id, int n) {                                         \
         cell_job j = *(const cell_job *)p;                                                    \
         int lo, hi;                                                                           \
-        share(j.B, id, n, &lo, &hi);                                                          \
+        share(j.B, ROWS, id, n, &lo, &hi);                                                    \
         j.y += (size_t)id * ROWS * j.ldy;                                                     \
         for (int s = FIRST; COND; s = NEXT) {                                                 \
             int b = lo;                                                                       \

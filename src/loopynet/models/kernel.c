@@ -5,124 +5,20 @@
  *
  * Plain C99 with GCC/Clang vector extensions; no Python or torch headers. fast_kernel.py compiles
  * this file twice into one shared library, with -DLN_REAL_F32 (symbols *_f32, float) and with
- * -DLN_REAL_F64 (symbols *_f64, double), and calls it through ctypes.
+ * -DLN_REAL_F64 (symbols *_f64, double), and calls it through ctypes. What it shares with
+ * cells_kernel.c (types, vectors, the row matmul, tanh, the worker pool) is in kernel_common.h.
  *
  * Symbols: T time steps, B batch rows, H units. Layouts (all time-major):
  *   a, h, dh, da : (T, B, H)      W : (H, H), Keras layout, h_new = h_prev @ W
  *   h0, dh0      : (B, H)         mask : (T, B, H) uint8, 1 = kept    w_dense : (T, H)
  *
- * Batch rows are independent in both directions, so each thread (pthreads) runs all T steps for its own
- * contiguous block of rows: no synchronisation inside the time loop.
+ * Batch rows are independent in both directions, so each thread (kernel_common.h's pool) runs all T steps
+ * for its own contiguous block of rows: no synchronisation inside the time loop.
  */
-#include <math.h>
-#include <pthread.h>
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
-
 #if defined(LN_REAL_F32)
-typedef float real;
-#define LN(name) name##_f32
-#elif defined(LN_REAL_F64)
-typedef double real;
-#define LN(name) name##_f64
-#else
-#error "compile with -DLN_REAL_F32 or -DLN_REAL_F64"
+#define LN_DEFINE_POOL /* the worker pool is defined here, once for the library (kernel_common.h) */
 #endif
-
-/* One vector is one register of the widest vector unit the build targets: 64 bytes with AVX-512 (32
- * registers), 32 with AVX/AVX2 (16 registers), else 16 (SSE2, NEON): 64-byte vectors on 16 registers
- * spill the register tiles (measured 3x slower than these). A tile holds ROWS x 2 accumulators plus the
- * vectors they multiply: 8 rows fit in 32 registers, 4 in 16 (the fastest of 4, 6, 8 measured built for
- * x86-64-v3). -D overrides are for measuring only. */
-#ifndef VBYTES
-#if defined(__AVX512F__)
-#define VBYTES 64
-#elif defined(__AVX__)
-#define VBYTES 32
-#else
-#define VBYTES 16
-#endif
-#endif
-#ifndef ROWS
-#if defined(__AVX512F__)
-#define ROWS 8
-#else
-#define ROWS 4
-#endif
-#endif
-#define VL ((int)(VBYTES / sizeof(real)))  /* lanes per vector */
-typedef real vreal __attribute__((vector_size(VBYTES)));
-
-static inline vreal vload(const real *p) { vreal v; memcpy(&v, p, sizeof v); return v; }
-static inline void vstore(real *p, vreal v) { memcpy(p, &v, sizeof v); }
-/* s in every lane, as one broadcast: s * 1 folds away exactly (`(vreal){0} + s` would be a real add, as
- * 0.0 + -0.0 is +0.0, then a shuffle: two more instructions per broadcast on the FMA ports). */
-static inline vreal splat(real s) { return s * ((vreal){0} + 1); }
-
-/* tanh. float: the rational [13/6] minimax approximation used by Eigen and XLA (clamped at +-7.905,
- * where tanh rounds to +-1; max error a few float ulps; NaN in, NaN out). double: libm. */
-static inline real tanh_real(real x) {
-#if defined(LN_REAL_F32)
-    const float c = 7.90531110763549805f;
-    float y = x > c ? c : x;
-    y = y < -c ? -c : y;
-    const float y2 = y * y;
-    float p = -2.76076847742355e-16f;
-    p = p * y2 + 2.00018790482477e-13f;
-    p = p * y2 + -8.60467152213735e-11f;
-    p = p * y2 + 5.12229709037114e-08f;
-    p = p * y2 + 1.48572235717979e-05f;
-    p = p * y2 + 6.37261928875436e-04f;
-    p = p * y2 + 4.89352455891786e-03f;
-    float q = 1.19825839466702e-06f;
-    q = q * y2 + 1.18534705686654e-04f;
-    q = q * y2 + 2.26843463243900e-03f;
-    q = q * y2 + 4.89352518554385e-03f;
-    const float r = y * p / q;
-    return fabsf(x) < 0.0004f ? x : r;
-#else
-    return tanh(x);
-#endif
-}
-
-/* Keep a vector in a register: GCC would otherwise re-load it as a memory operand of every FMA that uses
- * it (load-bound; measured 10-25% slower with AVX-512). */
-#if defined(__AVX512F__)
-#define PIN(v) __asm__("" : "+v"(v))
-#elif defined(__SSE2__)
-#define PIN(v) __asm__("" : "+x"(v))
-#else
-#define PIN(v) ((void)0)
-#endif
-
-/* Columns [c, c + NC*VL) of y (R, Hp) += X @ Wp, NC <= 2: R x NC accumulators in registers. */
-static inline __attribute__((always_inline)) void tile_matmul(
-    const real *const *xr, const real *Wp, int n_in, int Hp, int c, real *y, const int R, const int NC) {
-    vreal acc[ROWS][2];
-    for (int r = 0; r < R; r++)
-        for (int q = 0; q < NC; q++) acc[r][q] = vload(y + r * Hp + c + q * VL);
-    for (int k = 0; k < n_in; k++) {
-        vreal w[2];
-        for (int q = 0; q < NC; q++) { w[q] = vload(Wp + (size_t)k * Hp + c + q * VL); PIN(w[q]); }
-        for (int r = 0; r < R; r++) {
-            vreal x = splat(xr[r][k]);
-            if (NC > 1) PIN(x);
-            for (int q = 0; q < NC; q++) acc[r][q] += x * w[q];
-        }
-    }
-    for (int r = 0; r < R; r++)
-        for (int q = 0; q < NC; q++) vstore(y + r * Hp + c + q * VL, acc[r][q]);
-}
-
-/* y (R, Hp) += X @ Wp: X is R rows xr[r] of n_in values, Wp (n_in, Hp) with zero padding columns, Hp the
- * output width H rounded up to VL. R is a compile-time constant at each call site (ROWS or 1). */
-static inline __attribute__((always_inline)) void rows_matmul(
-    const real *const *xr, const real *Wp, int n_in, int Hp, real *y, const int R) {
-    int c = 0;
-    for (; c + 2 * VL <= Hp; c += 2 * VL) tile_matmul(xr, Wp, n_in, Hp, c, y, R, 2);
-    if (c < Hp) tile_matmul(xr, Wp, n_in, Hp, c, y, R, 1);
-}
+#include "kernel_common.h"
 
 #define KB 4 /* rows of `out` updated together in rows_outer (by 2 vectors of columns) */
 
@@ -160,54 +56,6 @@ static inline __attribute__((always_inline)) void rows_outer(
     int c = 0;
     for (; c + 2 * VL <= Hp; c += 2 * VL) tile_outer(xr, dp, k0, k1, Hp, c, outp, R, 2);
     if (c < Hp) tile_outer(xr, dp, k0, k1, Hp, c, outp, R, 1);
-}
-
-/* Copy W (n_in, H), or the transpose of W (H, n_in), into a zero-padded (n_in, Hp) buffer; NULL: no memory. */
-static real *padded(const real *W, int n_in, int H, int Hp, int transpose) {
-    real *Wp = calloc((size_t)n_in * Hp, sizeof(real));
-    if (!Wp) return NULL;
-    for (int k = 0; k < n_in; k++)
-        for (int j = 0; j < H; j++) Wp[(size_t)k * Hp + j] = transpose ? W[(size_t)j * n_in + k] : W[(size_t)k * H + j];
-    return Wp;
-}
-
-/* Rows [lo, hi) of thread `id` of `n` when [0, total) is shared in whole units of `unit` rows. */
-static void share(int total, int unit, int id, int n, int *lo, int *hi) {
-    const long units = (total + unit - 1) / unit;
-    *lo = (int)(units * id / n) * unit;
-    *hi = (int)(units * (id + 1) / n) * unit;
-    if (*hi > total) *hi = total;
-    if (*lo > total) *lo = total;
-}
-
-#define MAX_THREADS 64
-
-typedef void (*work_fn)(const void *job, int id, int n);
-typedef struct { work_fn fn; const void *job; int id, n; } task;
-
-static void *run_task(void *p) {
-    const task *t = p;
-    t->fn(t->job, t->id, t->n);
-    return NULL;
-}
-
-/* fn(job, id, n) for id in [0, n) on n threads, the caller being thread 0; a thread that cannot be started
- * has its share run by the caller. Plain pthreads: waiting threads sleep in join instead of spinning, so a
- * busy machine costs no more than its share of the CPU. */
-static void parallel(work_fn fn, const void *job, int n) {
-    pthread_t ids[MAX_THREADS];
-    task tasks[MAX_THREADS];
-    int started[MAX_THREADS] = {0};
-    n = n < 1 ? 1 : (n > MAX_THREADS ? MAX_THREADS : n);
-    for (int i = 1; i < n; i++) {
-        tasks[i] = (task){fn, job, i, n};
-        started[i] = pthread_create(&ids[i], NULL, run_task, &tasks[i]) == 0;
-    }
-    fn(job, 0, n);
-    for (int i = 1; i < n; i++) {
-        if (started[i]) pthread_join(ids[i], NULL);
-        else fn(job, i, n);
-    }
 }
 
 /* Forward for rows [b, b+R) at step t: h[t] = tanh(a[t] + h_prev @ W); row i = t*B + b + r of a is
@@ -296,8 +144,8 @@ static void backward_share(const void *p, int id, int n) {
 /* Run the forward (transpose 0) or backward (1) recurrence on `threads` threads, each owning whole batch rows
  * for all T steps. Returns 0, or -1 when out of memory. */
 static int recurrence(rnn_job *j, const real *W, int transpose, int threads) {
-    j->Hp = (j->H + VL - 1) / VL * VL;
-    real *Wp = padded(W, j->H, j->H, j->Hp, transpose);
+    j->Hp = round_up(j->H);
+    real *Wp = padded(W, j->H, j->H, transpose);
     real *y = malloc((size_t)threads * ROWS * j->Hp * sizeof(real));
     if (Wp && y) {
         j->Wp = Wp;
@@ -391,8 +239,8 @@ static void xt_d_share(const void *p, int id, int n) {
 
 /* Pad W (n_in, H) into j->Wp, give each thread scratch, run fn. Returns 0, or -1 when out of memory. */
 static int rows_parallel(rows_job *j, const real *W, work_fn fn, int threads) {
-    j->Hp = (j->H + VL - 1) / VL * VL;
-    j->Wp = padded(W, j->n_in, j->H, j->Hp, 0);
+    j->Hp = round_up(j->H);
+    j->Wp = padded(W, j->n_in, j->H, 0);
     j->y = malloc((size_t)threads * ROWS * j->Hp * sizeof(real));
     const int ok = j->Wp && j->y;
     if (ok) parallel(fn, j, threads);

@@ -19,6 +19,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SOURCES = tuple(HERE / name for name in ("kernel.c", "cells_kernel.c"))  # linked into one library
+HEADERS = (HERE / "kernel_common.h",)  # included by both sources (found next to them)
 FLAGS = ("-O3", "-fPIC", "-std=gnu99", "-pthread")
 JIT_FLAGS = ("-O3", "-march=native", "-fPIC", "-std=gnu99", "-pthread")
 _V3 = ("avx", "avx2", "bmi1", "bmi2", "f16c", "fma", "abm", "movbe", "xsave")
@@ -39,8 +40,9 @@ INSTALL_VARIANTS = {  # in order of preference: the last one the CPU runs is use
 MANIFEST = "_kernels.json"  # written by setup.py next to the installed libraries
 
 
-def sources_sha256(paths=SOURCES) -> str:
-    """sha256 over the sources' names and bytes: whether an installed library was built from these sources."""
+def sources_sha256(paths=SOURCES + HEADERS) -> str:
+    """sha256 over the sources' and headers' names and bytes: whether an installed library was built from
+    these sources (and which run-time build is cached for them)."""
     digest = hashlib.sha256()
     for path in sorted(map(Path, paths), key=lambda p: p.name):
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
