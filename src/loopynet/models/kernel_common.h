@@ -145,16 +145,18 @@ static inline void share(int total, int unit, int id, int n, int *lo, int *hi) {
 }
 
 /* ---- The worker pool ----
- * parallel(fn, job, n) runs fn(job, id, n) for id in [0, n), the caller being thread 0 and ids 1..n-1 the
- * pool's workers, and returns when all have finished. The workers are started once, at the first call that
- * needs them (growing to the largest n asked for, at most MAX_THREADS), then park between calls: a waiting
- * thread polls for POOL_SPIN rounds (each a CPU pause hint), then sleeps on a condition variable, so a call
- * costs a wake-up rather than a pthread_create and join (the book network makes ~10 calls a training step),
- * and an idle pool costs no CPU.
- * Which thread runs which id is fixed, so results are those of the same n with any other scheduling.
+ * parallel(fn, job, n) runs fn(job, id, n) once for every share id in [0, n) and returns when all have run.
+ * The caller and up to n - 1 pool workers claim share ids in turn, so a worker that is slow to wake (asleep,
+ * or descheduled on a busy machine) leaves its share to whoever is free instead of holding up the call.
+ * Every kernel writes a share's results (and uses its scratch) by share id, never by thread, so the results
+ * are those of n shares whichever threads run them.
+ * The workers are started once, at the first call that needs them (growing to the largest n - 1 asked for, at
+ * most MAX_THREADS - 1), then park between calls: a waiting thread polls for POOL_SPIN rounds (each a CPU pause
+ * hint), then sleeps on a condition variable; so a call costs a wake-up rather than a pthread_create and join
+ * (the book network makes ~10 calls a training step), and an idle pool costs no CPU.
  * A call made while another is running (another Python thread: ctypes releases the GIL) runs every share on
- * its caller; so does a share whose worker could not be started. After fork() the child has no workers
- * (pthread_atfork) and starts its own; at exit they are stopped and joined. */
+ * its caller. After fork() the child has no workers (pthread_atfork) and starts its own; at exit they are
+ * stopped and joined. */
 #define MAX_THREADS 64
 typedef void (*work_fn)(const void *job, int id, int n);
 __attribute__((visibility("hidden"))) void parallel(work_fn fn, const void *job, int n);
@@ -163,7 +165,7 @@ __attribute__((visibility("hidden"))) void parallel(work_fn fn, const void *job,
 #include <pthread.h>
 
 #ifndef POOL_SPIN
-#define POOL_SPIN 4000 /* polls before a waiting thread sleeps: ~100-200 us of pause hints on x86 */
+#define POOL_SPIN 4000 /* polls before a waiting thread sleeps (a pause hint each: ~0.1-0.5 ms on x86) */
 #endif
 
 static inline void cpu_relax(void) {
@@ -174,59 +176,73 @@ static inline void cpu_relax(void) {
 #endif
 }
 
-/* `word` is the published call: its generation count times 128, plus n (n < 128; n 0: stop). A worker reads
- * fn and job only when its id is below n, and the caller publishes the next call only when those workers have
- * finished (`pending`), so fn and job are never read while being replaced. */
+/* The published call is one word: generation << 16 | n << 8 | next share to claim (n 0: stop). A share is
+ * claimed by a compare-and-swap of the word, which fails once the generation has moved on; fn and job are read
+ * only after a claim succeeds, and the caller publishes the next call only once every share of this one has
+ * run (`finished`), so they are never read while being replaced. */
+#define GEN(w) ((w) >> 16)
+#define SHARES(w) ((int)((w) >> 8 & 255))
+#define NEXT(w) ((int)((w)&255))
 static struct {
     pthread_mutex_t call;  /* held for a whole call: one call at a time */
     pthread_mutex_t lock;  /* for the condition variables (and sleepers, waiting) */
     pthread_cond_t wake, done;
     uint64_t word;         /* atomic */
-    int pending;           /* workers of this call yet to finish (atomic) */
+    int finished;          /* shares of this call that have run (atomic) */
     int sleepers, waiting; /* workers asleep on wake; the caller asleep on done (atomic, changed under lock) */
-    int workers;           /* started: ids 1..workers */
+    int workers;           /* started */
     work_fn fn;
     const void *job;
     pthread_t ids[MAX_THREADS];
-    uint64_t seen[MAX_THREADS]; /* the word when worker id started */
 } pool = {.call = PTHREAD_MUTEX_INITIALIZER, .lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER,
           .done = PTHREAD_COND_INITIALIZER};
 
-/* The published word once it differs from `seen`: poll, then sleep. */
+/* The published word once its generation differs from `seen`'s: poll, then sleep. The sleeper's seq_cst
+ * increment of sleepers, then load of word, against publish's seq_cst store of word, then load of sleepers: one
+ * of the two sees the other's write, so no wake-up is lost. */
 static uint64_t await_call(uint64_t seen) {
     uint64_t word;
     for (int i = 0; i < POOL_SPIN; i++) {
-        if ((word = __atomic_load_n(&pool.word, __ATOMIC_ACQUIRE)) != seen) return word;
+        if (GEN(word = __atomic_load_n(&pool.word, __ATOMIC_ACQUIRE)) != GEN(seen)) return word;
         cpu_relax();
     }
     pthread_mutex_lock(&pool.lock);
     __atomic_add_fetch(&pool.sleepers, 1, __ATOMIC_SEQ_CST);
-    while ((word = __atomic_load_n(&pool.word, __ATOMIC_SEQ_CST)) == seen) pthread_cond_wait(&pool.wake, &pool.lock);
+    while (GEN(word = __atomic_load_n(&pool.word, __ATOMIC_SEQ_CST)) == GEN(seen))
+        pthread_cond_wait(&pool.wake, &pool.lock);
     __atomic_sub_fetch(&pool.sleepers, 1, __ATOMIC_SEQ_CST);
     pthread_mutex_unlock(&pool.lock);
     return word;
 }
 
-static void *pool_worker(void *arg) {
-    const int id = (int)(intptr_t)arg;
-    uint64_t seen = pool.seen[id];
-    for (;;) {
-        seen = await_call(seen);
-        const int n = (int)(seen & 127);
-        if (n == 0) return NULL;
-        if (id >= n) continue;
-        pool.fn(pool.job, id, n);
-        if (__atomic_sub_fetch(&pool.pending, 1, __ATOMIC_SEQ_CST) == 0 &&
+/* Claim and run shares of the call of generation GEN(word) until none is left (or the call is over). */
+static void run_shares(uint64_t word) {
+    const uint64_t gen = GEN(word);
+    while (GEN(word) == gen && NEXT(word) < SHARES(word)) {
+        if (!__atomic_compare_exchange_n(&pool.word, &word, word + 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+            continue; /* word now holds the current value: try again */
+        const int n = SHARES(word);
+        pool.fn(pool.job, NEXT(word), n);
+        if (__atomic_add_fetch(&pool.finished, 1, __ATOMIC_SEQ_CST) == n &&
             __atomic_load_n(&pool.waiting, __ATOMIC_SEQ_CST)) {
             pthread_mutex_lock(&pool.lock);
             pthread_cond_signal(&pool.done);
             pthread_mutex_unlock(&pool.lock);
         }
+        word = __atomic_load_n(&pool.word, __ATOMIC_ACQUIRE);
     }
 }
 
-/* Publish word (the caller holds pool.call) and wake sleeping workers. The seq_cst store, then load of sleepers,
- * against a worker's seq_cst increment of sleepers, then load of word: one of the two sees the other's write. */
+static void *pool_worker(void *arg) {
+    uint64_t word = (uint64_t)(uintptr_t)arg; /* the word when this worker was started */
+    for (;;) {
+        word = await_call(word);
+        if (SHARES(word) == 0) return NULL;
+        run_shares(word);
+    }
+}
+
+/* Publish word (the caller holds pool.call) and wake sleeping workers. */
 static void publish(uint64_t word) {
     __atomic_store_n(&pool.word, word, __ATOMIC_SEQ_CST);
     if (__atomic_load_n(&pool.sleepers, __ATOMIC_SEQ_CST)) {
@@ -236,14 +252,15 @@ static void publish(uint64_t word) {
     }
 }
 
-static void await_workers(void) {
+/* Until all n shares have run: poll, then sleep (the same pairing as await_call's, on waiting and finished). */
+static void await_shares(int n) {
     for (int i = 0; i < POOL_SPIN; i++) {
-        if (!__atomic_load_n(&pool.pending, __ATOMIC_ACQUIRE)) return;
+        if (__atomic_load_n(&pool.finished, __ATOMIC_ACQUIRE) == n) return;
         cpu_relax();
     }
     pthread_mutex_lock(&pool.lock);
     __atomic_store_n(&pool.waiting, 1, __ATOMIC_SEQ_CST);
-    while (__atomic_load_n(&pool.pending, __ATOMIC_SEQ_CST)) pthread_cond_wait(&pool.done, &pool.lock);
+    while (__atomic_load_n(&pool.finished, __ATOMIC_SEQ_CST) != n) pthread_cond_wait(&pool.done, &pool.lock);
     __atomic_store_n(&pool.waiting, 0, __ATOMIC_SEQ_CST);
     pthread_mutex_unlock(&pool.lock);
 }
@@ -253,7 +270,7 @@ static void await_workers(void) {
 static void pool_prepare(void) { pthread_mutex_lock(&pool.call); pthread_mutex_lock(&pool.lock); }
 static void pool_parent(void) { pthread_mutex_unlock(&pool.lock); pthread_mutex_unlock(&pool.call); }
 static void pool_child(void) {
-    pool.workers = pool.sleepers = pool.waiting = pool.pending = 0;
+    pool.workers = pool.sleepers = pool.waiting = 0;
     pthread_cond_init(&pool.wake, NULL);
     pthread_cond_init(&pool.done, NULL);
     pool_parent();
@@ -264,12 +281,8 @@ static void pool_register(void) { pthread_atfork(pool_prepare, pool_parent, pool
 static void grow(int want) {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, pool_register);
-    while (pool.workers < want) {
-        const int id = pool.workers + 1;
-        pool.seen[id] = __atomic_load_n(&pool.word, __ATOMIC_RELAXED);
-        if (pthread_create(&pool.ids[id], NULL, pool_worker, (void *)(intptr_t)id)) return;
-        pool.workers = id;
-    }
+    for (; pool.workers < want; pool.workers++)
+        if (pthread_create(&pool.ids[pool.workers], NULL, pool_worker, (void *)(uintptr_t)pool.word)) return;
 }
 
 void parallel(work_fn fn, const void *job, int n) {
@@ -279,22 +292,21 @@ void parallel(work_fn fn, const void *job, int n) {
         return;
     }
     grow(n - 1);
-    const int helped = pool.workers < n - 1 ? pool.workers : n - 1; /* workers taking part: ids 1..helped */
     pool.fn = fn;
     pool.job = job;
-    __atomic_store_n(&pool.pending, helped, __ATOMIC_RELAXED);
-    publish(((pool.word >> 7) + 1) << 7 | (uint64_t)n);
-    fn(job, 0, n);
-    for (int id = helped + 1; id < n; id++) fn(job, id, n);
-    await_workers();
+    __atomic_store_n(&pool.finished, 0, __ATOMIC_RELAXED);
+    const uint64_t word = (GEN(pool.word) + 1) << 16 | (uint64_t)n << 8;
+    publish(word);
+    run_shares(word);
+    await_shares(n);
     pthread_mutex_unlock(&pool.call);
 }
 
 /* At exit: stop and join the workers, unless a call is running (then the process ends with them). */
 __attribute__((destructor)) static void pool_stop(void) {
     if (!pool.workers || pthread_mutex_trylock(&pool.call)) return;
-    publish(((pool.word >> 7) + 1) << 7);
-    for (int id = 1; id <= pool.workers; id++) pthread_join(pool.ids[id], NULL);
+    publish((GEN(pool.word) + 1) << 16);
+    for (int i = 0; i < pool.workers; i++) pthread_join(pool.ids[i], NULL);
     pool.workers = 0;
     pthread_mutex_unlock(&pool.call);
 }
