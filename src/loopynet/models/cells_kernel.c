@@ -122,25 +122,6 @@ static inline __attribute__((always_inline)) void lstm_forward_rows(const cell_j
     }
 }
 
-/* dh_next, dc_next live in dh0, dc0 (B, H) while the steps run; dgx rows = da, the gradient of the gates'
- * pre-activations (of gx, of b_ih and b_hh, and of h_prev @ W_hh^T alike). */
-static inline __attribute__((always_inline)) void lstm_backward_rows(const cell_job *j, int s, int b, const int R) {
-    const int H = j->H, GH = 4 * H, Np = round_up(H);
-    int64_t at[ROWS], prev[ROWS];
-    const real *xr[ROWS];
-    step_rows(j, s, b, R, at, prev);
-    for (int r = 0; r < R; r++) {
-        const real *c_prev = prev[r] < 0 ? j->c0 + (size_t)(b + r) * H : j->c + prev[r] * H;
-        real *da = j->dgx + at[r] * j->ldd;
-        lstm_gates_backward(j->gates + at[r] * GH, j->c + at[r] * H, c_prev, j->dh + at[r] * j->ldh,
-                            j->dh0 + (size_t)(b + r) * H, j->dc0 + (size_t)(b + r) * H, da, H);
-        xr[r] = da;
-        memset(j->y + (size_t)r * Np, 0, Np * sizeof(real));
-    }
-    rows_matmul(xr, j->Wp, GH, Np, j->y, R);
-    for (int r = 0; r < R; r++) memcpy(j->dh0 + (size_t)(b + r) * H, j->y + (size_t)r * Np, H * sizeof(real));
-}
-
 /* ---- GRU: r, z = sig(gx_r + hh_r), sig(gx_z + hh_z);  n = tanh(gx_n + r hh_n);  h = (1 - z) n + z h_prev,
  * hh = h_prev @ W_hh^T + b_hh. gates[t] holds r, z, n and hh_n. ---- */
 
@@ -184,19 +165,31 @@ static inline __attribute__((always_inline)) void gru_forward_rows(const cell_jo
                   j->gates + at[r] * 4 * H, j->h + at[r] * j->ldh, H);
 }
 
-/* dh_next lives in dh0 (B, H) while the steps run. dgx rows (stride ldd), dgh rows (dense): gradients of gx
- * and of h_prev @ W_hh^T + b_hh. */
-static inline __attribute__((always_inline)) void gru_backward_rows(const cell_job *j, int s, int b, const int R) {
-    const int H = j->H, GH = 3 * H, Np = round_up(H);
+/* ---- BPTT of either cell: dh_next (and the LSTM's dc_next) live in dh0 (dc0) (B, H) while the steps run ---- */
+
+/* The backward step for rows [b, b + R) at step s. Each row's gate gradients first: LSTM, dgx rows = da, the
+ * gradient of the gates' pre-activations (of gx, of b_ih and b_hh, and of h_prev @ W_hh^T alike); GRU, dgx rows
+ * (stride ldd) and dgh rows (dense), the gradients of gx and of h_prev @ W_hh^T + b_hh, with y = the direct
+ * path's dh_t z. Then dh_next = y + (those rows of da, or of dgh) @ W_hh. */
+static inline __attribute__((always_inline)) void backward_rows(const cell_job *j, int s, int b, const int R) {
+    const int H = j->H, GH = j->G * H, Np = round_up(H);
     int64_t at[ROWS], prev[ROWS];
     const real *xr[ROWS];
     step_rows(j, s, b, R, at, prev);
     for (int r = 0; r < R; r++) {
-        real *y = j->y + (size_t)r * Np, *dhh = j->dgh + at[r] * GH;
-        gru_gates_backward(j->gates + at[r] * 4 * H, j->hprev + at[r] * H, j->dh + at[r] * j->ldh,
-                           j->dh0 + (size_t)(b + r) * H, j->dgx + at[r] * j->ldd, dhh, y, H);
-        memset(y + H, 0, (Np - H) * sizeof(real));
-        xr[r] = dhh;
+        real *y = j->y + (size_t)r * Np, *dx = j->dgx + at[r] * j->ldd, *dhn = j->dh0 + (size_t)(b + r) * H;
+        const real *g = j->gates + at[r] * 4 * H, *dh = j->dh + at[r] * j->ldh;
+        if (j->G == 4) {
+            const real *c_prev = prev[r] < 0 ? j->c0 + (size_t)(b + r) * H : j->c + prev[r] * H;
+            lstm_gates_backward(g, j->c + at[r] * H, c_prev, dh, dhn, j->dc0 + (size_t)(b + r) * H, dx, H);
+            memset(y, 0, Np * sizeof(real));
+            xr[r] = dx;
+        } else {
+            real *dhh = j->dgh + at[r] * GH;
+            gru_gates_backward(g, j->hprev + at[r] * H, dh, dhn, dx, dhh, y, H);
+            memset(y + H, 0, (Np - H) * sizeof(real));
+            xr[r] = dhh;
+        }
     }
     rows_matmul(xr, j->Wp, GH, Np, j->y, R);
     for (int r = 0; r < R; r++) memcpy(j->dh0 + (size_t)(b + r) * H, j->y + (size_t)r * Np, H * sizeof(real));
@@ -216,9 +209,8 @@ static inline __attribute__((always_inline)) void gru_backward_rows(const cell_j
         }                                                                                     \
     }
 SHARE(lstm_forward_share, lstm_forward_rows, 0, s + 1, s < j.T)
-SHARE(lstm_backward_share, lstm_backward_rows, j.T - 1, s - 1, s >= 0)
 SHARE(gru_forward_share, gru_forward_rows, 0, s + 1, s < j.T)
-SHARE(gru_backward_share, gru_backward_rows, j.T - 1, s - 1, s >= 0)
+SHARE(backward_share, backward_rows, j.T - 1, s - 1, s >= 0)
 
 /* Pad W_hh (transposed for the forward), give each thread scratch, run fn on up to `threads` threads.
  * Returns 0, or -1 when out of memory. */
@@ -255,7 +247,7 @@ int LN(lstm_backward)(const real *dh, int64_t ldh, const real *dcT, const int64_
                   .dgx = dgx, .ldd = ldd, .dh0 = dh0, .dc0 = dc0, .T = T, .B = B, .H = H, .G = 4};
     memset(dh0, 0, (size_t)B * H * sizeof(real));
     memcpy(dc0, dcT, (size_t)B * H * sizeof(real));
-    return run(&j, W_hh, 1, lstm_backward_share, threads);
+    return run(&j, W_hh, 1, backward_share, threads);
 }
 
 /* GRU forward, one direction: h (rows of stride ldh), hprev (T, B, H) and gates (T, B, 4H) = r, z, n,
@@ -278,5 +270,5 @@ int LN(gru_backward)(const real *dh, int64_t ldh, const int64_t *lengths, const 
     cell_job j = {.dh = dh, .ldh = ldh, .lengths = lengths, .hprev = (real *)hprev, .gates = (real *)gates,
                   .dgx = dgx, .ldd = ldd, .dgh = dgh, .dh0 = dh0, .T = T, .B = B, .H = H, .G = 3};
     memset(dh0, 0, (size_t)B * H * sizeof(real));
-    return run(&j, W_hh, 1, gru_backward_share, threads);
+    return run(&j, W_hh, 1, backward_share, threads);
 }
