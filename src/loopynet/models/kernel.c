@@ -278,25 +278,29 @@ typedef struct {
     const int64_t *where;
     real *z, *dh, *dw, *out, *acc, scale, bias;
     int64_t n;
-    int T, B, H;
+    int T, B, H, U;
 } head_job;
 
-/* Columns [j0, j1) of every row of scatter_add_rows, rows in order (so the sums are those of one thread). */
+/* Target rows [u0, u1) of scatter_add_rows: every i whose where[i] is one of them, i ascending (so the sums are
+ * those of one thread). Sharing rows of out, not columns: two threads writing parts of every row would pass its
+ * cache lines back and forth. */
 static void scatter_share(const void *p, int id, int n) {
     const head_job *j = p;
-    int j0, j1;
-    share(j->H, 1, id, n, &j0, &j1);
+    int u0, u1;
+    share(j->U, 1, id, n, &u0, &u1);
     for (int64_t i = 0; i < j->n; i++) {
-        real *o = j->out + j->where[i] * j->H;
+        const int64_t u = j->where[i];
+        if (u < u0 || u >= u1) continue;
+        real *o = j->out + u * j->H;
         const real *di = j->d + i * j->H;
-        for (int c = j0; c < j1; c++) o[c] += di[c];
+        for (int c = 0; c < j->H; c++) o[c] += di[c];
     }
 }
 
 /* out (U, H) += rows of d (n, H) summed by target row: out[where[i]] += d[i], i ascending. The gradient of a row
- * gather. Threads split the H columns, so each sum is taken in the same order for any thread count. */
-void LN(scatter_add_rows)(const real *d, const int64_t *where, int64_t n, int H, real *out, int threads) {
-    head_job j = {.d = d, .where = where, .out = out, .n = n, .H = H};
+ * gather. Threads split the U rows of out, so each sum is taken in the same order for any thread count. */
+void LN(scatter_add_rows)(const real *d, const int64_t *where, int64_t n, int H, real *out, int U, int threads) {
+    head_job j = {.d = d, .where = where, .out = out, .n = n, .H = H, .U = U};
     parallel(scatter_share, &j, threads);
 }
 
