@@ -55,8 +55,8 @@ def every_kernel(k: fast_kernel.Kernels, dtype=torch.float32) -> dict[str, torch
     k.head_forward(hb, mask, w, 0.7, 0.1, out["z"])
     out["dh_head"], out["dw_head"] = torch.empty_like(hb), torch.empty(big_t, big_h, dtype=dtype)
     k.head_backward(dz, hb, mask, w, 0.7, out["dh_head"], out["dw_head"])
-    out["scatter"] = torch.zeros(V, big_h, dtype=dtype)
-    k.scatter_add_rows(hb.reshape(-1, big_h), torch.randint(0, V, (big_t * big_b,), generator=g), out["scatter"])
+    out["scatter"] = torch.full((V, big_h), float("nan"), dtype=dtype)  # overwritten, rows no id maps to zeroed
+    k.scatter_sum_rows(hb.reshape(-1, big_h), torch.randint(0, V, (big_t * big_b,), generator=g), out["scatter"])
     out["mask"] = torch.empty(2**18, dtype=torch.uint8)
     k.dropout_mask(out["mask"], 12345, 0.8)
     lengths = torch.randint(1, T + 1, (B,), generator=g)

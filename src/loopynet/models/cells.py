@@ -183,7 +183,7 @@ class LayerRecurrence(torch.autograd.Function):
         if where is None:
             dgx_in = dgx
         else:
-            dgx_in = dgx.new_zeros(ctx.rows, D * G * H)
-            ctx.kernels.scatter_add_rows(dgx, where, dgx_in)
+            dgx_in = dgx.new_empty(ctx.rows, D * G * H)
+            ctx.kernels.scatter_sum_rows(dgx, where, dgx_in)
         recurrent = [g for dh0, dc0, dW, db in grads for g in (dW, db)]
         return (None, None, None, None, None, grads[0][0], grads[0][1], dgx_in, *recurrent)

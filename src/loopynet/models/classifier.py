@@ -245,8 +245,8 @@ class CompiledBookNetwork(torch.autograd.Function):
         dW_hh = torch.zeros_like(W_hh)  # sum_t h[t-1].T @ da[t]; h[-1] = 0 adds nothing
         kernels.accumulate_xt_d(h.view(T * B, H), None, da[1:].view((T - 1) * B, H), dW_hh)
         _phase("recurrence bwd (+dW_hh)")
-        d_per_token = h.new_zeros(tokens.shape[0], H)  # (U, H)
-        kernels.scatter_add_rows(da.view(T * B, H), where, d_per_token)
+        d_per_token = h.new_empty(tokens.shape[0], H)  # (U, H)
+        kernels.scatter_sum_rows(da.view(T * B, H), where, d_per_token)
         dkernel = table.new_zeros(table.shape[1], H)  # (E, H)
         kernels.accumulate_xt_d(table, tokens, d_per_token, dkernel)
         dbias = d_per_token.sum(0)

@@ -71,7 +71,7 @@ class Kernels:
             self._sig("rnn_backward" + suffix, [P, P, P, P, real, P, P, P, P, I, I, I, I], I)
             self._sig("project_rows" + suffix, [P, P, L, I, I, P, P, P, I, I], I)
             self._sig("accumulate_xt_d" + suffix, [P, P, L, I, I, P, I, P, I], I)
-            self._sig("scatter_add_rows" + suffix, [P, P, L, I, P, I, I], None)
+            self._sig("scatter_sum_rows" + suffix, [P, P, L, I, P, I, I], None)
             self._sig("head_forward" + suffix, [P, P, P, real, real, P, I, I, I, I], I)
             self._sig("head_backward" + suffix, [P, P, P, P, real, P, P, I, I, I, I], None)
             self._sig("lstm_forward" + suffix, [P, P, L, P, P, P, P, P, P, L, P, P, P, I, I, I, I], I)
@@ -156,11 +156,12 @@ class Kernels:
                                           self._threads(n_in)):
             raise MemoryError("loopynet kernel accumulate_xt_d: out of memory")
 
-    def scatter_add_rows(self, d: torch.Tensor, where: torch.Tensor, out: torch.Tensor) -> None:
-        """out (U, H) += d (n, H) row by row into rows where (n,) int64 (each in [0, U), unchecked)."""
+    def scatter_sum_rows(self, d: torch.Tensor, where: torch.Tensor, out: torch.Tensor) -> None:
+        """out (U, H) <- the rows of d (n, H) summed by target row where (n,) int64 (each in [0, U), unchecked):
+        out[u] = sum of d[i] over i with where[i] == u, i ascending (zero where none). out need not be initialised."""
         n, H = d.shape
         U = out.shape[0]
-        self._fn("scatter_add_rows", d)(_ptr(d), _ptr(where), n, H, _ptr(out), U, min(U, self._threads_for(d.numel())))
+        self._fn("scatter_sum_rows", d)(_ptr(d), _ptr(where), n, H, _ptr(out), U, min(U, self._threads_for(d.numel())))
 
     def unique_ids(self, ids: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(tokens (U,), where (n,)) for contiguous int64 ids (n,) in [0, size): the distinct ids in order of

@@ -271,7 +271,7 @@ int LN(accumulate_xt_d)(const real *x, const int64_t *idx, int64_t ldx, int n, i
     return status;
 }
 
-/* The arrays of the head and of scatter_add_rows; each function below reads the fields it documents. */
+/* The arrays of the head and of scatter_sum_rows; each function below reads the fields it documents. */
 typedef struct {
     const real *h, *w, *dz, *d;
     const uint8_t *mask;
@@ -281,13 +281,14 @@ typedef struct {
     int T, B, H, U;
 } head_job;
 
-/* Target rows [u0, u1) of scatter_add_rows: every i whose where[i] is one of them, i ascending (so the sums are
- * those of one thread). Sharing rows of out, not columns: two threads writing parts of every row would pass its
- * cache lines back and forth. */
+/* Target rows [u0, u1) of scatter_sum_rows: zeroed, then every i whose where[i] is one of them added, i
+ * ascending (so the sums are those of one thread). Sharing rows of out, not columns: two threads writing parts of
+ * every row would pass its cache lines back and forth. */
 static void scatter_share(const void *p, int id, int n) {
     const head_job *j = p;
     int u0, u1;
     share(j->U, 1, id, n, &u0, &u1);
+    memset(j->out + (size_t)u0 * j->H, 0, (size_t)(u1 - u0) * j->H * sizeof(real));
     for (int64_t i = 0; i < j->n; i++) {
         const int64_t u = j->where[i];
         if (u < u0 || u >= u1) continue;
@@ -297,9 +298,10 @@ static void scatter_share(const void *p, int id, int n) {
     }
 }
 
-/* out (U, H) += rows of d (n, H) summed by target row: out[where[i]] += d[i], i ascending. The gradient of a row
- * gather. Threads split the U rows of out, so each sum is taken in the same order for any thread count. */
-void LN(scatter_add_rows)(const real *d, const int64_t *where, int64_t n, int H, real *out, int U, int threads) {
+/* out (U, H) = rows of d (n, H) summed by target row: out zeroed, then out[where[i]] += d[i], i ascending. The
+ * gradient of a row gather. Threads split the U rows of out (zeroing them too: no separate fill pass), so each
+ * sum is taken in the same order for any thread count. */
+void LN(scatter_sum_rows)(const real *d, const int64_t *where, int64_t n, int H, real *out, int U, int threads) {
     head_job j = {.d = d, .where = where, .out = out, .n = n, .H = H, .U = U};
     parallel(scatter_share, &j, threads);
 }

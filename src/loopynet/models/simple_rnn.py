@@ -156,8 +156,8 @@ class TokenProjection(torch.autograd.Function):
     @staticmethod
     def backward(ctx, da):
         tokens, where, table = ctx.saved_tensors
-        d_per_token = da.new_zeros(tokens.shape[0], da.shape[1])  # (U, H)
-        ctx.kernels.scatter_add_rows(da.contiguous(), where, d_per_token)
+        d_per_token = da.new_empty(tokens.shape[0], da.shape[1])  # (U, H)
+        ctx.kernels.scatter_sum_rows(da.contiguous(), where, d_per_token)
         dkernel = table.new_zeros(table.shape[1], da.shape[1])  # (E, H)
         ctx.kernels.accumulate_xt_d(table, tokens, d_per_token, dkernel)
         return None, None, dkernel, d_per_token.sum(0), None, None
