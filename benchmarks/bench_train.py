@@ -397,9 +397,10 @@ def project(model, kernels, x):
     return TokenProjection.apply(tokens, where, rnn.kernel, rnn.bias, table, kernels).view(T, B, -1)
 
 
-def breakdown(units: int, dropout: float, embeddings, ids, labels, threads: int, steps: int) -> dict:
+def breakdown(units: int, dropout: float, embeddings, ids, labels, threads: int, steps: int,
+              wall: bool = False) -> dict:
     """Median milliseconds of each phase of a loopynet training step on the compiled path: thread CPU
-    time on one thread (robust to other processes), wall time with more.
+    time on one thread (robust to other processes), wall time with more or with `wall`.
 
     The step is the model's own (`BookClassifier.forward` -> `CompiledBookNetwork`, one autograd node),
     timed at the phase ends that node reports (`classifier.phase_hook`) and after the loss and the
@@ -416,7 +417,7 @@ def breakdown(units: int, dropout: float, embeddings, ids, labels, threads: int,
     model, _ = torch_step_fn("loopynet", units, dropout, embeddings, ids.shape[2])
     opt = torch.optim.RMSprop(model.parameters(), lr=1e-3, alpha=0.9, eps=1e-7)
     phases: dict[str, list[float]] = {}
-    clock, clock_fn = {}, time.thread_time if threads == 1 else time.perf_counter
+    clock, clock_fn = {}, time.thread_time if threads == 1 and not wall else time.perf_counter
 
     def mark(name):
         now = clock_fn()
@@ -440,7 +441,7 @@ def breakdown(units: int, dropout: float, embeddings, ids, labels, threads: int,
         classifier.phase_hook = None
     result = {name: 1e3 * statistics.median(times[3:]) for name, times in phases.items()}
     result["total"] = sum(result.values())
-    result["clock"] = "thread CPU time" if threads == 1 else "wall time"
+    result["clock"] = "thread CPU time" if clock_fn is time.thread_time else "wall time"
     result["the model's own path (CompiledBookNetwork)"] = logits.grad_fn.name() == "CompiledBookNetworkBackward"
     return result
 

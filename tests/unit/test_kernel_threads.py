@@ -169,7 +169,8 @@ def test_interpreter_exits_with_the_pool_started():
     """At exit the workers are stopped and joined: the process ends promptly, with status 0."""
     code = ("import torch; from loopynet.models import fast_kernel; torch.set_num_threads(2); "
             "k = fast_kernel.kernels(); h = torch.empty(3, 32, 8); "
-            "k.rnn_forward(torch.randn(3, 32, 8), torch.randn(8, 8), torch.randn(32, 8), h); print(h.isfinite().all().item())")
+            "k.rnn_forward(torch.randn(3, 32, 8), torch.randn(8, 8), torch.randn(32, 8), h); "
+            "print(h.isfinite().all().item())")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "True"
