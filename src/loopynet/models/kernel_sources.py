@@ -20,7 +20,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 SOURCES = tuple(HERE / name for name in ("kernel.c", "cells_kernel.c"))  # linked into one library
 HEADERS = (HERE / "kernel_common.h",)  # included by both sources (found next to them)
-FLAGS = ("-O3", "-fPIC", "-std=gnu99", "-pthread")
+# -fno-wrapv: setuptools puts Python's own CFLAGS first, which include -fwrapv (signed overflow wraps), and
+# with it the installed library took 1.29x the CPU time per book-network training step of the same build
+# without it (6.79 against 5.22 ms, x86-64-v4, one thread: loop and index arithmetic optimised less).
+FLAGS = ("-O3", "-fno-wrapv", "-fPIC", "-std=gnu99", "-pthread")
 JIT_FLAGS = ("-O3", "-march=native", "-fPIC", "-std=gnu99", "-pthread")
 _V3 = ("avx", "avx2", "bmi1", "bmi2", "f16c", "fma", "abm", "movbe", "xsave")
 INSTALL_VARIANTS = {  # in order of preference: the last one the CPU runs is used
