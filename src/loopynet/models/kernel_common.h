@@ -146,8 +146,10 @@ static inline void share(int total, int unit, int id, int n, int *lo, int *hi) {
 
 /* ---- The worker pool ----
  * parallel(fn, job, n) runs fn(job, id, n) once for every share id in [0, n) and returns when all have run.
- * The caller and up to n - 1 pool workers claim share ids in turn, so a worker that is slow to wake (asleep,
- * or descheduled on a busy machine) leaves its share to whoever is free instead of holding up the call.
+ * The caller and up to n - 1 pool workers claim share ids: each first its own (the caller 0, worker w w + 1,
+ * so the same rows stay on the same core, in its cache, from call to call), then any left; so a worker that is
+ * slow to wake (asleep, or descheduled on a busy machine) leaves its share to whoever is free instead of
+ * holding up the call.
  * Every kernel writes a share's results (and uses its scratch) by share id, never by thread, so the results
  * are those of n shares whichever threads run them.
  * The workers are started once, at the first call that needs them (growing to the largest n - 1 asked for, at
@@ -191,13 +193,13 @@ static inline void cpu_relax(int poll) {
 #endif
 }
 
-/* The published call is one word: generation << 16 | n << 8 | next share to claim (n 0: stop). A share is
- * claimed by a compare-and-swap of the word, which fails once the generation has moved on; fn and job are read
- * only after a claim succeeds, and the caller publishes the next call only once every share of this one has
- * run (`finished`), so they are never read while being replaced. */
-#define GEN(w) ((w) >> 16)
-#define SHARES(w) ((int)((w) >> 8 & 255))
-#define NEXT(w) ((int)((w)&255))
+/* The published call is one word: generation << 8 | n (n 0: stop). Share id of generation g is claimed by
+ * raising taken[id] from below g to g (compare-and-swap), so exactly once, and never for a call that is over
+ * (all its shares are taken); fn and job are read only after a claim succeeds, and the caller publishes the
+ * next call only once every share of this one has run (`finished`), so they are never read while being
+ * replaced. */
+#define GEN(w) ((w) >> 8)
+#define SHARES(w) ((int)((w)&255))
 static struct {
     pthread_mutex_t call;  /* held for a whole call: one call at a time */
     pthread_mutex_t lock;  /* for the condition variables (and sleepers, waiting) */
@@ -208,6 +210,7 @@ static struct {
     int workers;           /* started */
     work_fn fn;
     const void *job;
+    uint64_t taken[MAX_THREADS]; /* per share id: the last generation that claimed it (atomic) */
     pthread_t ids[MAX_THREADS];
 } pool = {.call = PTHREAD_MUTEX_INITIALIZER, .lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER,
           .done = PTHREAD_COND_INITIALIZER};
@@ -230,30 +233,39 @@ static uint64_t await_call(uint64_t seen) {
     return word;
 }
 
-/* Claim and run shares of the call of generation GEN(word) until none is left (or the call is over). */
-static void run_shares(uint64_t word) {
+static int claim(int id, uint64_t gen) {
+    uint64_t taken = __atomic_load_n(&pool.taken[id], __ATOMIC_ACQUIRE);
+    while (taken < gen)
+        if (__atomic_compare_exchange_n(&pool.taken[id], &taken, gen, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) return 1;
+    return 0;
+}
+
+/* Run share `own` of the call published as `word` if no one has, then every share left. */
+static void run_shares(uint64_t word, int own) {
     const uint64_t gen = GEN(word);
-    while (GEN(word) == gen && NEXT(word) < SHARES(word)) {
-        if (!__atomic_compare_exchange_n(&pool.word, &word, word + 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-            continue; /* word now holds the current value: try again */
-        const int n = SHARES(word);
-        pool.fn(pool.job, NEXT(word), n);
+    const int n = SHARES(word);
+    for (int k = -1; k < n; k++) {
+        const int id = k < 0 ? own : k;
+        if (id >= n || !claim(id, gen)) continue;
+        pool.fn(pool.job, id, n);
         if (__atomic_add_fetch(&pool.finished, 1, __ATOMIC_SEQ_CST) == n &&
             __atomic_load_n(&pool.waiting, __ATOMIC_SEQ_CST)) {
             pthread_mutex_lock(&pool.lock);
             pthread_cond_signal(&pool.done);
             pthread_mutex_unlock(&pool.lock);
         }
-        word = __atomic_load_n(&pool.word, __ATOMIC_ACQUIRE);
     }
 }
 
+/* Worker `own` (1, 2, ...): its own share is `own`. It starts from word 0, so a call published before it ran
+ * is not missed (one already over finds every share taken). */
 static void *pool_worker(void *arg) {
-    uint64_t word = (uint64_t)(uintptr_t)arg; /* the word when this worker was started */
+    const int own = (int)(intptr_t)arg;
+    uint64_t word = 0;
     for (;;) {
         word = await_call(word);
         if (SHARES(word) == 0) return NULL;
-        run_shares(word);
+        run_shares(word, own);
     }
 }
 
@@ -297,7 +309,7 @@ static void grow(int want) {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, pool_register);
     for (; pool.workers < want; pool.workers++)
-        if (pthread_create(&pool.ids[pool.workers], NULL, pool_worker, (void *)(uintptr_t)pool.word)) return;
+        if (pthread_create(&pool.ids[pool.workers], NULL, pool_worker, (void *)(intptr_t)(pool.workers + 1))) return;
 }
 
 void parallel(work_fn fn, const void *job, int n) {
@@ -310,9 +322,9 @@ void parallel(work_fn fn, const void *job, int n) {
     pool.fn = fn;
     pool.job = job;
     __atomic_store_n(&pool.finished, 0, __ATOMIC_RELAXED);
-    const uint64_t word = (GEN(pool.word) + 1) << 16 | (uint64_t)n << 8;
+    const uint64_t word = (GEN(pool.word) + 1) << 8 | (uint64_t)n;
     publish(word);
-    run_shares(word);
+    run_shares(word, 0);
     await_shares(n);
     pthread_mutex_unlock(&pool.call);
 }
@@ -320,7 +332,7 @@ void parallel(work_fn fn, const void *job, int n) {
 /* At exit: stop and join the workers, unless a call is running (then the process ends with them). */
 __attribute__((destructor)) static void pool_stop(void) {
     if (!pool.workers || pthread_mutex_trylock(&pool.call)) return;
-    publish((GEN(pool.word) + 1) << 16);
+    publish((GEN(pool.word) + 1) << 8);
     for (int i = 0; i < pool.workers; i++) pthread_join(pool.ids[i], NULL);
     pool.workers = 0;
     pthread_mutex_unlock(&pool.call);
