@@ -108,20 +108,6 @@ static void lstm_gates_backward(const real *restrict g, const real *restrict c, 
     }
 }
 
-static inline __attribute__((always_inline)) void lstm_forward_rows(const cell_job *j, int s, int b, const int R) {
-    const int H = j->H, GH = 4 * H, Np = round_up(GH);
-    int64_t at[ROWS], prev[ROWS];
-    const real *xr[ROWS];
-    step_rows(j, s, b, R, at, prev);
-    prev_states(j, b, at, prev, xr, R);
-    start_rows(j, j->y, Np, GH, at, 1, R);
-    rows_matmul(xr, j->Wp, H, Np, j->y, R);
-    for (int r = 0; r < R; r++) {
-        const real *c_prev = prev[r] < 0 ? j->c0 + (size_t)(b + r) * H : j->c + prev[r] * H;
-        lstm_gates(j->y + (size_t)r * Np, c_prev, j->gates + at[r] * GH, j->c + at[r] * H, j->h + at[r] * j->ldh, H);
-    }
-}
-
 /* ---- GRU: r, z = sig(gx_r + hh_r), sig(gx_z + hh_z);  n = tanh(gx_n + r hh_n);  h = (1 - z) n + z h_prev,
  * hh = h_prev @ W_hh^T + b_hh. gates[t] holds r, z, n and hh_n. ---- */
 
@@ -152,17 +138,28 @@ static void gru_gates_backward(const real *restrict g, const real *restrict hp, 
     }
 }
 
-static inline __attribute__((always_inline)) void gru_forward_rows(const cell_job *j, int s, int b, const int R) {
-    const int H = j->H, GH = 3 * H, Np = round_up(GH);
+/* ---- The forward step of either cell ---- */
+
+/* The forward step for rows [b, b + R) at step s: y = bias (+ the gx rows for the LSTM; the GRU adds its gx
+ * inside the gates, as r multiplies only the recurrent part of n) + h_prev @ W_hh^T, then each row's gates. */
+static inline __attribute__((always_inline)) void forward_rows(const cell_job *j, int s, int b, const int R) {
+    const int H = j->H, GH = j->G * H, Np = round_up(GH);
     int64_t at[ROWS], prev[ROWS];
     const real *xr[ROWS];
     step_rows(j, s, b, R, at, prev);
     prev_states(j, b, at, prev, xr, R);
-    start_rows(j, j->y, Np, GH, at, 0, R);
+    start_rows(j, j->y, Np, GH, at, j->G == 4, R);
     rows_matmul(xr, j->Wp, H, Np, j->y, R);
-    for (int r = 0; r < R; r++)
-        gru_gates(j->y + (size_t)r * Np, j->gx + (j->where ? j->where[at[r]] : at[r]) * j->ldg, xr[r],
-                  j->gates + at[r] * 4 * H, j->h + at[r] * j->ldh, H);
+    for (int r = 0; r < R; r++) {
+        const real *y = j->y + (size_t)r * Np;
+        real *g = j->gates + at[r] * 4 * H, *h = j->h + at[r] * j->ldh;
+        if (j->G == 4) {
+            const real *c_prev = prev[r] < 0 ? j->c0 + (size_t)(b + r) * H : j->c + prev[r] * H;
+            lstm_gates(y, c_prev, g, j->c + at[r] * H, h, H);
+        } else {
+            gru_gates(y, j->gx + (j->where ? j->where[at[r]] : at[r]) * j->ldg, xr[r], g, h, H);
+        }
+    }
 }
 
 /* ---- BPTT of either cell: dh_next (and the LSTM's dc_next) live in dh0 (dc0) (B, H) while the steps run ---- */
@@ -208,8 +205,7 @@ static inline __attribute__((always_inline)) void backward_rows(const cell_job *
             for (; b < hi; b++) rows_fn(&j, s, b, 1);                                         \
         }                                                                                     \
     }
-SHARE(lstm_forward_share, lstm_forward_rows, 0, s + 1, s < j.T)
-SHARE(gru_forward_share, gru_forward_rows, 0, s + 1, s < j.T)
+SHARE(forward_share, forward_rows, 0, s + 1, s < j.T)
 SHARE(backward_share, backward_rows, j.T - 1, s - 1, s >= 0)
 
 /* Pad W_hh (transposed for the forward), give each thread scratch, run fn on up to `threads` threads.
@@ -234,7 +230,7 @@ int LN(lstm_forward)(const real *gx, const int64_t *where, int64_t ldg, const in
                      real *gates, int T, int B, int H, int threads) {
     cell_job j = {.gx = gx, .where = where, .ldg = ldg, .lengths = lengths, .b = b_hh, .h0 = h0, .c0 = c0, .h = h,
                   .ldh = ldh, .hprev = hprev, .c = c, .gates = gates, .T = T, .B = B, .H = H, .G = 4};
-    return run(&j, W_hh, 0, lstm_forward_share, threads);
+    return run(&j, W_hh, 0, forward_share, threads);
 }
 
 /* LSTM BPTT, one direction, from dh (rows of stride ldh) = dloss/dh from outside the recurrence and dcT (B, H)
@@ -258,7 +254,7 @@ int LN(gru_forward)(const real *gx, const int64_t *where, int64_t ldg, const int
                     int H, int threads) {
     cell_job j = {.gx = gx, .where = where, .ldg = ldg, .lengths = lengths, .b = b_hh, .h0 = h0, .h = h, .ldh = ldh,
                   .hprev = hprev, .gates = gates, .T = T, .B = B, .H = H, .G = 3};
-    return run(&j, W_hh, 0, gru_forward_share, threads);
+    return run(&j, W_hh, 0, forward_share, threads);
 }
 
 /* GRU BPTT, one direction, from dh (rows of stride ldh): dgx (rows of stride ldd: gradient of gx and, summed,
