@@ -153,8 +153,8 @@ static inline void share(int total, int unit, int id, int n, int *lo, int *hi) {
  * Every kernel writes a share's results (and uses its scratch) by share id, never by thread, so the results
  * are those of n shares whichever threads run them.
  * The workers are started once, at the first call that needs them (growing to the largest n - 1 asked for, at
- * most MAX_THREADS - 1), then park between calls: a waiting thread polls for POOL_SPIN rounds (each a CPU pause
- * hint), then sleeps on a condition variable; so a call costs a wake-up rather than a pthread_create and join
+ * most MAX_THREADS - 1), then park between calls: a waiting thread polls for POOL_SPIN rounds (a CPU pause
+ * hint each, and every POOL_YIELD rounds a sched_yield), then sleeps on a condition variable; so a call costs a wake-up rather than a pthread_create and join
  * (the book network makes ~10 calls a training step), and an idle pool costs no CPU.
  * A call made while another is running (another Python thread: ctypes releases the GIL) runs every share on
  * its caller. After fork() the child has no workers (pthread_atfork) and starts its own; at exit they are
