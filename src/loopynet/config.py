@@ -146,9 +146,11 @@ class TrainConfig:
     lr_decay: epoch e (1-based) trains with lr / (1 + lr_decay * (e - 1)) (Ma & Hovy 2016, sec. 3.1; 0 = constant).
     threshold: the classifier's decision threshold saved with the model (predict labels p >= threshold
     positive): a probability, or "auto" = the one that maximises balanced accuracy on the validation part.
-    ema_decay: validate, select and return an exponential moving average of the weights, updated after
-        every batch as avg = decay * avg + (1 - decay) * weights (Polyak averaging; torch.optim.swa_utils;
-        0 = off, the plain weights).
+    ema_decay: keep an exponential moving average of the weights beside them, updated after every batch
+        as avg = d * avg + (1 - d) * weights with d = min(ema_decay, (1 + n) / (10 + n)) after n updates
+        (Polyak averaging; torch.optim.swa_utils; the warm-up of TensorFlow's ExponentialMovingAverage);
+        each validation scores both the average and the plain weights and keeps the better on `monitor`
+        for best-epoch selection and the returned model (`loopynet.train.loop.fit`); 0 = off, the plain weights.
     """
 
     batch_size: int = 32
@@ -619,7 +621,8 @@ FLAGS: dict[str, Flag] = {
     "monitor": Flag("validation metric of early stopping and best-epoch selection (val_f1: the tagger only)",
                     choices=MONITORS),
     "lr_decay": Flag("epoch e uses lr / (1 + LR_DECAY * (e - 1)) (Ma & Hovy 2016), 0 = constant"),
-    "ema_decay": Flag("validate and keep a moving average of the weights (Polyak averaging), 0 = off"),
+    "ema_decay": Flag("keep a moving average of the weights (Polyak averaging); each validation keeps the average or "
+                      "the plain weights, whichever scores better, 0 = off"),
     "threshold": Flag("decision threshold saved with the model, used by predict/evaluate: a probability, or auto = "
                       "the one that maximises balanced accuracy on the validation part", keywords=("auto",)),
     # the search: TuneSettings

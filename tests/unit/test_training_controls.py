@@ -153,6 +153,7 @@ def test_ema_validates_and_returns_the_moving_average_of_the_weights(monkeypatch
     _, after_step = spy_optimizer(monkeypatch, m)
     history = fit(m, BinaryTask(MAXLEN), TrainConfig(epochs=1, batch_size=8, lr=0.05, ema_decay=0.5), TRAIN, VAL, progress=False)
     assert len(after_step) == 8  # 64 documents / 8
+    assert history[0]["weights"] == "averaged"  # it validated better than the plain weights (see test_weight_average_selection)
     expected = after_step[0]  # the first update copies the weights, then avg = d avg + (1 - d) w with the
     for n, weights in enumerate(after_step[1:], start=1):  # warm-up d = min(0.5, (1 + n) / (10 + n))
         d = min(0.5, (1 + n) / (10 + n))

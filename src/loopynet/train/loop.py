@@ -161,11 +161,6 @@ class _State:
         torch.manual_seed(config.seed)
         self.averaged = AveragedModel(model, avg_fn=warmed_up_ema(config.ema_decay)) if config.ema_decay else None
 
-    @property
-    def evaluated(self) -> torch.nn.Module:
-        """The weights validation sees and training returns: the running average when there is one."""
-        return self.averaged.module if self.averaged is not None else self.model
-
     def to_dict(self) -> dict:
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "numpy_rng": self.rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
@@ -204,9 +199,12 @@ def fit(model: NetworkLike, task: Task, config: TrainConfig, train, validation=N
     Early stopping (`config.patience` epochs without a better `config.monitor`, default val_loss;
     metrics whose name has no "loss" count as better when higher) stops and, with
     `config.restore_best`, puts back the weights of the best epoch. `config.lr_decay` lowers the learning
-    rate per epoch (`epoch_lr`); with `config.ema_decay` validation, best-epoch selection and the returned
-    weights use an exponential moving average of the weights (torch.optim.swa_utils.AveragedModel).
-    With `checkpoint_dir`, the whole
+    rate per epoch (`epoch_lr`). With `config.ema_decay` an exponential moving average of the weights is
+    kept beside them (torch.optim.swa_utils.AveragedModel; it never changes the training trajectory):
+    each validation scores both the average and the plain weights and keeps the better on
+    `config.monitor` (the average on a tie; `_validate`), recorded as the epoch's "weights"
+    ("averaged" or "plain") with both values; best-epoch selection and the returned weights use the
+    kept ones (without validation, the average). With `checkpoint_dir`, the whole
     training state is saved there after every epoch, with `settings` (the run's full configuration as
     nested JSON values; default: `config`'s fields under "train"); `resume=True` continues from it when
     it was written with the same settings (`check_resume`; only `epochs` may change), warning when
@@ -249,9 +247,10 @@ def fit(model: NetworkLike, task: Task, config: TrainConfig, train, validation=N
         record = {"epoch": epoch, "loss": loss, "accuracy": accuracy}
         if validation is not None and len(validation):
             val_start = time.perf_counter()
-            record |= task.validate(state.evaluated, validation)
+            metrics, kept = _validate(state, task, validation)
+            record |= metrics
             record["val_seconds"] = time.perf_counter() - val_start
-            _track_best(state, record)
+            _track_best(state, record, kept)
         record |= {"seconds": seconds, "samples_per_second": len(train) / seconds}
         state.history.append(record)
         if checkpoint_dir:
@@ -265,19 +264,43 @@ def fit(model: NetworkLike, task: Task, config: TrainConfig, train, validation=N
         for record in state.history:
             record["kept"] = record["epoch"] == state.best["epoch"]
         if progress:
-            print(f"kept the weights of epoch {state.best['epoch']} (best {config.monitor} "
+            which = {"averaged": "averaged ", "plain": "plain "}.get(state.history[state.best["epoch"] - 1].get("weights"), "")
+            print(f"kept the {which}weights of epoch {state.best['epoch']} (best {config.monitor} "
                   f"{state.best['value']:.4f})", flush=True)
-    elif state.averaged is not None:
-        model.load_state_dict(state.evaluated.state_dict())
+    elif state.averaged is not None and state.history and state.history[-1].get("weights") != "plain":
+        model.load_state_dict(state.averaged.module.state_dict())
     return state.history
 
 
-def _track_best(state: _State, record: dict) -> None:
+def _validate(state: _State, task: Task, validation) -> tuple[dict, torch.nn.Module]:
+    """The validation metrics of the weights to keep, and those weights. Without a weight average: the
+    model's. With one: both the average and the plain weights are validated and the better on
+    `config.monitor` is kept (the average on a tie), so averaging can never score worse on validation than
+    `--ema-decay 0` at the same epoch (the plain weights are that run's); the record says which
+    ("weights") and gives both values ("<monitor>_averaged", "<monitor>_plain")."""
+    if state.averaged is None:
+        return task.validate(state.model, validation), state.model
     monitor = state.config.monitor
-    if monitor not in record:
-        raise ConfigError(f"monitor {monitor!r} is not a validation metric of this task; it reports {sorted(record)}")
+    averaged = _monitored(task.validate(state.averaged.module, validation), monitor)
+    plain = _monitored(task.validate(state.model, validation), monitor)
+    choice = "plain" if is_better(plain[monitor], averaged[monitor], monitor) else "averaged"
+    metrics = plain if choice == "plain" else averaged
+    both = {f"{monitor}_averaged": averaged[monitor], f"{monitor}_plain": plain[monitor]}
+    return metrics | both | {"weights": choice}, state.model if choice == "plain" else state.averaged.module
+
+
+def _monitored(metrics: dict, monitor: str) -> dict:
+    """`metrics`, after checking that they hold `monitor` (ConfigError otherwise)."""
+    if monitor not in metrics:
+        raise ConfigError(f"monitor {monitor!r} is not a validation metric of this task; it reports {sorted(metrics)}")
+    return metrics
+
+
+def _track_best(state: _State, record: dict, kept: torch.nn.Module) -> None:
+    monitor = state.config.monitor
+    _monitored(record, monitor)
     if state.best is None or is_better(record[monitor], state.best["value"], monitor):
-        weights = {k: v.detach().clone() for k, v in state.evaluated.state_dict().items()}
+        weights = {k: v.detach().clone() for k, v in kept.state_dict().items()}
         state.best = {"value": record[monitor], "epoch": record["epoch"], "weights": weights}
 
 
@@ -339,4 +362,5 @@ def _epoch_line(record: dict, epochs: int) -> str:
     parts = [f"Epoch {record['epoch']}/{epochs}", f"{record['seconds']:.0f}s",
              f"loss: {record['loss']:.4f}", f"accuracy: {record['accuracy']:.4f}"]
     parts += [f"{k}: {v:.4f}" for k, v in record.items() if k.startswith("val_")]
+    parts += [f"weights: {record['weights']}"] if "weights" in record else []
     return " - ".join(parts)
