@@ -14,6 +14,10 @@ Prints a table and writes benchmarks/results/book_seeds.json.
 
     .venv/bin/python benchmarks/book_seeds.py --seeds 0 1 2 3 4      # ~25 s per run on 2 cores
     .venv/bin/python benchmarks/book_seeds.py --seeds 0 1 2 --threads 1 --out benchmarks/results/book_seeds_v2.json
+    .venv/bin/python benchmarks/book_seeds.py --seeds 5 6 7 8 9 --threads 1 --add --out benchmarks/results/book_seeds_v2.json
+
+`--add` merges the new runs into the --out file's (a run of the same pipeline and seed is replaced; its
+other keys, e.g. a "note", are kept) and summarises all of them.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own count)")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"JSON results (default: {RESULTS})")
+    parser.add_argument("--add", action="store_true", help="merge the runs into the --out file's and summarise all")
     args = parser.parse_args()
     if args.threads is not None:
         import torch
@@ -62,6 +67,27 @@ def main() -> None:
             rows.append(r)
             print(f"{r['pipeline']:8} {r['seed']:4d} {r['val_accuracy'][0]:9.4f} {r['val_accuracy'][-1]:9.4f} "
                   f"{r['test_accuracy']:8.4f} {r['sample_1_probability']:9.3f} {r['oov_rate']:6.2%}", flush=True)
+    results = merged(json.loads(args.out.read_text()) if args.add and args.out.is_file() else {}, rows)
+    results["threads"] = args.threads
+    from loopynet.io.atomic import atomic_file
+
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_file(args.out, "w") as f:
+        f.write(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {args.out}")
+
+
+def merged(results: dict, rows: list[dict]) -> dict:
+    """`results` (a results file's JSON, or {}) with `rows` added: a run of the same pipeline and seed is
+    replaced, runs are ordered by pipeline and seed, the summary is recomputed; other keys are kept."""
+    new = {(r["pipeline"], r["seed"]) for r in rows}
+    runs = sorted([r for r in results.get("runs", []) if (r["pipeline"], r["seed"]) not in new] + rows,
+                  key=lambda r: (list(PIPELINES).index(r["pipeline"]), r["seed"]))
+    return results | {"runs": runs, "summary": summarise(runs)}
+
+
+def summarise(rows: list[dict]) -> dict:
+    """Per pipeline: mean val and test accuracy, runs with val >= 0.75, runs calling sample_1 negative; printed."""
     summary = {}
     for pipeline in PIPELINES:
         mine = [r for r in rows if r["pipeline"] == pipeline]
@@ -71,13 +97,9 @@ def main() -> None:
                              "sample_1_negative": sum(r["sample_1_probability"] < 0.5 for r in mine), "runs": len(mine)}
         print(f"{pipeline:8} mean  val_acc {summary[pipeline]['val_accuracy_mean']:.4f}  test_acc "
               f"{summary[pipeline]['test_accuracy_mean']:.4f}  val >= 0.75: {summary[pipeline]['val_at_least_0.75']}"
-              f"/{len(mine)}  sample_1 negative: {summary[pipeline]['sample_1_negative']}/{len(mine)}")
-    from loopynet.io.atomic import atomic_file
-
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_file(args.out, "w") as f:
-        f.write(json.dumps({"runs": rows, "summary": summary, "threads": args.threads}, indent=2) + "\n")
-    print(f"wrote {args.out}")
+              f"/{len(mine)}  sample_1 negative: {summary[pipeline]['sample_1_negative']}/{len(mine)} "
+              f"(seeds {', '.join(str(r['seed']) for r in mine)})")
+    return summary
 
 
 if __name__ == "__main__":
