@@ -9,8 +9,11 @@ benchmarks/results/book_vs_keras.json.
 
     .venv/bin/python benchmarks/book_vs_keras.py --seeds 0 1          # full book run, ~5 min per seed
     .venv/bin/python benchmarks/book_vs_keras.py --limit 2000 --seeds 0   # quick
+    .venv/bin/python benchmarks/book_vs_keras.py --pipeline default --word-weights none --seeds 0 1 2 3 4 \
+        --threads 1 --out benchmarks/results/book_vs_keras_default_unweighted.json
 
-Needs Keras 3 and a backend (`pip install -e '.[bench]'`).
+`--threads` sets loopynet's torch threads only; Keras runs with its backend's defaults. Needs Keras 3 and
+a backend (`pip install -e '.[bench]'`; Keras' default backend is TensorFlow).
 """
 
 from __future__ import annotations
@@ -25,12 +28,13 @@ import numpy as np
 import torch
 from book_seeds import SAMPLE_1  # benchmarks/ is on sys.path when a script in it runs
 
-from loopynet.config import BOOK_DATA, DataConfig, ModelConfig, TrainConfig, to_dict
+from loopynet.config import BOOK_DATA, WORD_WEIGHTS, DataConfig, ModelConfig, TrainConfig, to_dict
 from loopynet.data.batching import pad_trunc
 from loopynet.data.prepare import prepare_training_data, tokenizer_options
 from loopynet.data.tokenize import tokenize
 from loopynet.data.vectors import load_vectors
 from loopynet.data.vocab import encode_texts
+from loopynet.io.atomic import atomic_file
 from loopynet.models.classifier import BookClassifier
 from loopynet.tasks.classification.task import BinaryTask, predict_proba
 from loopynet.train.loop import fit
@@ -89,20 +93,30 @@ def main() -> None:
     parser.add_argument("--pipeline", choices=["book", "default"], default="book",
                         help="book: raw Treebank tokens and raw vectors (the chapter); default: loopynet's defaults "
                              "(cleaned tokens; vectors all-but-the-top, unit norm, SIF-weighted)")
+    parser.add_argument("--word-weights", choices=WORD_WEIGHTS, default=None,
+                        help="override the pipeline's word weights (e.g. none: the default pipeline without SIF)")
+    parser.add_argument("--threads", type=int, default=None, help="loopynet's torch threads (default: torch's own)")
+    parser.add_argument("--out", type=Path, default=None, help="JSON results (default: results/book_vs_keras.json, "
+                                                              "or book_vs_keras_default.json for --pipeline default)")
     args = parser.parse_args()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    overrides = {"word_weights": args.word_weights} if args.word_weights else {}
     vectors = load_vectors(DATA / "en_vectors_300d.bin.gz")
     rows = []
     for seed in args.seeds:
-        data_config = DataConfig(**(BOOK_DATA if args.pipeline == "book" else {}), limit=args.limit)
+        data_config = DataConfig(**((BOOK_DATA if args.pipeline == "book" else {}) | overrides), limit=args.limit)
         prepared = prepare_training_data(DATA / "aclImdb_v1_labeled.tar.gz", vectors, data_config, ModelConfig().maxlen,
                                          seed, log=lambda s: None)
         for name, run in (("loopynet", run_loopynet), ("keras", run_keras)):
             rows.append({"implementation": name, "seed": seed, **run(prepared, data_config, seed)})
             print_row(rows[-1])
-    out = RESULTS / ("book_vs_keras.json" if args.pipeline == "book" else "book_vs_keras_default.json")
+    out = args.out or RESULTS / ("book_vs_keras.json" if args.pipeline == "book" else "book_vs_keras_default.json")
     out.parent.mkdir(parents=True, exist_ok=True)
-    summary = {"limit": args.limit, "pipeline": args.pipeline, "data_config": to_dict(data_config), "runs": rows}
-    out.write_text(json.dumps(summary, indent=2) + "\n")
+    summary = {"limit": args.limit, "pipeline": args.pipeline, "data_config": to_dict(data_config),
+               "loopynet_threads": args.threads, "runs": rows}
+    with atomic_file(out, "w") as f:
+        f.write(json.dumps(summary, indent=2) + "\n")
     print(f"wrote {out}")
 
 
