@@ -14,7 +14,8 @@ Prints a table and writes benchmarks/results/book_seeds.json.
 
     .venv/bin/python benchmarks/book_seeds.py --seeds 0 1 2 3 4      # ~25 s per run on 2 cores
     .venv/bin/python benchmarks/book_seeds.py --seeds 0 1 2 --threads 1 --out benchmarks/results/book_seeds_v2.json
-    .venv/bin/python benchmarks/book_seeds.py --seeds 5 6 7 8 9 --threads 1 --add --out benchmarks/results/book_seeds_v2.json
+    .venv/bin/python benchmarks/book_seeds.py --seeds 5 6 7 8 9 --threads 1 --add \
+        --out benchmarks/results/book_seeds_v2.json
 
 `--add` merges the new runs into the --out file's (a run of the same pipeline and seed is replaced; its
 other keys, e.g. a "note", are kept) and summarises all of them.

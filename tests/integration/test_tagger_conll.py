@@ -64,6 +64,7 @@ def test_default_weight_average_is_no_worse_than_none_on_a_short_run(seed):
     (averaged, last), (plain, plain_last) = _short_run(seed, None), _short_run(seed, 0.0)
     print(f"seed {seed}: test F1 default {averaged:.4f}, --ema-decay 0 {plain:.4f}; val F1 default "
           f"{last['val_f1']:.4f} ({last['weights']} weights kept; val_loss averaged {last['val_loss_averaged']:.4f}, "
-          f"plain {last['val_loss_plain']:.4f}), --ema-decay 0 {plain_last['val_f1']:.4f} (val_loss {plain_last['val_loss']:.4f})")
+          f"plain {last['val_loss_plain']:.4f}), --ema-decay 0 {plain_last['val_f1']:.4f} "
+          f"(val_loss {plain_last['val_loss']:.4f})")
     assert last["val_loss"] <= plain_last["val_loss"]
     assert averaged >= plain, (averaged, plain)

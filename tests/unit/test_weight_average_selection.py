@@ -13,7 +13,7 @@ from loopynet.config import ModelConfig, TrainConfig
 from loopynet.data.vocab import EncodedDocs
 from loopynet.models.classifier import BookClassifier
 from loopynet.tasks.classification.task import BinaryTask
-from loopynet.train.loop import ema_decay_at, fit
+from loopynet.train.loop import fit
 
 
 class Scalar(torch.nn.Module):
@@ -49,7 +49,7 @@ TRAIN, VAL = list(range(8)), list(range(2))
 
 
 def run(target: float, ema_decay: float, steps: list | None = None, **overrides) -> tuple[Scalar, list[dict]]:
-    """Train a Scalar for 3 epochs of 4 Adam steps; `steps` collects w after each step."""
+    """Train a Scalar (default: 3 epochs of 4 Adam steps); `steps` collects w after each step."""
     config = TrainConfig(**({"epochs": 3, "batch_size": 2, "optimizer": "adam", "lr": 0.05, "seed": 0,
                              "ema_decay": ema_decay} | overrides))
     model = Scalar()
@@ -63,10 +63,11 @@ def run(target: float, ema_decay: float, steps: list | None = None, **overrides)
 
 
 def average_of(steps: list[float], decay: float) -> float:
-    """The warmed-up exponential moving average of `steps` (the first update copies the weights)."""
+    """The warmed-up exponential moving average of `steps` (the first update copies the weights; then
+    decay min(decay, (1 + n) / (10 + n)) after n updates, TensorFlow's ExponentialMovingAverage warm-up)."""
     average = steps[0]
     for n, w in enumerate(steps[1:], start=1):
-        d = ema_decay_at(decay, n)
+        d = min(decay, (1 + n) / (10 + n))
         average = d * average + (1 - d) * w
     return average
 
@@ -119,7 +120,8 @@ def test_the_average_never_changes_the_training_trajectory():
         lengths = rng.integers(3, 14, n)
         ids = rng.integers(1, 20, lengths.sum()).astype(np.int32)
         offsets = np.concatenate([[0], np.cumsum(lengths)])
-        labels = np.array([int((ids[a:b] == 1).sum() > (ids[a:b] == 2).sum()) for a, b in zip(offsets[:-1], offsets[1:])])
+        labels = np.array([int((ids[a:b] == 1).sum() > (ids[a:b] == 2).sum())
+                           for a, b in zip(offsets[:-1], offsets[1:])])
         return EncodedDocs(ids, offsets, labels)
 
     train, val = docs(64), docs(32)

@@ -264,9 +264,9 @@ def fit(model: NetworkLike, task: Task, config: TrainConfig, train, validation=N
         for record in state.history:
             record["kept"] = record["epoch"] == state.best["epoch"]
         if progress:
-            which = {"averaged": "averaged ", "plain": "plain "}.get(state.history[state.best["epoch"] - 1].get("weights"), "")
-            print(f"kept the {which}weights of epoch {state.best['epoch']} (best {config.monitor} "
-                  f"{state.best['value']:.4f})", flush=True)
+            which = state.history[state.best["epoch"] - 1].get("weights")  # averaged / plain; None: no average
+            print(f"kept the {which + ' ' if which else ''}weights of epoch {state.best['epoch']} "
+                  f"(best {config.monitor} {state.best['value']:.4f})", flush=True)
     elif state.averaged is not None and state.history and state.history[-1].get("weights") != "plain":
         model.load_state_dict(state.averaged.module.state_dict())
     return state.history
