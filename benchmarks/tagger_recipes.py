@@ -11,6 +11,8 @@ Recipes are chosen on validation F1; the test split is evaluated once per final 
     bash benchmarks/tagger_run.sh conll50-s1 --test --vectors ../shared/data/glove_6B_50d_conll.bin.gz --seed 1
     .venv/bin/python benchmarks/tagger_recipes.py runs/tagger/*            # prints the table, writes the JSON
 
+Rows already in the JSON whose run folders are not given are kept (a run given again replaces its row).
+
 References (test F1, conlleval): Lample et al. 2016, BiLSTM-CRF + char-LSTM, 90.94; Ma & Hovy 2016,
 BiLSTM-CNN-CRF with 100-d GloVe, 91.21.
 """
@@ -70,6 +72,14 @@ def collect(folder: Path) -> dict:
     return row
 
 
+def merged(rows: list[dict], results: Path) -> list[dict]:
+    """The rows already in `results` (runs whose folders are gone) followed by `rows`; a run measured again
+    replaces its old row."""
+    names = {r["run"] for r in rows}
+    kept = json.loads(results.read_text())["runs"] if results.is_file() else []
+    return [r for r in kept if r["run"] not in names] + rows
+
+
 def summary(rows: list[dict]) -> dict:
     """Test F1 mean and sample sd over the runs that have a test split."""
     tests = [r["test"]["f1"] for r in rows if "test" in r]
@@ -96,7 +106,8 @@ def main() -> None:
     parser.add_argument("--final", nargs="*", default=[], help="the runs (seeds) of the final recipe")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
-    rows = [collect(f) for f in args.runs if (f / "model" / "history.json").is_file()]
+    collected = [collect(f) for f in args.runs if (f / "model" / "history.json").is_file()]
+    rows = merged(collected, args.out)
     final = [r for r in rows if r["run"] in args.final]
     print(table(rows))
     result = {"references_test_f1": REFERENCES, "runs": rows, "final_recipe": {"runs": args.final, **summary(final)}}

@@ -237,6 +237,10 @@ class TaggerConfig:
         al. 2016: a bidirectional LSTM of char_units per direction, its two final states; char_units 0 =
         off) or "both" (the two concatenated). Folders saved before this field existed hold "cnn".
     crf: a linear-chain CRF (pytorch-crf) on the per-step scores instead of a per-step softmax.
+    train_embeddings_dims: with finetune_words, the correction covers only the first N dimensions of the
+        word vectors (with several vector files, the first files' columns; the rest stay frozen); 0 = all.
+        The 350-d table of GloVe 50-d ++ 300-d vectors with the correction on the GloVe part only trains and
+        averages 7x fewer weights per step (docs/tagger.md).
     finetune_words: 0 = the word vectors stay frozen; N > 0 = N rows (the words seen in training) get a
         trained correction added to their frozen vector (`delta`, zero at the start; row map in the
         buffer `delta_rows`). Only words seen in training get gradients anyway, so this is fine-tuning
@@ -256,6 +260,7 @@ class TaggerConfig:
     char_width: int = 3
     char_units: int = 25
     crf: bool = True
+    train_embeddings_dims: int = 0
     finetune_words: int = 0
     vocab_size: int = 2
     embedding_dims: int = 300
@@ -382,6 +387,8 @@ def check_tagger(config: TaggerConfig) -> None:
     for name in ("casing_dims", "char_dims", "char_filters", "char_units", "finetune_words"):
         if getattr(config, name) < 0:
             raise ConfigError(f"{name} must be >= 0 (0 = off), got {getattr(config, name)}")
+    if config.train_embeddings_dims < 0:
+        raise ConfigError(f"train_embeddings_dims must be >= 0 (0 = all dimensions), got {config.train_embeddings_dims}")
     for name in ("dropout", "word_dropout"):
         if not 0 <= getattr(config, name) < 1:
             raise ConfigError(f"{name} must be in [0, 1), got {getattr(config, name)}")
@@ -598,6 +605,9 @@ FLAGS: dict[str, Flag] = {
                     "(a seed ensemble), 1 = one network", "networks", minimum=1),
     "rnn_maxlen": Flag("with --ngram: tokens the recurrent part reads", "tokens", default_text="--maxlen", minimum=1),
     "word_dropout": Flag("replace word ids by <unk> in training with this probability"),
+    "train_embeddings_dims": Flag("with --train-embeddings: the trained correction covers only the first N "
+                                  "dimensions of the word vectors (with several --vectors files: the first files' "
+                                  "columns), 0 = all", "dimensions"),
     "casing_dims": Flag("casing-class embedding size, 0 = off", "dimensions"),
     "char_filters": Flag("character CNN filters, 0 = off", "filters"),
     "char_dims": Flag("character embedding size", "dimensions"),
@@ -652,7 +662,7 @@ COMMAND_FIELDS: dict[str, tuple[tuple[type, tuple[str, ...]], ...]] = {
         (TaggerDataConfig, ("lowercase_fallback", "vector_norm", "train_embeddings", "limit", "validation_limit",
                             "tag_scheme", "input_scheme", "vectors_errors", "vectors_member")),
         (TaggerConfig, ("cell", "units", "bidirectional", "dropout", "word_dropout", "casing_dims", "char_encoder",
-                        "char_filters", "char_units", "char_dims", "crf")),
+                        "char_filters", "char_units", "char_dims", "crf", "train_embeddings_dims")),
         (TrainConfig, ("batch_size", "epochs", "lr", "optimizer", "lr_decay", "ema_decay", "clip_norm", "patience",
                        "monitor", "seed")),
     ),

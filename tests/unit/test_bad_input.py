@@ -325,6 +325,7 @@ def test_api_train_checks_config_order_and_types(tiny_imdb, tiny_vectors):
 @pytest.mark.parametrize("field, value, message", [
     ("units", 0, "units must be >= 1"), ("dropout", 2.0, r"dropout must be in \[0, 1\)"),
     ("cell", "transformer", "cell must be one of"),
+    ("train_embeddings_dims", -1, r"train_embeddings_dims must be >= 0 \(0 = all dimensions\)"),
 ])
 def test_tagger_config_ranges(field, value, message):
     from loopynet.config import ConfigError

@@ -119,3 +119,41 @@ def test_word_dropout_only_in_training():
         train_out = model(*batch)
     assert not torch.allclose(train_out, eval_out)
     model.eval()
+
+
+def test_the_frozen_word_table_is_a_buffer_the_weight_average_leaves_alone():
+    """The frozen table is no parameter: neither the optimizer nor `AveragedModel` (which averages every
+    parameter, frozen ones too) reads it, and its state_dict key is still embedding.weight (old folders load)."""
+    from torch.optim.swa_utils import AveragedModel
+
+    from loopynet.train.loop import warmed_up_ema
+    model, docs = setup(finetune_words=3)
+    table = model.embedding.weight.clone()
+    assert all(p is not model.embedding.weight for p in model.parameters())
+    assert "embedding.weight" in model.state_dict() and "embedding.weight" in dict(model.named_buffers())
+    averaged = AveragedModel(model, avg_fn=warmed_up_ema(0.999))
+    with torch.no_grad():
+        model.delta.weight.add_(1.0)
+    averaged.update_parameters(model)
+    averaged.update_parameters(model)
+    assert torch.equal(averaged.module.embedding.weight, table) and torch.equal(model.embedding.weight, table)
+    assert not torch.equal(averaged.module.delta.weight, torch.zeros_like(model.delta.weight))
+
+
+def test_train_embeddings_dims_corrects_only_the_first_dims():
+    """train_embeddings_dims D: the step input's word part is table + (delta, 0, ..., 0); only the first D
+    columns of a fine-tuned word get gradients; D above the vectors' dimensions stops with one line."""
+    model, docs = setup(finetune_words=3, train_embeddings_dims=4)
+    model.delta_rows[2] = 1  # "eu" has correction row 1
+    assert model.delta.weight.shape == (4, 4)
+    with torch.no_grad():
+        model.delta.weight[1] = torch.tensor([1.0, 2.0, 3.0, 4.0])
+    words = torch.tensor([[2, 3]])
+    x = model.step_inputs(words, torch.ones_like(words), torch.ones(1, 2, 3, dtype=torch.int64))
+    expected = model.embedding.weight[[2, 3]].clone()
+    expected[0, :4] += torch.tensor([1.0, 2.0, 3.0, 4.0])
+    torch.testing.assert_close(x[0, :, :7], expected, rtol=0, atol=0)
+    x[0, :, :7].sum().backward()
+    assert torch.equal(model.delta.weight.grad[1], torch.ones(4)) and torch.equal(model.delta.weight.grad[0], torch.zeros(4))
+    with pytest.raises(ValueError, match="train_embeddings_dims 8 is more than the word vectors' 7 dimensions"):
+        setup(finetune_words=3, train_embeddings_dims=8)

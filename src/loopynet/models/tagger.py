@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from loopynet.config import CASINGS, TaggerConfig, check_tagger
+from loopynet.config import CASINGS, ConfigError, TaggerConfig, check_tagger
 from loopynet.models import cells
 from loopynet.models.base import Network
 from loopynet.models.recurrent_classifier import reverse_within_length
@@ -53,6 +53,18 @@ def recurrent_outputs(rnn: nn.LSTM | nn.GRU, x: torch.Tensor, lengths: torch.Ten
     return pad_packed_sequence(rnn(packed)[0], batch_first=True, total_length=T)[0]
 
 
+def frozen_embedding(table: torch.Tensor) -> nn.Embedding:
+    """An nn.Embedding over `table` (vocab, E) whose weight is a buffer, not a parameter: the optimizer, gradient
+    clipping and the weight average (`torch.optim.swa_utils.AveragedModel`, which averages every parameter,
+    frozen ones too) never touch it. Its state_dict key stays `weight`, so saved folders load unchanged. On the
+    350-d concatenated table (82,970 rows) averaging the frozen table cost ~0.24 s of CPU per batch."""
+    embedding = nn.Embedding.from_pretrained(table.clone(), freeze=True, padding_idx=0)
+    weight = embedding.weight.detach()
+    del embedding.weight
+    embedding.register_buffer("weight", weight)
+    return embedding
+
+
 class SequenceTagger(Network):
     """Emission scores (B, T, K) for every step; `loss` and `decode` on top (softmax or CRF)."""
 
@@ -63,10 +75,14 @@ class SequenceTagger(Network):
         torch.manual_seed(seed)  # torch's RNN, Conv1d and Linear modules take no generator
         gen = torch.Generator().manual_seed(seed)
         table = embeddings if embeddings is not None else torch.zeros(config.vocab_size, config.embedding_dims)
-        self.embedding = nn.Embedding.from_pretrained(table.clone(), freeze=True, padding_idx=0)
+        self.embedding = frozen_embedding(table)
+        if config.train_embeddings_dims > config.embedding_dims:
+            raise ConfigError(f"train_embeddings_dims {config.train_embeddings_dims} is more than the word vectors' "
+                              f"{config.embedding_dims} dimensions")
         if config.finetune_words:
             self.register_buffer("delta_rows", torch.zeros(config.vocab_size, dtype=torch.int64))
-            self.delta = nn.Embedding(config.finetune_words + 1, config.embedding_dims, padding_idx=0)
+            self.delta = nn.Embedding(config.finetune_words + 1, config.train_embeddings_dims or config.embedding_dims,
+                                      padding_idx=0)
             nn.init.zeros_(self.delta.weight)
         features = config.embedding_dims
         if config.casing_dims:
@@ -117,7 +133,10 @@ class SequenceTagger(Network):
         """(B, T, features): word vector ++ casing embedding ++ char-CNN features ++ char-LSTM final states."""
         parts = [self.embedding(words)]
         if self.config.finetune_words:
-            parts[0] = parts[0] + self.delta(self.delta_rows[words])
+            delta = self.delta(self.delta_rows[words])  # (B, T, D): the first D dims get the correction
+            D = delta.shape[-1]
+            parts[0] = torch.cat([parts[0][..., :D] + delta, parts[0][..., D:]], dim=-1) if D < parts[0].shape[-1] \
+                else parts[0] + delta
         if self.config.casing_dims:
             parts.append(self.casing(cases))
         if char_cnn_on(self.config):
