@@ -5,8 +5,8 @@ and the 350-d table of GloVe 50-d ++ 300-d vectors, all variants in one process 
 Variants: the frozen word table as a frozen *parameter* (before issue 19's change: the weight average, which
 averages every parameter, frozen ones too, read and wrote the whole table after every batch) or as a buffer
 (`loopynet.models.tagger.frozen_embedding`, now); and for 350-d, the trained correction on all 350 dimensions
-or on the GloVe 50 only (`--train-embeddings-dims 50`). Table sizes are the real ones (38,527 and 82,970 rows;
-21,000 corrected rows); batches are random ids, 32 sentences x 15 tokens x 10 characters, one thread.
+or on the GloVe 50 only (`--train-embeddings-dims 50`). Table sizes are the real ones (38,527 rows; 82,970 for the
+first concatenation, 81,405 today; 21,000 corrected rows); batches are random ids, 32 sentences x 15 tokens x 10 characters, one thread.
 
     .venv/bin/python benchmarks/tagger_step_cost.py            # prints the table, writes results/tagger_step_cost.json
 """
