@@ -40,6 +40,7 @@ CASINGS = ("<pad>", "lower", "upper", "title", "mixed", "numeric", "mainly_numer
 CHAR_ENCODERS = ("cnn", "lstm", "both")
 """--char-encoder of the tagger: a character CNN, a character BiLSTM, or both concatenated."""
 HEADS = ("flatten", "last", "mean", "max")
+NGRAM_TF = ("binary", "log")
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,8 @@ class ModelConfig:
     # concatenated, the backward direction reversed within each review's length; head: "flatten"
     # (book) | "last" | "mean" | "max" (padding-safe); stateful: run documents in chunks of
     # chunk_len tokens carrying the state (truncated BPTT); train_embeddings: fine-tune the vectors;
-    # ngram: 0 = off, n = add a naive-Bayes-weighted 1..n-gram logistic model (loopynet.models.ngram).
+    # ngram: 0 = off, n = add a naive-Bayes-weighted 1..n-gram logistic model (loopynet.models.ngram);
+    # ngram_tf: its feature values, "binary" (1 if the n-gram occurs) or "log" (log(1 + count)).
     cell: str = "rnn"
     layers: int = 1
     bidirectional: bool = False
@@ -123,6 +125,7 @@ class ModelConfig:
     chunk_len: int | None = None
     train_embeddings: bool = False
     ngram: int = 0
+    ngram_tf: str = "binary"
     rnn_maxlen: int | None = None  # with ngram: tokens the recurrent part reads (None = maxlen)
     # members: 1 = one network; K > 1 = a seed ensemble of K such networks (seeds seed..seed+K-1, trained
     # one after the other, logits averaged; loopynet.models.ensemble).
@@ -361,6 +364,8 @@ def check_model(config: ModelConfig) -> None:
         raise ConfigError(f"dropout must be in [0, 1), got {config.dropout}")
     if config.ngram < 0:
         raise ConfigError(f"ngram must be >= 0, got {config.ngram}")
+    if config.ngram_tf not in NGRAM_TF:
+        raise ConfigError(f"ngram_tf must be one of {NGRAM_TF}, got {config.ngram_tf!r}")
     if config.members < 1:
         raise ConfigError(f"members must be >= 1 (1 = one network), got {config.members}")
     if config.stateful:
@@ -601,6 +606,8 @@ FLAGS: dict[str, Flag] = {
     "mask_zero": Flag("mask padding (id 0): last/mean/max and the backward direction read only real tokens; off = "
                       "Keras without a mask: every padded step counts (imported Keras models)"),
     "ngram": Flag("add a naive-Bayes-weighted logistic model on 1..N-grams, mixed on validation, 0 = off"),
+    "ngram_tf": Flag("with --ngram: an n-gram's feature value, binary (1 if it occurs) or log (log(1 + its count), "
+                     "a sublinear tf; Manning et al. 2008, sec. 6.4.1, use 1 + log)", choices=NGRAM_TF),
     "members": Flag("train N networks with seeds seed..seed+N-1 one after the other and average their logits "
                     "(a seed ensemble), 1 = one network", "networks", minimum=1),
     "rnn_maxlen": Flag("with --ngram: tokens the recurrent part reads", "tokens", default_text="--maxlen", minimum=1),

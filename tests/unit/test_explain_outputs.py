@@ -58,6 +58,12 @@ def test_ngram_occurrences_and_exact_token_shares():
     # 3 occurs twice (1/2 each), 4 twice (2/2 each), "3 4" twice over 2 tokens (8/4 per token), "4 3" once (16/2)
     assert shares.tolist() == [0.5 + 2, 1 + 2 + 8, 0.5 + 2 + 8, 1 + 2]
     assert shares.sum() + 0.5 == pytest.approx(float(model.ngram_logits(np.array([[3, 4, 3, 4, 0]]))[0]))
+    model.config = replace(config, ngram_tf="log")  # each n-gram's weight times log(1 + count), split as above
+    shares = model.token_shares(np.array([3, 4, 3, 4]))
+    l2, l3 = np.log(2), np.log(3)
+    assert shares.tolist() == pytest.approx([l3 / 2 + 8 * l3 / 4, 2 * l3 / 2 + 8 * l3 / 4 + 16 * l2 / 2,
+                                             l3 / 2 + 8 * l3 / 4 + 16 * l2 / 2, 2 * l3 / 2 + 8 * l3 / 4], abs=1e-12)
+    assert shares.sum() + 0.5 == pytest.approx(float(model.ngram_logits(np.array([[3, 4, 3, 4, 0]]))[0]))
 
 
 def test_attributions_through_the_compiled_kernels_equal_the_pure_pytorch_path(book, monkeypatch):

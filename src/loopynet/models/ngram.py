@@ -1,7 +1,7 @@
 """A naive-Bayes-weighted logistic model on word n-grams, and its ensemble with a recurrent classifier.
 
-NB weighting (Wang & Manning 2012, "NBSVM"): each n-gram f present in a document (binary features)
-is scaled by its log-count ratio r_f = log((p_f / |p|_1) / (q_f / |q|_1)), p = 1 + number of positive
+NB weighting (Wang & Manning 2012, "NBSVM"): each n-gram f present in a document (its feature value 1,
+or log(1 + its count) with `config.ngram_tf` "log") is scaled by its log-count ratio r_f = log((p_f / |p|_1) / (q_f / |q|_1)), p = 1 + number of positive
 training documents containing f, q = the same for negatives; a logistic regression with L2 weight
 decay is trained on those scaled features (Adam, epochs chosen on the validation part). The
 recurrent model and this one are combined as Mesnil et al. (2014) did, by a logistic regression on
@@ -22,11 +22,11 @@ from loopynet.models.base import Network
 from loopynet.models.recurrent_classifier import RecurrentClassifier
 
 
-def doc_ngrams(ids: np.ndarray, n: int, vocabulary_size: int) -> tuple[np.ndarray, np.ndarray]:
+def doc_ngrams(ids: np.ndarray, n: int, vocabulary_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The distinct 1..n-grams of each post-padded row of `ids` (B, T).
 
-    Returns (rows (M,) int64, keys (M,) int64), sorted by row then key; a k-gram's key is
-    `(k - 1) * V**n + sum_j ids[t + j] * V**(k - 1 - j)`.
+    Returns (rows (M,) int64, keys (M,) int64, counts (M,) int64: occurrences in the row), sorted by row
+    then key; a k-gram's key is `(k - 1) * V**n + sum_j ids[t + j] * V**(k - 1 - j)`.
     """
     ids = np.asarray(ids, dtype=np.int64)
     T = ids.shape[1]
@@ -43,13 +43,20 @@ def doc_ngrams(ids: np.ndarray, n: int, vocabulary_size: int) -> tuple[np.ndarra
         rows.append(r)
         keys.append(code[valid] + (k - 1) * vocabulary_size**n)
     if not rows:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
     rows, keys = np.concatenate(rows), np.concatenate(keys)
     order = np.lexsort((keys, rows))
     rows, keys = rows[order], keys[order]
     keep = np.ones(len(rows), bool)
     keep[1:] = (rows[1:] != rows[:-1]) | (keys[1:] != keys[:-1])
-    return rows[keep], keys[keep]
+    first = np.flatnonzero(keep)
+    return rows[keep], keys[keep], np.diff(np.append(first, len(rows)))
+
+
+def feature_values(counts: np.ndarray, tf: str) -> np.ndarray:
+    """(M,) float64 feature values of n-grams occurring `counts` (M,) times in their document: 1 ("binary",
+    Wang & Manning 2012) or log(1 + count) ("log", a sublinear tf)."""
+    return np.ones(len(counts)) if tf == "binary" else np.log1p(counts)
 
 
 def ngram_occurrences(ids: np.ndarray, n: int, vocabulary_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -142,21 +149,24 @@ class NgramEnsemble(Network):
 
     def ngram_logits(self, ids: np.ndarray) -> torch.Tensor:
         """(B,) logits of the n-gram model alone."""
-        rows, keys = doc_ngrams(ids, self.n, self.vocabulary_size)
+        rows, keys, counts = doc_ngrams(ids, self.n, self.vocabulary_size)
         where, found = lookup(self.ngram_keys.cpu().numpy(), keys)
-        sums = np.bincount(rows[found], weights=self.ngram_weights.cpu().numpy()[where[found]], minlength=ids.shape[0])
+        values = self.ngram_weights.cpu().numpy()[where[found]] * feature_values(counts[found], self.config.ngram_tf)
+        sums = np.bincount(rows[found], weights=values, minlength=ids.shape[0])
         return torch.from_numpy(sums).float() + self.ngram_bias.cpu()
 
     def token_shares(self, ids: np.ndarray) -> np.ndarray:
         """(L,) float64 exact per-token shares of the n-gram logit of one document's ids (L,) (no padding,
-        at most config.maxlen): each distinct n-gram's weight is split equally over the tokens of all its
-        occurrences, so `token_shares(ids).sum() + ngram_bias == ngram_logits(ids[None])` (the model is
-        linear in its binary n-gram features). Multiply by mix[1] for the share of the mixed logit."""
+        at most config.maxlen): each distinct n-gram's weight times its feature value is split equally over
+        the tokens of all its occurrences, so `token_shares(ids).sum() + ngram_bias == ngram_logits(ids[None])` (the model is
+        linear in its n-gram features). Multiply by mix[1] for the share of the mixed logit."""
         keys, starts, sizes = ngram_occurrences(ids, self.n, self.vocabulary_size)
         where, found = lookup(self.ngram_keys.cpu().numpy(), keys)
         keys, starts, sizes, where = keys[found], starts[found], sizes[found], where[found]
         _, inverse, occurrences = np.unique(keys, return_inverse=True, return_counts=True)
-        per_token = self.ngram_weights.cpu().numpy().astype(np.float64)[where] / (sizes * occurrences[inverse])
+        value = feature_values(occurrences, self.config.ngram_tf)
+        per_token = (self.ngram_weights.cpu().numpy().astype(np.float64)[where] * value[inverse]
+                     / (sizes * occurrences[inverse]))
         shares = np.zeros(len(ids))
         for j in range(self.n):  # token j of each k-gram (k > j)
             covered = sizes > j

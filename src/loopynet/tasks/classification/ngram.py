@@ -1,7 +1,7 @@
 """Fitting the n-gram part of an `NgramEnsemble` (loopynet.models.ngram) and the mix of its two logits.
 
 `fit_ngram` (before the recurrent part is trained): NB weighting (Wang & Manning 2012, "NBSVM") of the
-binary n-gram features, each n-gram f scaled by its log-count ratio r_f = log((p_f / |p|_1) / (q_f / |q|_1)),
+n-gram features (binary, or log(1 + count): `ModelConfig.ngram_tf`), each n-gram f scaled by its log-count ratio r_f = log((p_f / |p|_1) / (q_f / |q|_1)),
 p = 1 + number of positive training documents containing f, q = the same for negatives; then a
 logistic regression on those scaled features (Adam with L2 weight decay, the epoch with the lowest
 validation loss kept). Settings: `loopynet.config.NgramConfig`.
@@ -22,34 +22,34 @@ import torch.nn.functional as F
 from loopynet.config import NgramConfig
 from loopynet.data.batching import pad_trunc
 from loopynet.data.vocab import EncodedDocs
-from loopynet.models.ngram import NgramEnsemble, doc_ngrams, lookup
+from loopynet.models.ngram import NgramEnsemble, doc_ngrams, feature_values, lookup
 from loopynet.tasks.classification.task import predict_proba
 
 
-def _features(model: NgramEnsemble, docs: EncodedDocs) -> tuple[np.ndarray, np.ndarray]:
-    """(rows, keys) of every document of `docs`, first model.config.maxlen tokens."""
-    rows, keys = [], []
+def _features(model: NgramEnsemble, docs: EncodedDocs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows, keys, counts) of every document of `docs`, first model.config.maxlen tokens."""
+    rows, keys, counts = [], [], []
     for start in range(0, len(docs), 2000):
         index = np.arange(start, min(start + 2000, len(docs)))
-        r, k = doc_ngrams(pad_trunc(docs, index, model.config.maxlen), model.n, model.vocabulary_size)
-        rows.append(r + start), keys.append(k)
-    return np.concatenate(rows), np.concatenate(keys)
+        r, k, c = doc_ngrams(pad_trunc(docs, index, model.config.maxlen), model.n, model.vocabulary_size)
+        rows.append(r + start), keys.append(k), counts.append(c)
+    return np.concatenate(rows), np.concatenate(keys), np.concatenate(counts)
 
 
 def _bags(model: NgramEnsemble, docs: EncodedDocs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(feature index (M,), doc offsets (N+1,), rows (M,)) of `docs` over the fitted keys."""
-    rows, keys = _features(model, docs)
+    """(feature index (M,), doc offsets (N+1,), feature values (M,) float32) of `docs` over the fitted keys."""
+    rows, keys, counts = _features(model, docs)
     where, found = lookup(model.ngram_keys.cpu().numpy(), keys)
     rows, where = rows[found], where[found]
     offsets = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=len(docs)))])
-    return where, offsets, rows
+    return where, offsets, feature_values(counts[found], model.config.ngram_tf).astype(np.float32)
 
 
 def fit_ngram(model: NgramEnsemble, train: EncodedDocs, validation: EncodedDocs | None, config: NgramConfig,
               seed: int, log: Callable[[str], None] = print) -> None:
     """Fit the n-gram model of `model` on `train`, choosing its epoch on `validation`; `seed` orders the batches."""
     start = time.perf_counter()
-    rows, keys = _features(model, train)
+    rows, keys, _ = _features(model, train)
     unique, counts = np.unique(keys, return_counts=True)
     table = unique[counts >= config.min_df]
     model.ngram_keys = torch.from_numpy(table)
@@ -68,8 +68,7 @@ def fit_ngram(model: NgramEnsemble, train: EncodedDocs, validation: EncodedDocs 
 
 def _train_logistic(model: NgramEnsemble, train: EncodedDocs, validation: EncodedDocs | None, ratio: torch.Tensor,
                     config: NgramConfig, seed: int, log) -> tuple[torch.Tensor, torch.Tensor]:
-    index, offsets, _ = _bags(model, train)
-    index, offsets = torch.from_numpy(index), torch.from_numpy(offsets)
+    index, offsets, values = (torch.from_numpy(a) for a in _bags(model, train))
     val = _bags(model, validation) if validation is not None and len(validation) else None
     labels = torch.from_numpy(train.labels).float()
     generator = torch.Generator().manual_seed(seed)
@@ -81,7 +80,7 @@ def _train_logistic(model: NgramEnsemble, train: EncodedDocs, validation: Encode
         order = torch.randperm(len(labels), generator=generator)
         for s in range(0, len(order), config.batch_size):
             docs = order[s : s + config.batch_size]
-            z = bag_sums(w * ratio, index, offsets, docs) + b
+            z = bag_sums(w * ratio, index, offsets, docs, values) + b
             loss = F.binary_cross_entropy_with_logits(z, labels[docs])
             optimizer.zero_grad()
             loss.backward()
@@ -90,8 +89,8 @@ def _train_logistic(model: NgramEnsemble, train: EncodedDocs, validation: Encode
             best = (0.0, w.detach().clone(), b.detach().clone(), epoch)
             continue
         with torch.no_grad():
-            vi, vo, _ = val
-            z = bag_sums(w * ratio, torch.from_numpy(vi), torch.from_numpy(vo), torch.arange(len(validation))) + b
+            vi, vo, vv = (torch.from_numpy(a) for a in val)
+            z = bag_sums(w * ratio, vi, vo, torch.arange(len(validation)), vv) + b
             y = torch.from_numpy(validation.labels).float()
             val_loss = float(F.binary_cross_entropy_with_logits(z, y))
             accuracy = float(((z >= 0).float() == y).float().mean())
@@ -132,12 +131,17 @@ def fit_mix(model: NgramEnsemble, validation: EncodedDocs | None, log: Callable[
         f"val_accuracy rnn {accuracy['rnn']:.4f}, ngram {accuracy['ngram']:.4f}, mixed {accuracy['mixed']:.4f}")
 
 
-def bag_sums(weights: torch.Tensor, index: torch.Tensor, offsets: torch.Tensor, docs: torch.Tensor) -> torch.Tensor:
-    """(len(docs),) sums of `weights` over each document's feature indices (a CSR slice)."""
+def bag_sums(weights: torch.Tensor, index: torch.Tensor, offsets: torch.Tensor, docs: torch.Tensor,
+             values: torch.Tensor | None = None) -> torch.Tensor:
+    """(len(docs),) sums of `weights` over each document's feature indices (a CSR slice), each times its
+    feature value in `values` (aligned with `index`; None = 1)."""
     starts, ends = offsets[docs], offsets[docs + 1]
     counts = ends - starts
     positions = torch.repeat_interleave(starts - torch.cumsum(counts, 0) + counts, counts) + torch.arange(int(counts.sum()))
     bag = torch.repeat_interleave(torch.arange(len(docs)), counts)
     # index_select, not weights[...]: its backward (index_add) is deterministic on CPU, the backward of
     # advanced indexing (index_put_ with accumulate) is not with several threads (runs differed by ~1e-7)
-    return torch.zeros(len(docs), dtype=weights.dtype).index_add(0, bag, weights.index_select(0, index[positions]))
+    gathered = weights.index_select(0, index[positions])
+    if values is not None:
+        gathered = gathered * values[positions]
+    return torch.zeros(len(docs), dtype=weights.dtype).index_add(0, bag, gathered)
