@@ -40,7 +40,8 @@ PRESETS: dict[str, dict] = {
     "imdb-best": {
         "description": "imdb-rnn plus a naive-Bayes-weighted logistic model on word 1-3-grams of the first 1,000 "
                        "tokens, each valued log(1 + its count) (Wang & Manning 2012; Mesnil et al. 2014; issue 18: "
-                       "log counts beat binary ones on validation, seeds 0-2), the two logits mixed by a logistic "
+                       "n-gram validation accuracy 0.9240 against binary 0.9197, mean of seeds 0-2), the two "
+                       "logits mixed by a logistic "
                        "regression fitted on the validation part. `--init-from` an imdb-rnn model folder (same "
                        "--seed) with `--epochs 0` reuses its recurrent part and fits only the n-gram model and the mix",
         "flags": {**_IMDB_RNN, "maxlen": 1000, "rnn_maxlen": 400, "ngram": 3, "ngram_tf": "log"},
