@@ -42,7 +42,8 @@ RESULTS = ROOT / "benchmarks" / "results" / "imdb_ngram_ablation.json"
 
 def corpus_split(seed: int):
     config = DataConfig(strip_html=True, split_periods=True, map_quotes=True, whole_urls=True)
-    corpus = load_tokenized(DATA / "aclImdb_v1_labeled.tar.gz", "train", "strict", cache_dir(), tokenizer_options(config))
+    corpus = load_tokenized(DATA / "aclImdb_v1_labeled.tar.gz", "train", "strict", cache_dir(),
+                            tokenizer_options(config))
     corpus = corpus.subset(np.random.default_rng(seed).permutation(len(corpus)))
     tr, va = stratified_split(np.asarray(corpus.labels), 0.1)
     return corpus, corpus.subset(tr), corpus.subset(va)

@@ -30,8 +30,9 @@ PRESETS: dict[str, dict] = {
         "description": "pure RNN: bidirectional LSTM(64) over the first 400 tokens of cleaned text (97.5% vector "
                        "coverage), unit-norm vectors fine-tuned (sparse Adam), max-pooled padding-safe head, "
                        "length-bucketed batches, Adam lr 2e-3 then 1e-3 (--lr-decay 1), two epochs over 22,500 "
-                       "reviews (10% held out for validation; early stopping restores the best epoch), weights averaged "
-                       "(--ema-decay 0.999, issue 18: validation 0.9052 against 0.8968 without, mean of seeds 0-2)",
+                       "reviews (10% held out for validation; early stopping restores the best epoch), weights "
+                       "averaged (--ema-decay 0.999, issue 18: validation 0.9052 against 0.8968 without, mean of "
+                       "seeds 0-2)",
         "flags": {**_IMDB_RNN, "ema_decay": 0.999},
     },
     "imdb-rnn-ensemble": {

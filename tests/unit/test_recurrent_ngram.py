@@ -106,9 +106,10 @@ def test_ensemble_initialised_from_a_saved_rnn_fits_only_the_ngram_part(tiny_imd
 def test_log_tf_ngram_logits_equal_a_hand_counted_oracle(tiny_imdb, tiny_vectors):
     """With ngram_tf "log" each n-gram adds weight * log(1 + its count in the document): checked against counts
     taken by a plain dictionary over the same ids; the fitted model still separates the tiny set."""
-    clf = Classifier.train(tiny_imdb, tiny_vectors, DataConfig(),
-                           ModelConfig(units=4, cell="gru", head="mean", ngram=2, ngram_tf="log", rnn_maxlen=8, maxlen=16),
-                           TrainConfig(epochs=2, batch_size=8, optimizer="adam", lr=1e-2), progress=False, log=lambda s: None)
+    config = ModelConfig(units=4, cell="gru", head="mean", ngram=2, ngram_tf="log", rnn_maxlen=8, maxlen=16)
+    clf = Classifier.train(tiny_imdb, tiny_vectors, DataConfig(), config,
+                           TrainConfig(epochs=2, batch_size=8, optimizer="adam", lr=1e-2), progress=False,
+                           log=lambda s: None)
     model = clf.model
     V = model.vocabulary_size
     weight_of = dict(zip(model.ngram_keys.tolist(), model.ngram_weights.tolist()))

@@ -1,9 +1,9 @@
 """A naive-Bayes-weighted logistic model on word n-grams, and its ensemble with a recurrent classifier.
 
 NB weighting (Wang & Manning 2012, "NBSVM"): each n-gram f present in a document (its feature value 1,
-or log(1 + its count) with `config.ngram_tf` "log") is scaled by its log-count ratio r_f = log((p_f / |p|_1) / (q_f / |q|_1)), p = 1 + number of positive
-training documents containing f, q = the same for negatives; a logistic regression with L2 weight
-decay is trained on those scaled features (Adam, epochs chosen on the validation part). The
+or log(1 + its count) with `config.ngram_tf` "log") is scaled by its log-count ratio
+r_f = log((p_f / |p|_1) / (q_f / |q|_1)), p = 1 + number of positive training documents containing f,
+q = the same for negatives; a logistic regression with L2 weight decay is trained on those scaled features (Adam, epochs chosen on the validation part). The
 recurrent model and this one are combined as Mesnil et al. (2014) did, by a logistic regression on
 the two logits fitted on the validation part: logit = a * rnn + b * ngram + c.
 
@@ -158,8 +158,8 @@ class NgramEnsemble(Network):
     def token_shares(self, ids: np.ndarray) -> np.ndarray:
         """(L,) float64 exact per-token shares of the n-gram logit of one document's ids (L,) (no padding,
         at most config.maxlen): each distinct n-gram's weight times its feature value is split equally over
-        the tokens of all its occurrences, so `token_shares(ids).sum() + ngram_bias == ngram_logits(ids[None])` (the model is
-        linear in its n-gram features). Multiply by mix[1] for the share of the mixed logit."""
+        the tokens of all its occurrences, so `token_shares(ids).sum() + ngram_bias == ngram_logits(ids[None])`
+        (the model is linear in its n-gram features). Multiply by mix[1] for the share of the mixed logit."""
         keys, starts, sizes = ngram_occurrences(ids, self.n, self.vocabulary_size)
         where, found = lookup(self.ngram_keys.cpu().numpy(), keys)
         keys, starts, sizes, where = keys[found], starts[found], sizes[found], where[found]

@@ -1,8 +1,8 @@
 """Fitting the n-gram part of an `NgramEnsemble` (loopynet.models.ngram) and the mix of its two logits.
 
 `fit_ngram` (before the recurrent part is trained): NB weighting (Wang & Manning 2012, "NBSVM") of the
-n-gram features (binary, or log(1 + count): `ModelConfig.ngram_tf`), each n-gram f scaled by its log-count ratio r_f = log((p_f / |p|_1) / (q_f / |q|_1)),
-p = 1 + number of positive training documents containing f, q = the same for negatives; then a
+n-gram features (binary, or log(1 + count): `ModelConfig.ngram_tf`), each n-gram f scaled by its log-count
+ratio r_f = log((p_f / |p|_1) / (q_f / |q|_1)), p = 1 + number of positive training documents containing f, q = the same for negatives; then a
 logistic regression on those scaled features (Adam with L2 weight decay, the epoch with the lowest
 validation loss kept). Settings: `loopynet.config.NgramConfig`.
 
