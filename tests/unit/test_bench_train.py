@@ -1,27 +1,17 @@
 """benchmarks/bench_train.py hands every worker the environment its parent asked for (issue 17: the
 --omp-wait-policy flag once never reached the workers, which re-parsed their own default)."""
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+from tests.benchmark_scripts import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def bench():
-    sys.path.insert(0, str(BENCH))
-    try:
-        spec = importlib.util.spec_from_file_location("bench_train", BENCH / "bench_train.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        yield module
-    finally:
-        sys.path.remove(str(BENCH))
+    return load_benchmark("bench_train")
 
 
 def start_worker(bench, tmp_path, policy, monkeypatch, parent_policy):

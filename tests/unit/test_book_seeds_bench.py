@@ -1,19 +1,13 @@
 """benchmarks/book_seeds.py --add merges new seeds into a results file and recomputes the summary exactly."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "book_seeds.py"
+from tests.benchmark_scripts import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("book_seeds", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("book_seeds")
 
 
 def row(pipeline, seed, val, test, sample_1):

@@ -1,11 +1,9 @@
 """benchmarks/imdb_recipes.py reads /usr/bin/time reports and training histories into its records exactly."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "imdb_recipes.py"
+from tests.benchmark_scripts import load_benchmark
+
 
 TIME_REPORT = """\tCommand being timed: "python -m loopynet.cli train ..."
 \tUser time (seconds): 379.28
@@ -17,10 +15,7 @@ TIME_REPORT = """\tCommand being timed: "python -m loopynet.cli train ..."
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("imdb_recipes", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("imdb_recipes")
 
 
 def test_time_report_values(bench):

@@ -3,9 +3,7 @@ by enumerating every tag sequence of tiny sentences; N copies of one tagger tag 
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
-from pathlib import Path
 
 import torch
 
@@ -18,16 +16,14 @@ from loopynet.tasks.tagging.constraints import allowed_transitions, is_valid
 from loopynet.tasks.tagging.encoding import encode_sentences, pad_batch
 from loopynet.tasks.tagging.task import TaggingTask
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "tagger_ensemble.py"
+from tests.benchmark_scripts import load_benchmark
+
 SENTS = with_scheme([Sentence(["EU", "rejects", "German"], ["x"] * 3, ["x"] * 3, ["B-ORG", "O", "B-MISC"]),
                      Sentence(["Peter", "Blackburn"], ["x"] * 2, ["x"] * 2, ["B-PER", "I-PER"])], "iobes")
 
 
 def load_bench():
-    spec = importlib.util.spec_from_file_location("tagger_ensemble", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("tagger_ensemble")
 
 
 def tagger(seed: int) -> Tagger:
