@@ -119,15 +119,27 @@ def torch_step_fn(name: str, units: int, dropout: float, embeddings, maxlen: int
     model.train()
     opt = torch.optim.RMSprop([p for p in model.parameters() if p.requires_grad], lr=1e-3, alpha=0.9, eps=1e-7)
     forward = torch.compile(model) if compile else model
+    update = optimizer_update(name, opt)
 
     def step(ids, y):
         loss = F.binary_cross_entropy_with_logits(forward(ids), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        opt.step()
+        update()
         return loss.item()
 
     return model, step
+
+
+def optimizer_update(name: str, opt):
+    """The optimizer step as each contender's training loop makes it: loopynet's loop
+    (`loopynet.train.loop.optimizer_step`: small steps on one thread), torch's users `opt.step()`."""
+    if not name.startswith("loopynet"):
+        return opt.step
+    from loopynet.train.loop import optimizer_step, steps_on_one_thread
+
+    one_thread = steps_on_one_thread(opt)
+    return lambda: optimizer_step(opt, one_thread)
 
 
 def build_torch_model(name: str, units: int, dropout: float, embeddings, maxlen: int, seed: int = 0):
@@ -416,6 +428,7 @@ def breakdown(units: int, dropout: float, embeddings, ids, labels, threads: int,
         return {"skipped": "compiled kernels unavailable"}
     model, _ = torch_step_fn("loopynet", units, dropout, embeddings, ids.shape[2])
     opt = torch.optim.RMSprop(model.parameters(), lr=1e-3, alpha=0.9, eps=1e-7)
+    update = optimizer_update("loopynet", opt)
     phases: dict[str, list[float]] = {}
     clock, clock_fn = {}, time.thread_time if threads == 1 and not wall else time.perf_counter
 
@@ -435,7 +448,7 @@ def breakdown(units: int, dropout: float, embeddings, ids, labels, threads: int,
             loss.item()
             mark("head fwd (dropout+dense) + loss")
             loss.backward()
-            opt.step()
+            update()
             mark("optimizer step")
     finally:
         classifier.phase_hook = None

@@ -103,6 +103,36 @@ def make_optimizer(model: NetworkLike, config: TrainConfig) -> torch.optim.Optim
     return SparseAndDense(torch.optim.SparseAdam(sparse, lr=config.lr, eps=config.epsilon), dense)
 
 
+ONE_THREAD_STEP_ELEMENTS = 1 << 17  # below this many weights per tensor, one thread steps faster (see below)
+
+
+def steps_on_one_thread(optimizer: torch.optim.Optimizer) -> bool:
+    """Whether `optimizer_step` runs this optimizer's step on one thread: every parameter is on the CPU and
+    holds fewer than 2^17 elements.
+
+    torch runs elementwise ops such as `sqrt` in parallel from a few thousand elements, and waking the second
+    OpenMP thread costs more than such an op saves (60-80 us each with `OMP_WAIT_POLICY=PASSIVE`, which the
+    CLI sets for the compiled kernels): RMSprop over the book network's 37,551 weights took 435 us on 2
+    threads and 99 us on one (PASSIVE; 126 vs 101 us with OpenMP's default; benchmarks/README, "What the
+    second thread buys"). The values do not change: elementwise ops give the same bits on any thread count.
+    """
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    return all(p.device.type == "cpu" and p.numel() < ONE_THREAD_STEP_ELEMENTS for p in params)
+
+
+def optimizer_step(optimizer: torch.optim.Optimizer, one_thread: bool) -> None:
+    """`optimizer.step()`, on one torch thread when `one_thread` (the thread count is restored after)."""
+    threads = torch.get_num_threads()
+    if not one_thread or threads == 1:
+        optimizer.step()
+        return
+    torch.set_num_threads(1)
+    try:
+        optimizer.step()
+    finally:
+        torch.set_num_threads(threads)
+
+
 class SparseAndDense:
     """Two optimizers stepped together: SparseAdam for parameters with sparse gradients (fine-tuned
     embedding rows: only the rows a batch uses are read and written) and the configured one for the
@@ -160,6 +190,7 @@ class _State:
         self.guard = DivergenceGuard()
         torch.manual_seed(config.seed)
         self.averaged = AveragedModel(model, avg_fn=warmed_up_ema(config.ema_decay)) if config.ema_decay else None
+        self.one_thread_step = steps_on_one_thread(optimizer)
 
     def to_dict(self) -> dict:
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
@@ -341,7 +372,7 @@ def _train_epoch(state: _State, train, task: Task, epoch: int, progress: bool) -
         if config.clip_norm:
             torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad
                                             and (p.grad is None or not p.grad.is_sparse)], config.clip_norm)
-        optimizer.step()
+        optimizer_step(optimizer, state.one_thread_step)
         if state.averaged is not None:
             state.averaged.update_parameters(model)
         batch_docs = len(batch[-1])
