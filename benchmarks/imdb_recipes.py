@@ -70,16 +70,22 @@ def validation_of(history: list[dict], log: str = "") -> dict:
     return record
 
 
+def beside(out: Path, suffix: str) -> Path:
+    """The file `out` + suffix next to the run folder `out` (not `with_suffix`: a name such as
+    "ensemble-ema0.999-s1" would lose ".999-s1", and two seeds would share one file)."""
+    return out.parent / (out.name + suffix)
+
+
 def measure(name: str, flags: list[str], seed: int, test: bool) -> dict:
     out = RUNS / f"{name}-s{seed}"
     out.parent.mkdir(parents=True, exist_ok=True)
     data, vectors = DATA / "aclImdb_v1_labeled.tar.gz", DATA / "en_vectors_300d.bin.gz"
-    with open(out.with_suffix(".log"), "w") as log:
+    with open(beside(out, ".log"), "w") as log:
         record = {"name": name, "seed": seed, "flags": flags,
                   "train": timed([*LOOPYNET, "train", "--data", str(data), "--vectors", str(vectors), "--threads", "1",
                                   "--quiet", "--seed", str(seed), "--out", str(out), *flags],
-                                 out.with_suffix(".time"), log)}
-        record |= validation_of(json.loads((out / "history.json").read_text()), out.with_suffix(".log").read_text())
+                                 beside(out, ".time"), log)}
+        record |= validation_of(json.loads((out / "history.json").read_text()), beside(out, ".log").read_text())
         if test:
             record |= test_metrics(out, data, log)
     return record
@@ -87,9 +93,9 @@ def measure(name: str, flags: list[str], seed: int, test: bool) -> dict:
 
 def test_metrics(out: Path, data: Path, log) -> dict:
     """Test-split metrics of the model folder `out`, and P(pos) of the chapter's sample_1."""
-    metrics_file = out.with_suffix(".test.json")
+    metrics_file = beside(out, ".test.json")
     with open(metrics_file, "w") as sink:
-        timing = timed([*LOOPYNET, "evaluate", str(out), "--data", str(data), "--json"], out.with_suffix(".evaltime"),
+        timing = timed([*LOOPYNET, "evaluate", str(out), "--data", str(data), "--json"], beside(out, ".evaltime"),
                        sink)
     metrics = json.loads(metrics_file.read_text())
     predicted = subprocess.run([*LOOPYNET, "predict", str(out), SAMPLE_1, "--json"], check=True, capture_output=True,
@@ -173,7 +179,7 @@ def main() -> None:
     if args.command == "test":
         record = next(r for r in json.loads(RESULTS.read_text()) if (r["name"], r["seed"]) == (args.name, args.seed))
         out = RUNS / f"{args.name}-s{args.seed}"
-        with open(out.with_suffix(".log"), "a") as log:
+        with open(beside(out, ".log"), "a") as log:
             record |= test_metrics(out, DATA / "aclImdb_v1_labeled.tar.gz", log)
         save(record)
         return table()

@@ -40,3 +40,11 @@ def test_validation_of_a_single_network_an_ensemble_and_an_ngram_mix(bench):
     assert bench.validation_of([], log) == {"epochs_val_accuracy": [], "mix": "0.476 * rnn + 0.633 * ngram + -0.136",
                                             "val_accuracy_rnn": 0.9024, "val_accuracy_ngram": 0.924,
                                             "val_accuracy": 0.9304}
+
+
+def test_files_beside_a_run_keep_its_whole_name(bench, tmp_path):
+    """A run named with a dot ("ensemble-ema0.999", seed 1) keeps its own log, time and test files: two seeds
+    never share one (Path.with_suffix would have turned both into "ensemble-ema0.log")."""
+    seed1, seed2 = tmp_path / "ensemble-ema0.999-s1", tmp_path / "ensemble-ema0.999-s2"
+    assert bench.beside(seed1, ".log") == tmp_path / "ensemble-ema0.999-s1.log"
+    assert bench.beside(seed1, ".test.json") != bench.beside(seed2, ".test.json")
