@@ -94,3 +94,35 @@ def test_an_incomplete_cache_entry_is_rebuilt(tiny_imdb, tmp_path):
     os.replace(tmp_path / "short.npy", flat_file)  # ids cut short (a new file: the old map stays valid)
     again = load_tokenized(tiny_imdb, "train", cache_dir=tmp_path)
     assert np.array_equal(again.flat, expected)
+
+
+def _mapped_rss_bytes(path) -> int:
+    """Resident bytes of this process' mappings of `path` (Linux /proc/self/smaps)."""
+    total, inside = 0, False
+    with open("/proc/self/smaps") as f:
+        for line in f:
+            first = line.split(None, 1)[0]
+            if "-" in first and not first.endswith(":"):  # a mapping's header line
+                inside = line.rstrip().endswith(str(path))
+            elif inside and first == "Rss:":
+                total += int(line.split()[1]) * 1024
+    return total
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/smaps"), reason="needs Linux /proc/self/smaps")
+def test_a_pass_over_a_mapped_corpus_holds_one_run_of_pages_not_the_corpus(tmp_path):
+    from loopynet.data.tokenized import map_int32
+
+    tokens = 1 << 23  # 32 MB of int32 ids in 8,192 documents of 1,024 tokens
+    path = tmp_path / "ids.npy"
+    np.save(path, np.arange(tokens, dtype=np.int32) % 1000)
+    flat = map_int32(path)
+    offsets = np.arange(0, tokens + 1, 1024, dtype=np.int64)
+    chunk = 1 << 18  # 1 MB of ids per run
+    resident, total = [], 0
+    for _, run in gather(flat, offsets, np.arange(len(offsets) - 1), chunk_tokens=chunk):
+        resident.append(_mapped_rss_bytes(path))
+        total += int(run.astype(np.int64).sum())
+    assert total == int((np.arange(tokens, dtype=np.int64) % 1000).sum())  # every id was read
+    assert len(resident) == tokens // chunk
+    assert max(resident) <= 2 * 4 * chunk  # at most about one run's pages (readahead), not 32 MB

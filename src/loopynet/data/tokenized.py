@@ -81,14 +81,15 @@ class TokenizedCorpus:
         counts = np.zeros(len(self.types), dtype=np.int64)
         for _, tokens in gather(self.flat, self.offsets, self.index):
             counts += np.bincount(tokens, minlength=len(self.types))
-        release_pages(self.flat)
         return counts
 
 
 def gather(flat: np.ndarray, offsets: np.ndarray, index: np.ndarray,
            chunk_tokens: int = CHUNK_TOKENS) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield (lengths (n,), tokens (sum of lengths,)) for consecutive runs of documents `index`, each run
-    about `chunk_tokens` tokens (at least one document): stored document j is flat[offsets[j]:offsets[j+1]]."""
+    about `chunk_tokens` tokens (at least one document): stored document j is flat[offsets[j]:offsets[j+1]].
+    The runs are copies; when `flat` is memory-mapped, its pages are released (`release_pages`) after each run
+    is copied, so the process' resident memory holds about one run of the map, whatever the corpus' size."""
     starts, ends = offsets[index], offsets[index + 1]
     ends_cum = np.cumsum(ends - starts)
     begin = 0
@@ -98,7 +99,9 @@ def gather(flat: np.ndarray, offsets: np.ndarray, index: np.ndarray,
         lengths = ends[begin:stop] - starts[begin:stop]
         first = np.cumsum(lengths) - lengths  # where each document starts in the gathered run
         positions = np.repeat(starts[begin:stop] - first, lengths) + np.arange(int(lengths.sum()))
-        yield lengths, flat[positions]
+        tokens = flat[positions]
+        release_pages(flat)  # a pass over a memory-mapped corpus holds one run's pages at a time, not the corpus'
+        yield lengths, tokens
         begin = stop
 
 

@@ -69,7 +69,6 @@ class EncodedDocs:
         if self.lookup is not None and (self.lookup < 0).any():
             stored = np.concatenate([_per_document((self.lookup[tokens] >= 0), lengths)
                                      for lengths, tokens in gather(self.ids, self.offsets, self.index)] or [stored])
-            release_pages(self.ids)
         self.lengths = stored.astype(np.int64)
 
     def __len__(self) -> int:
@@ -208,7 +207,6 @@ def encode(corpus: TokenizedCorpus, vocab: Vocabulary) -> tuple[EncodedDocs, OOV
     if vocab.oov == "drop":
         return docs, OOVCount(tokens, tokens - int(docs.lengths.sum()))
     unk = sum(int((type_to_id[t] == vocab.unk_id).sum()) for _, t in gather(corpus.flat, corpus.offsets, corpus.index))
-    release_pages(corpus.flat)
     return docs, OOVCount(tokens, unk)
 
 
