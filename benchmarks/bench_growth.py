@@ -19,6 +19,7 @@ labelled "not measured". Table on stdout, JSON in benchmarks/results/bench_growt
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import os
@@ -130,7 +131,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--vectors", default=str(SHARED_DATA / "en_vectors_300d.bin.gz"))
     parser.add_argument("--threads", type=int, default=2, help="torch threads of the training runs (default 2)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--work", default=None, help="scratch folder (default: a temporary one, removed)")
+    parser.add_argument("--work", default=None, help="scratch folder, kept (corpora, token caches, models: e.g. "
+                        "to profile a run); default: a temporary one, removed")
     parser.add_argument("--json", default=str(HERE / "results" / "bench_growth.json"))
     return parser.parse_args(argv)
 
@@ -139,10 +141,12 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     from loopynet.io.atomic import atomic_file
 
-    with tempfile.TemporaryDirectory(dir=args.work, prefix="growth-") as tmp:
+    with contextlib.ExitStack() as stack:
+        work = Path(args.work) if args.work else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="growth-")))
+        work.mkdir(parents=True, exist_ok=True)
         rows = []
         for documents in args.sizes:
-            rows.append(measure(documents, Path(tmp), args))
+            rows.append(measure(documents, work, args))
             print(table(rows[-1:]).splitlines()[-1], flush=True)
     if len(rows) > 1:
         rows += [extrapolate(rows, n) for n in args.extrapolate if n not in args.sizes]

@@ -110,19 +110,25 @@ def _mapped_rss_bytes(path) -> int:
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/smaps"), reason="needs Linux /proc/self/smaps")
-def test_a_pass_over_a_mapped_corpus_holds_one_run_of_pages_not_the_corpus(tmp_path):
-    from loopynet.data.tokenized import map_int32
+def test_passes_over_a_mapped_corpus_hold_one_run_of_pages_not_the_corpus(tmp_path, monkeypatch):
+    """What the map holds resident right before each release (the peak of a run), for a plain pass and for
+    the type counts of a shuffled subset (read in stored order: a shuffled read maps pages all over the file)."""
+    from loopynet.data import tokenized
+    from loopynet.data.tokenized import CHUNK_TOKENS, map_int32
 
-    tokens = 1 << 23  # 32 MB of int32 ids in 8,192 documents of 1,024 tokens
+    tokens, width = 8 * CHUNK_TOKENS, 1024  # 128 MB of int32 ids in 32,768 documents of 1,024 tokens
     path = tmp_path / "ids.npy"
-    np.save(path, np.arange(tokens, dtype=np.int32) % 1000)
+    np.save(path, (np.arange(tokens, dtype=np.int32) % 1000))
     flat = map_int32(path)
-    offsets = np.arange(0, tokens + 1, 1024, dtype=np.int64)
-    chunk = 1 << 18  # 1 MB of ids per run
-    resident, total = [], 0
-    for _, run in gather(flat, offsets, np.arange(len(offsets) - 1), chunk_tokens=chunk):
-        resident.append(_mapped_rss_bytes(path))
-        total += int(run.astype(np.int64).sum())
-    assert total == int((np.arange(tokens, dtype=np.int64) % 1000).sum())  # every id was read
-    assert len(resident) == tokens // chunk
-    assert max(resident) <= 2 * 4 * chunk  # at most about one run's pages (readahead), not 32 MB
+    offsets = np.arange(0, tokens + 1, width, dtype=np.int64)
+    resident = []
+    release = tokenized.release_pages
+    monkeypatch.setattr(tokenized, "release_pages", lambda a: (resident.append(_mapped_rss_bytes(path)), release(a)))
+    runs = list(gather(flat, offsets, np.arange(len(offsets) - 1), chunk_tokens=CHUNK_TOKENS // 4))
+    assert len(runs) == 32 and sum(len(t) for _, t in runs) == tokens
+    assert max(resident) <= 2 * 4 * CHUNK_TOKENS // 4  # one 4 MB run's pages (plus readahead), not 128 MB
+    resident.clear()
+    shuffled = TokenizedCorpus([str(i) for i in range(1000)], flat, offsets, np.zeros(len(offsets) - 1, dtype=np.int64),
+                               ["a"], [""] * (len(offsets) - 1)).subset(np.random.default_rng(0).permutation(len(offsets) - 1))
+    assert np.array_equal(shuffled.type_counts(), np.bincount(np.arange(tokens) % 1000))
+    assert len(resident) == 8 and max(resident) <= 1.25 * 4 * CHUNK_TOKENS  # one 16 MB run, not the whole map

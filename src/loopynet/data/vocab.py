@@ -19,7 +19,8 @@ from loopynet.data.vectors import WordVectors
 PAD = "<pad>"
 UNK = "<unk>"
 OOV_POLICIES = ("drop", "unk")
-RELEASE_EVERY = 4096  # documents (~1 M tokens of IMDB) between releases of memory-mapped token pages
+RELEASE_EVERY = 256  # documents read between releases of memory-mapped token pages: each read maps up to 64 KB of
+# the file around it (the kernel's fault-around), so at most ~16 MB of the map stays resident (was 4,096: 256 MB)
 
 
 @dataclass
@@ -67,8 +68,11 @@ class EncodedDocs:
             self.index = np.arange(len(self.offsets) - 1, dtype=np.int64)
         stored = self.offsets[self.index + 1] - self.offsets[self.index]
         if self.lookup is not None and (self.lookup < 0).any():
-            stored = np.concatenate([_per_document((self.lookup[tokens] >= 0), lengths)
-                                     for lengths, tokens in gather(self.ids, self.offsets, self.index)] or [stored])
+            order = np.argsort(self.index, kind="stable")  # stored order: the pages are read front to back
+            kept = np.concatenate([_per_document((self.lookup[tokens] >= 0), lengths)
+                                   for lengths, tokens in gather(self.ids, self.offsets, self.index[order])] or [stored])
+            stored = np.empty_like(kept)
+            stored[order] = kept
         self.lengths = stored.astype(np.int64)
 
     def __len__(self) -> int:
@@ -206,7 +210,8 @@ def encode(corpus: TokenizedCorpus, vocab: Vocabulary) -> tuple[EncodedDocs, OOV
     tokens = int(corpus.lengths.sum())
     if vocab.oov == "drop":
         return docs, OOVCount(tokens, tokens - int(docs.lengths.sum()))
-    unk = sum(int((type_to_id[t] == vocab.unk_id).sum()) for _, t in gather(corpus.flat, corpus.offsets, corpus.index))
+    stored_order = np.sort(corpus.index)  # the map read front to back (see `gather`)
+    unk = sum(int((type_to_id[t] == vocab.unk_id).sum()) for _, t in gather(corpus.flat, corpus.offsets, stored_order))
     return docs, OOVCount(tokens, unk)
 
 
