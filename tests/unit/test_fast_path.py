@@ -230,7 +230,7 @@ def test_out_of_range_token_id_raises_index_error(path, V, use):
 
 def test_dropout_dense_compiled_equals_torch_with_the_same_mask(use):
     g = torch.Generator().manual_seed(3)
-    T, B, H, p = 6, 5, 7, 0.3
+    T, B, H, p = 6, 11, 7, 0.3  # B: a whole block of ROWS = 8 batch rows and a partial one
     h = torch.randn(T, B, H, generator=g, dtype=torch.float64)
     kernel, bias = torch.randn(T * H, 1, generator=g, dtype=torch.float64), torch.randn(1, dtype=torch.float64)
     mask = (torch.rand(T, B, H, generator=g) >= p).to(torch.uint8)

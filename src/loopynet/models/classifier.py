@@ -206,8 +206,8 @@ class CompiledBookNetwork(torch.autograd.Function):
 
     Forward: the projection once per distinct token (U, H), the recurrence reading each step's rows straight
     from it (no (T*B, H) gathered copy), the dropout mask (torch's generator, as `dropout_mask`), the head.
-    Backward: the head's dkernel, then BPTT computing the head's dh on the fly (no (T, B, H) dh), dW_hh, the
-    scatter of da into the distinct tokens, dkernel and dbias of the projection. Inputs: tokens (U,), where
+    Backward: BPTT computing the head's dh on the fly (no (T, B, H) dh) and summing the head's dkernel and dW_hh
+    in the same pass, then the scatter of da into the distinct tokens, dkernel and dbias of the projection. Inputs: tokens (U,), where
     (T*B,) from `_distinct`; the SimpleRNN's kernel (E, H), bias (H,), recurrent_kernel (H, H); the dense
     kernel (T*H, 1) and bias (1,); the frozen table (V, E); batch size B, dropout p (0: none), the kernels.
     Returns logits (B,).
@@ -237,13 +237,11 @@ class CompiledBookNetwork(torch.autograd.Function):
         tokens, where, table, W_hh, h, dense_kernel, mask = ctx.saved_tensors
         kernels, scale, dz = ctx.kernels, ctx.scale, dz.contiguous()
         T, B, H = h.shape
-        d_dense = torch.empty_like(dense_kernel)  # (T*H, 1)
-        kernels.head_backward(dz, h, mask, dense_kernel, scale, None, d_dense)
         _phase("head bwd")
+        d_dense, dW_hh = torch.empty_like(dense_kernel), torch.empty_like(W_hh)  # (T*H, 1), (H, H)
         da = fast_kernel.buffers.empty(h.shape, h.dtype)  # (T, B, H)
-        kernels.rnn_backward(None, h, W_hh, da, h.new_empty(B, H), head=(dz, mask, dense_kernel, scale))
-        dW_hh = torch.zeros_like(W_hh)  # sum_t h[t-1].T @ da[t]; h[-1] = 0 adds nothing
-        kernels.accumulate_xt_d(h.view(T * B, H), None, da[1:].view((T - 1) * B, H), dW_hh)
+        kernels.rnn_backward(None, h, W_hh, da, h.new_empty(B, H), head=(dz, mask, dense_kernel, scale), dW=dW_hh,
+                             dw=d_dense)  # h[-1] = 0: no dW_hh term at step 0
         _phase("recurrence bwd (+dW_hh)")
         d_per_token = h.new_empty(tokens.shape[0], H)  # (U, H)
         kernels.scatter_sum_rows(da.view(T * B, H), where, d_per_token)

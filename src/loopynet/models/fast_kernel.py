@@ -68,12 +68,12 @@ class Kernels:
         P, I, L = ctypes.c_void_p, ctypes.c_int, ctypes.c_int64
         for suffix, real in (("_f32", ctypes.c_float), ("_f64", ctypes.c_double)):
             self._sig("rnn_forward" + suffix, [P, P, P, P, P, I, I, I, I], I)
-            self._sig("rnn_backward" + suffix, [P, P, P, P, real, P, P, P, P, I, I, I, I], I)
+            self._sig("rnn_backward" + suffix, [P, P, P, P, real, P, P, P, P, P, P, P, I, I, I, I], I)
             self._sig("project_rows" + suffix, [P, P, L, I, I, P, P, P, I, I], I)
             self._sig("accumulate_xt_d" + suffix, [P, P, L, I, I, P, I, P, I], I)
             self._sig("scatter_sum_rows" + suffix, [P, P, L, I, P, I, I], None)
             self._sig("head_forward" + suffix, [P, P, P, real, real, P, I, I, I, I], I)
-            self._sig("head_backward" + suffix, [P, P, P, P, real, P, P, I, I, I, I], None)
+            self._sig("head_backward" + suffix, [P, P, P, P, real, P, P, I, I, I, I], I)
             self._sig("lstm_forward" + suffix, [P, P, L, P, P, P, P, P, P, L, P, P, P, I, I, I, I], I)
             self._sig("lstm_backward" + suffix, [P, L, P, P, P, P, P, P, P, L, P, P, I, I, I, I], I)
             self._sig("gru_forward" + suffix, [P, P, L, P, P, P, P, P, L, P, P, I, I, I, I], I)
@@ -117,19 +117,24 @@ class Kernels:
             raise MemoryError("loopynet kernel rnn_forward: out of memory")
 
     def rnn_backward(self, dh: torch.Tensor | None, h: torch.Tensor, W: torch.Tensor, da: torch.Tensor,
-                     dh0: torch.Tensor, head: tuple | None = None) -> None:
+                     dh0: torch.Tensor, head: tuple | None = None, dW: torch.Tensor | None = None,
+                     h0: torch.Tensor | None = None, dw: torch.Tensor | None = None) -> None:
         """da (T, B, H), dh0 (B, H) <- BPTT through the recurrence from dh (T, B, H) and h (T, B, H).
 
         With dh None, `head` = (dz (B,), mask (T, B, H) uint8 or None, w (T*H, 1), scale): dh is the gradient
-        `head_backward` would write for the book's Dropout -> Flatten -> Dense(1) head, computed on the fly.
+        `head_backward` would write for the book's Dropout -> Flatten -> Dense(1) head, computed on the fly; then
+        `dw` (T*H, 1), unless None, receives the head's kernel gradient (head_backward's dw), summed in the same
+        pass. `dW` (H, H), unless None, receives dW_hh = sum_t h[t-1]^T da[t] with h[-1] = h0 (B, H) (None:
+        zeros), summed in the same pass while da[t] is in cache. Both sums over the batch are taken per block of
+        ROWS rows and then over the blocks in order, so they are the same for any thread count.
 
         Raises:
-            MemoryError: the kernel could not allocate its small work buffers.
+            MemoryError: the kernel could not allocate its work buffers.
         """
         T, B, H = h.shape
         dz, mask, w, scale = head if dh is None else (None, None, None, 1.0)
-        if self._fn("rnn_backward", h)(_ptr(dh), _ptr(dz), _ptr(mask), _ptr(w), scale, _ptr(h), _ptr(W), _ptr(da),
-                                       _ptr(dh0), T, B, H, self._threads(B)):
+        if self._fn("rnn_backward", h)(_ptr(dh), _ptr(dz), _ptr(mask), _ptr(w), scale, _ptr(h), _ptr(h0), _ptr(W),
+                                       _ptr(da), _ptr(dh0), _ptr(dW), _ptr(dw), T, B, H, self._threads(B)):
             raise MemoryError("loopynet kernel rnn_backward: out of memory")
 
     def project_rows(self, x: torch.Tensor, idx: torch.Tensor | None, W: torch.Tensor, bias: torch.Tensor,
@@ -195,10 +200,15 @@ class Kernels:
 
     def head_backward(self, dz: torch.Tensor, h: torch.Tensor, mask: torch.Tensor | None, w: torch.Tensor,
                       scale: float, dh: torch.Tensor | None, dw: torch.Tensor) -> None:
-        """dh (T, B, H) (unless None) and dw (T, H) <- the head's gradients from dz (B,)."""
+        """dh (T, B, H) (unless None) and dw (T, H) <- the head's gradients from dz (B,).
+
+        Raises:
+            MemoryError: the kernel could not allocate its small work buffer.
+        """
         T, B, H = h.shape
-        self._fn("head_backward", h)(_ptr(dz), _ptr(h), _ptr(mask), _ptr(w), scale, _ptr(dh), _ptr(dw), T, B, H,
-                                     min(T, self._threads_for(h.numel())))
+        if self._fn("head_backward", h)(_ptr(dz), _ptr(h), _ptr(mask), _ptr(w), scale, _ptr(dh), _ptr(dw), T, B, H,
+                                        min(T, self._threads_for(h.numel()))):
+            raise MemoryError("loopynet kernel head_backward: out of memory")
 
     def lstm_forward(self, gx: torch.Tensor, where: torch.Tensor | None, lengths: torch.Tensor | None,
                      W_hh: torch.Tensor, b_hh: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor, h: torch.Tensor,

@@ -76,26 +76,31 @@ static inline __attribute__((always_inline)) void forward_rows(
         for (int j = 0; j < H; j++) h[row + (size_t)r * H + j] = tanh_real(y[r * Hp + j]);
 }
 
-/* The arrays of the recurrence; Wp is W (forward) or W^T (backward), zero-padded to (H, Hp); y has ROWS x Hp
+/* The arrays of the recurrence; Wp is W (forward) or W^T (backward), zero-padded to (H, Hp); y has 2 x ROWS x Hp
  * scratch values per thread. where: the rows of a (forward, may be NULL). dh NULL (backward): dh is the book
  * head's gradient, computed as head_backward would write it from dz (B,), mask (T, B, H) or NULL, w (T, H),
- * scale. */
+ * scale. Backward partial sums, one set per block of ROWS batch rows (a block is never split between threads,
+ * so the sums are the same for any thread count): dWp (blocks, H, Hp) of dW_hh when not NULL, dwp (blocks, T, H)
+ * of the head's dw when not NULL. */
 typedef struct {
     const real *a, *dh, *h0, *Wp, *dz, *w;
     const int64_t *where;
     const uint8_t *mask;
-    real *h, *da, *dh0, *y, scale;
+    real *h, *da, *dh0, *y, *dWp, *dwp, scale;
     int T, B, H, Hp;
 } rnn_job;
 
-/* Backward for rows [b, b+R) at step t: da[t] = (dh[t] + dh_next) * (1 - h[t]^2); dh_next = da[t] @ W^T.
- * dh_next (rows of the (B, H) running state) is read, then overwritten. */
+/* Backward for rows [b, b+R) at step t: da[t] = (dh[t] + dh_next) * (1 - h[t]^2); dh_next = da[t] @ W^T; with
+ * dWp, block b / ROWS's dW_hh partial += h[t-1]^T da[t] (h[-1] = h0; none when h0 is NULL); with dwp, its partial
+ * of the head's dw[t] += the rows' g * mask * h[t]. dh_next (rows of the (B, H) running state) is read, then
+ * overwritten. dp: ROWS x Hp scratch whose padding columns are zero. */
 static inline __attribute__((always_inline)) void backward_rows(
-    const rnn_job *j, const real *WTp, real *dh_next, int t, int b, real *y, const int R) {
+    const rnn_job *j, const real *WTp, real *dh_next, int t, int b, real *y, real *dp, const int R) {
     const int B = j->B, H = j->H, Hp = j->Hp;
     const real *h = j->h, *wt = j->w + (size_t)t * H;
     real *da = j->da;
     const size_t row = ((size_t)t * B + b) * H;
+    real *dwt = j->dwp ? j->dwp + ((size_t)(b / ROWS) * j->T + t) * H : NULL;
     const real *xr[ROWS];
     for (int r = 0; r < R; r++) {
         const size_t o = row + (size_t)r * H;
@@ -104,23 +109,35 @@ static inline __attribute__((always_inline)) void backward_rows(
         if (!j->dh) { /* the head's dh into da's row first (a separate loop: the same rounding as a stored dh) */
             const real g = j->dz[b + r] * j->scale;
             if (j->mask)
-                for (int c = 0; c < H; c++) da[o + c] = (real)j->mask[o + c] * g * wt[c];
+                for (int c = 0; c < H; c++) {
+                    const real m = (real)j->mask[o + c] * g;
+                    da[o + c] = m * wt[c];
+                    if (dwt) dwt[c] += m * h[o + c];
+                }
             else
-                for (int c = 0; c < H; c++) da[o + c] = g * wt[c];
+                for (int c = 0; c < H; c++) {
+                    da[o + c] = g * wt[c];
+                    if (dwt) dwt[c] += g * h[o + c];
+                }
         }
-        for (int c = 0; c < H; c++) da[o + c] = (dh[c] + dn[c]) * (1 - h[o + c] * h[o + c]);
+        for (int c = 0; c < H; c++) dp[r * Hp + c] = da[o + c] = (dh[c] + dn[c]) * (1 - h[o + c] * h[o + c]);
         memset(y + r * Hp, 0, Hp * sizeof(real));
         xr[r] = da + o;
     }
     rows_matmul(xr, WTp, H, Hp, y, R);
     for (int r = 0; r < R; r++) memcpy(dh_next + (size_t)(b + r) * H, y + r * Hp, H * sizeof(real));
+    const real *prev = t ? h + (size_t)(t - 1) * B * H : j->h0;
+    if (j->dWp && prev) {
+        for (int r = 0; r < R; r++) xr[r] = prev + (size_t)(b + r) * H;
+        rows_outer(xr, dp, 0, H, Hp, j->dWp + (size_t)(b / ROWS) * H * Hp, R);
+    }
 }
 
 static void forward_share(const void *p, int id, int n) {
     const rnn_job *j = p;
     int lo, hi;
     share(j->B, ROWS, id, n, &lo, &hi);
-    real *y = j->y + (size_t)id * ROWS * j->Hp;
+    real *y = j->y + (size_t)id * 2 * ROWS * j->Hp;
     for (int t = 0; t < j->T; t++) {
         const real *prev = t ? j->h + (size_t)(t - 1) * j->B * j->H : j->h0;
         int b = lo;
@@ -133,11 +150,12 @@ static void backward_share(const void *p, int id, int n) {
     const rnn_job *j = p;
     int lo, hi;
     share(j->B, ROWS, id, n, &lo, &hi);
-    real *y = j->y + (size_t)id * ROWS * j->Hp;
+    real *y = j->y + (size_t)id * 2 * ROWS * j->Hp, *dp = y + ROWS * j->Hp;
+    memset(dp, 0, ROWS * j->Hp * sizeof(real));
     for (int t = j->T - 1; t >= 0; t--) {
         int b = lo;
-        for (; b + ROWS <= hi; b += ROWS) backward_rows(j, j->Wp, j->dh0, t, b, y, ROWS);
-        for (; b < hi; b++) backward_rows(j, j->Wp, j->dh0, t, b, y, 1);
+        for (; b + ROWS <= hi; b += ROWS) backward_rows(j, j->Wp, j->dh0, t, b, y, dp, ROWS);
+        for (; b < hi; b++) backward_rows(j, j->Wp, j->dh0, t, b, y, dp, 1);
     }
 }
 
@@ -146,7 +164,7 @@ static void backward_share(const void *p, int id, int n) {
 static int recurrence(rnn_job *j, const real *W, int transpose, int threads) {
     j->Hp = round_up(j->H);
     real *Wp = padded(W, j->H, j->H, transpose);
-    real *y = malloc((size_t)threads * ROWS * j->Hp * sizeof(real));
+    real *y = malloc((size_t)threads * 2 * ROWS * j->Hp * sizeof(real));
     if (Wp && y) {
         j->Wp = Wp;
         j->y = y;
@@ -168,14 +186,36 @@ int LN(rnn_forward)(const real *a, const int64_t *where, const real *W, const re
 
 /* BPTT: da (T, B, H) and dh0 (B, H) from dh (T, B, H) = dloss/dh[t] arriving from outside the recurrence
  * and h (T, B, H) from the forward. dh NULL: dh is the book head's gradient, from dz (B,), mask (T, B, H)
- * or NULL, w (T, H) and scale, the values head_backward would write (so no (T, B, H) dh is stored).
- * dW_hh is `accumulate_xt_d` over (h[t-1], da[t]) pairs. Returns 0, or -1 when out of memory. */
+ * or NULL, w (T, H) and scale, the values head_backward would write (so no (T, B, H) dh is stored); then dw
+ * (T, H), unless NULL, is written with the head's dw (head_backward's). dW (H, H), unless NULL, is written with
+ * dW_hh = sum_t h[t-1]^T da[t], h[-1] = h0 (NULL: zeros), accumulated in the time loop while da[t] is in cache.
+ * The sums over batch rows (dW, dw) are taken per block of ROWS rows, then over the blocks in order: the same for
+ * any thread count. Returns 0, or -1 when out of memory. */
 int LN(rnn_backward)(const real *dh, const real *dz, const uint8_t *mask, const real *w, real scale, const real *h,
-                     const real *W, real *da, real *dh0, int T, int B, int H, int threads) {
-    rnn_job j = {.dh = dh, .dz = dz, .mask = mask, .w = w, .scale = scale, .h = (real *)h, .da = da, .dh0 = dh0,
-                 .T = T, .B = B, .H = H};
+                     const real *h0, const real *W, real *da, real *dh0, real *dW, real *dw, int T, int B, int H,
+                     int threads) {
+    const int blocks = (B + ROWS - 1) / ROWS, Hp = round_up(H);
+    dw = dh ? NULL : dw;
+    rnn_job j = {.dh = dh, .dz = dz, .mask = mask, .w = w, .scale = scale, .h = (real *)h, .h0 = h0, .da = da,
+                 .dh0 = dh0, .T = T, .B = B, .H = H};
+    j.dWp = dW ? calloc((size_t)blocks * H * Hp, sizeof(real)) : NULL;
+    j.dwp = dw ? calloc((size_t)blocks * T * H, sizeof(real)) : NULL;
     memset(dh0, 0, (size_t)B * H * sizeof(real));
-    return recurrence(&j, W, 1, threads);
+    int status = (dW && !j.dWp) || (dw && !j.dwp) ? -1 : recurrence(&j, W, 1, threads);
+    for (int k = 0; status == 0 && dW && k < H; k++)
+        for (int c = 0; c < H; c++) {
+            real s = j.dWp[(size_t)k * Hp + c];
+            for (int q = 1; q < blocks; q++) s += j.dWp[((size_t)q * H + k) * Hp + c];
+            dW[(size_t)k * H + c] = s;
+        }
+    for (size_t i = 0; status == 0 && dw && i < (size_t)T * H; i++) {
+        real s = j.dwp[i];
+        for (int q = 1; q < blocks; q++) s += j.dwp[(size_t)q * T * H + i];
+        dw[i] = s;
+    }
+    free(j.dWp);
+    free(j.dwp);
+    return status;
 }
 
 /* Row i of X: x + (idx ? idx[i] : i) * ldx. */
@@ -346,44 +386,55 @@ int LN(head_forward)(const real *h, const uint8_t *mask, const real *w, real sca
     return 0;
 }
 
-/* Steps [lo, hi) of head_backward. */
+/* Steps [lo, hi) of head_backward; acc: H work values per share. dw[t] is summed per block of ROWS batch rows (b
+ * ascending), then over the blocks in order: the order rnn_backward's fused sum takes, so the two agree bit for bit. */
 static void head_backward_share(const void *p, int id, int n) {
     const head_job *j = p;
     const int B = j->B, H = j->H;
+    real *acc = j->acc + (size_t)id * H;
     int lo, hi;
     share(j->T, 1, id, n, &lo, &hi);
     for (int t = lo; t < hi; t++) {
         real *dwt = j->dw + (size_t)t * H;
         const real *wt = j->w + (size_t)t * H;
-        for (int c = 0; c < H; c++) dwt[c] = 0;
-        for (int b = 0; b < B; b++) {
-            const size_t o = ((size_t)t * B + b) * H;
-            const real g = j->dz[b] * j->scale;
-            if (j->mask && j->dh)
-                for (int c = 0; c < H; c++) {
-                    const real m = (real)j->mask[o + c] * g;
-                    j->dh[o + c] = m * wt[c];
-                    dwt[c] += m * j->h[o + c];
-                }
-            else if (j->mask)
-                for (int c = 0; c < H; c++) dwt[c] += (real)j->mask[o + c] * g * j->h[o + c];
-            else if (j->dh)
-                for (int c = 0; c < H; c++) {
-                    j->dh[o + c] = g * wt[c];
-                    dwt[c] += g * j->h[o + c];
-                }
-            else
-                for (int c = 0; c < H; c++) dwt[c] += g * j->h[o + c];
+        for (int b0 = 0; b0 < B; b0 += ROWS) {
+            for (int c = 0; c < H; c++) acc[c] = 0;
+            for (int b = b0; b < B && b < b0 + ROWS; b++) {
+                const size_t o = ((size_t)t * B + b) * H;
+                const real g = j->dz[b] * j->scale;
+                if (j->mask && j->dh)
+                    for (int c = 0; c < H; c++) {
+                        const real m = (real)j->mask[o + c] * g;
+                        j->dh[o + c] = m * wt[c];
+                        acc[c] += m * j->h[o + c];
+                    }
+                else if (j->mask)
+                    for (int c = 0; c < H; c++) acc[c] += (real)j->mask[o + c] * g * j->h[o + c];
+                else if (j->dh)
+                    for (int c = 0; c < H; c++) {
+                        j->dh[o + c] = g * wt[c];
+                        acc[c] += g * j->h[o + c];
+                    }
+                else
+                    for (int c = 0; c < H; c++) acc[c] += g * j->h[o + c];
+            }
+            for (int c = 0; c < H; c++) dwt[c] = b0 ? dwt[c] + acc[c] : acc[c];
         }
     }
 }
 
 /* Head backward from dz (B,): dh[t,b,j] = dz[b] * scale * mask * w[t,j] (not written when dh is NULL: rnn_backward
- * computes it);  dw[t,j] = scale * sum_b dz[b] * mask * h. Threads split the time steps. */
-void LN(head_backward)(const real *dz, const real *h, const uint8_t *mask, const real *w, real scale, real *dh,
-                       real *dw, int T, int B, int H, int threads) {
-    head_job j = {.dz = dz, .h = h, .mask = mask, .w = w, .scale = scale, .dh = dh, .dw = dw, .T = T, .B = B, .H = H};
+ * computes it);  dw[t,j] = scale * sum_b dz[b] * mask * h. Threads split the time steps. Returns 0, or -1 (no
+ * memory). */
+int LN(head_backward)(const real *dz, const real *h, const uint8_t *mask, const real *w, real scale, real *dh,
+                      real *dw, int T, int B, int H, int threads) {
+    real *acc = malloc((size_t)(threads < 1 ? 1 : threads) * H * sizeof(real));
+    if (!acc) return -1;
+    head_job j = {.dz = dz, .h = h, .mask = mask, .w = w, .scale = scale, .dh = dh, .dw = dw, .acc = acc, .T = T,
+                  .B = B, .H = H};
     parallel(head_backward_share, &j, threads);
+    free(acc);
+    return 0;
 }
 
 #if defined(LN_REAL_F32) /* type-independent functions: built once */

@@ -86,12 +86,9 @@ class CompiledRecurrence(torch.autograd.Function):
     @staticmethod
     def backward(ctx, dh: torch.Tensor):
         h, W_hh, h0 = ctx.saved_tensors
-        T, B, H = h.shape
         da, dh0 = fast_kernel.buffers.empty(h.shape, h.dtype), torch.empty_like(h0)  # (T, B, H), (B, H)
-        ctx.kernels.rnn_backward(dh.contiguous(), h, W_hh, da, dh0)
-        dW_hh = torch.zeros_like(W_hh)  # sum_t h[t-1].T @ da[t], h[-1] = h0
-        ctx.kernels.accumulate_xt_d(h0, None, da[0], dW_hh)
-        ctx.kernels.accumulate_xt_d(h.view(T * B, H), None, da[1:].view((T - 1) * B, H), dW_hh)
+        dW_hh = torch.empty_like(W_hh)  # sum_t h[t-1].T @ da[t], h[-1] = h0, summed in the BPTT pass
+        ctx.kernels.rnn_backward(dh.contiguous(), h, W_hh, da, dh0, dW=dW_hh, h0=h0)
         return da, dW_hh, dh0, None
 
 
