@@ -416,7 +416,8 @@ def breakdown(units: int, dropout: float, embeddings, ids, labels, threads: int,
 
     The step is the model's own (`BookClassifier.forward` -> `CompiledBookNetwork`, one autograd node),
     timed at the phase ends that node reports (`classifier.phase_hook`) and after the loss and the
-    optimizer step; zero_grad and the distinct ids count in the first phase, the loss's backward in "head bwd".
+    optimizer step; zero_grad and the distinct ids count in the first phase, the dropout mask and the head's
+    sums in "recurrence fwd" (the kernel sums the logits in the time loop), the loss's backward in "head bwd".
     """
     import torch
     import torch.nn.functional as F

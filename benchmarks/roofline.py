@@ -19,8 +19,8 @@ def phase_flops(T: int, B: int, E: int, H: int, U: float) -> dict[str, float]:
     """FLOPs of each phase of `bench_train.breakdown`, by the breakdown's phase names."""
     return {
         "embedding+projection": 2 * U * E * H,                    # table[u] @ kernel for the distinct ids
-        "recurrence fwd": 2 * T * B * H * H,                      # h[t-1] @ W_hh, every step
-        "head fwd (dropout+dense) + loss": 2 * T * B * H,         # sum over (t, j) of mask * h * w
+        "recurrence fwd": 2 * T * B * H * H + 2 * T * B * H,      # h[t-1] @ W_hh every step; the head's sums
+        "head fwd (dropout+dense) + loss": 0.0,                   # the loss (the head is summed in the recurrence)
         "head bwd": 0.0,                                          # the loss's backward (dh, dw: in the BPTT)
         "recurrence bwd (+dW_hh)": 4 * T * B * H * H + 4 * T * B * H,  # da[t] @ W_hh^T, sum h[t-1]^T da[t], dh, dw
         "projection bwd (scatter + dW_xh)": 2 * U * E * H + T * B * H,  # table[u]^T d, and the scatter's sums

@@ -333,6 +333,43 @@ def test_training_mode_draws_a_fresh_mask_and_eval_is_deterministic(use):
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("masked", [True, False])
+def test_head_and_dW_hh_summed_in_the_time_loops_equal_the_separate_kernels(dtype, masked, use):
+    """rnn_forward's logits and rnn_backward's dw are head_forward's and head_backward's, bit for bit; its dW_hh
+    is accumulate_xt_d's sum of h[t-1]^T da[t] (h[-1] = h0), to rounding (B = 19: two blocks of 8 rows and 3)."""
+    use("compiled")
+    k = fast_kernel.kernels()
+    g = torch.Generator().manual_seed(5)
+    T, B, H, scale, bias = 6, 19, 13, 1.25, 0.3
+
+    def r(*shape):
+        return torch.randn(*shape, generator=g, dtype=dtype)
+
+    a, W, h0, w, dz = r(T, B, H), r(H, H) * 0.4, r(B, H), r(T * H, 1), r(B)
+    mask = torch.randint(0, 2, (T, B, H), generator=g, dtype=torch.uint8) if masked else None
+    h, z = torch.empty_like(a), torch.empty(B, dtype=dtype)
+    k.rnn_forward(a, W, h0, h, head=(mask, w, scale, bias, z))
+    h_alone, z_alone = torch.empty_like(a), torch.empty(B, dtype=dtype)
+    k.rnn_forward(a, W, h0, h_alone)
+    k.head_forward(h_alone, mask, w, scale, bias, z_alone)
+    assert torch.equal(h, h_alone) and torch.equal(z, z_alone)
+    da, dh0, dW, dw = torch.empty_like(h), torch.empty_like(h0), torch.empty_like(W), torch.empty_like(w)
+    k.rnn_backward(None, h, W, da, dh0, head=(dz, mask, w, scale), dW=dW, h0=h0, dw=dw)
+    dh, da_alone = torch.empty_like(h), torch.empty_like(h)
+    dw_alone, dh0_alone = torch.empty_like(w), torch.empty_like(h0)
+    k.head_backward(dz, h, mask, w, scale, dh, dw_alone)
+    k.rnn_backward(dh, h, W, da_alone, dh0_alone)
+    assert torch.equal(dw, dw_alone) and torch.equal(da, da_alone) and torch.equal(dh0, dh0_alone)
+    dW_alone = torch.zeros_like(W)
+    k.accumulate_xt_d(h0, None, da[0], dW_alone)
+    k.accumulate_xt_d(h[:-1].reshape(-1, H), None, da[1:].reshape(-1, H), dW_alone)
+    tol = 1e-5 if dtype == torch.float32 else 1e-12
+    assert_allclose(dW.numpy(), dW_alone.numpy(), rtol=tol, atol=tol)
+    assert_allclose(dW.numpy(), (torch.cat([h0[None], h[:-1]]).reshape(-1, H).T @ da.reshape(-1, H)).numpy(),
+                    rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_one_node_network_is_bit_for_bit_the_chain_of_kernels(dtype, use, monkeypatch):
     """`CompiledBookNetwork` (the network as one autograd node: the recurrence reads the projection's rows,
     BPTT makes the head's dh) against the chain TokenProjection -> CompiledRecurrence -> DropoutDense on the

@@ -41,6 +41,9 @@ def every_kernel(k: fast_kernel.Kernels, dtype=torch.float32) -> dict[str, torch
     W, h0 = r(H, H) * 0.3, r(B, H)
     out["h"] = h = torch.empty(T, B, H, dtype=dtype)
     k.rnn_forward(r(T, B, H), W, h0, h)
+    out["z_fused"] = torch.empty(B, dtype=dtype)  # the book head's logits summed inside the forward
+    k.rnn_forward(r(T, B, H), W, h0, torch.empty_like(h), head=(torch.randint(0, 2, (T, B, H), generator=g,
+                  dtype=torch.uint8), r(T * H, 1), 0.7, 0.1, out["z_fused"]))
     out["da"], out["dh0"], out["dW_hh"] = torch.empty_like(h), torch.empty(B, H, dtype=dtype), torch.empty_like(W)
     k.rnn_backward(r(T, B, H), h, W, out["da"], out["dh0"], dW=out["dW_hh"], h0=h0)
     out["da_head"], out["dh0_head"], out["dW_hh_head"] = torch.empty_like(h), torch.empty_like(h0), torch.empty_like(W)

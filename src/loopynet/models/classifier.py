@@ -204,12 +204,14 @@ class CompiledBookNetwork(torch.autograd.Function):
     """BookClassifier.forward as one autograd node on the compiled kernels (models/kernel.c): the same values
     and gradients as TokenProjection -> CompiledRecurrence -> DropoutDense, with fewer passes over memory.
 
-    Forward: the projection once per distinct token (U, H), the recurrence reading each step's rows straight
-    from it (no (T*B, H) gathered copy), the dropout mask (torch's generator, as `dropout_mask`), the head.
+    Forward: the projection once per distinct token (U, H), the dropout mask (torch's generator, as
+    `dropout_mask`), the recurrence reading each step's rows straight from the projection (no (T*B, H) gathered
+    copy) and summing the head's logits while each step's states are in cache.
     Backward: BPTT computing the head's dh on the fly (no (T, B, H) dh) and summing the head's dkernel and dW_hh
-    in the same pass, then the scatter of da into the distinct tokens, dkernel and dbias of the projection. Inputs: tokens (U,), where
-    (T*B,) from `_distinct`; the SimpleRNN's kernel (E, H), bias (H,), recurrent_kernel (H, H); the dense
-    kernel (T*H, 1) and bias (1,); the frozen table (V, E); batch size B, dropout p (0: none), the kernels.
+    in the same pass, then the scatter of da into the distinct tokens, dkernel and dbias of the projection.
+    Inputs: tokens (U,), where (T*B,) from `_distinct`; the SimpleRNN's kernel (E, H), bias (H,),
+    recurrent_kernel (H, H); the dense kernel (T*H, 1) and bias (1,); the frozen table (V, E); batch size B,
+    dropout p (0: none), the kernels.
     Returns logits (B,).
     """
 
@@ -221,13 +223,12 @@ class CompiledBookNetwork(torch.autograd.Function):
         kernels.project_rows(table, tokens, kernel.contiguous(), bias.contiguous(), per_token)
         _phase("embedding+projection")
         W_hh, dense_kernel = W_hh.contiguous(), dense_kernel.contiguous()
-        h = fast_kernel.buffers.empty((T, B, H), table.dtype)
-        kernels.rnn_forward(per_token, W_hh, table.new_zeros(B, H), h, where)
-        _phase("recurrence fwd")
-        mask = dropout_mask(h.shape, p, kernels) if p > 0.0 else None
+        mask = dropout_mask((T, B, H), p, kernels) if p > 0.0 else None
         scale = 1.0 if mask is None else (0.0 if p >= 1.0 else 1.0 / (1.0 - p))
-        z = table.new_empty(B)
-        kernels.head_forward(h, mask, dense_kernel, scale, float(dense_bias), z)
+        h, z = fast_kernel.buffers.empty((T, B, H), table.dtype), table.new_empty(B)
+        kernels.rnn_forward(per_token, W_hh, table.new_zeros(B, H), h, where,
+                            head=(mask, dense_kernel, scale, float(dense_bias), z))
+        _phase("recurrence fwd")
         ctx.scale, ctx.kernels = scale, kernels
         ctx.save_for_backward(tokens, where, table, W_hh, h, dense_kernel, mask)
         return z

@@ -67,7 +67,7 @@ class Kernels:
         self._lib = lib
         P, I, L = ctypes.c_void_p, ctypes.c_int, ctypes.c_int64
         for suffix, real in (("_f32", ctypes.c_float), ("_f64", ctypes.c_double)):
-            self._sig("rnn_forward" + suffix, [P, P, P, P, P, I, I, I, I], I)
+            self._sig("rnn_forward" + suffix, [P, P, P, P, P, P, P, real, real, P, I, I, I, I], I)
             self._sig("rnn_backward" + suffix, [P, P, P, P, real, P, P, P, P, P, P, P, I, I, I, I], I)
             self._sig("project_rows" + suffix, [P, P, L, I, I, P, P, P, I, I], I)
             self._sig("accumulate_xt_d" + suffix, [P, P, L, I, I, P, I, P, I], I)
@@ -105,15 +105,20 @@ class Kernels:
         return max(1, min(torch.get_num_threads(), elements >> 16))
 
     def rnn_forward(self, a: torch.Tensor, W: torch.Tensor, h0: torch.Tensor, h: torch.Tensor,
-                    where: torch.Tensor | None = None) -> None:
+                    where: torch.Tensor | None = None, head: tuple | None = None) -> None:
         """h (T, B, H) <- the recurrence `h[t] = tanh(a[t] + h[t-1] @ W)` from h0 (B, H); a is (T, B, H), or
         with `where` (T*B,) int64 a (U, H) of which row where[t*B + b] is a[t, b] (the token projection).
+
+        `head` = (mask (T, B, H) uint8 or None, w (T*H, 1), scale, bias, z (B,)): z also receives the book head's
+        logits, the values `head_forward` would write from h, summed in the same pass.
 
         Raises:
             MemoryError: the kernel could not allocate its small work buffers.
         """
         T, B, H = h.shape
-        if self._fn("rnn_forward", a)(_ptr(a), _ptr(where), _ptr(W), _ptr(h0), _ptr(h), T, B, H, self._threads(B)):
+        mask, w, scale, bias, z = head if head is not None else (None, None, 1.0, 0.0, None)
+        if self._fn("rnn_forward", a)(_ptr(a), _ptr(where), _ptr(W), _ptr(h0), _ptr(h), _ptr(mask), _ptr(w), scale,
+                                      bias, _ptr(z), T, B, H, self._threads(B)):
             raise MemoryError("loopynet kernel rnn_forward: out of memory")
 
     def rnn_backward(self, dh: torch.Tensor | None, h: torch.Tensor, W: torch.Tensor, da: torch.Tensor,

@@ -59,10 +59,11 @@ static inline __attribute__((always_inline)) void rows_outer(
 }
 
 /* Forward for rows [b, b+R) at step t: h[t] = tanh(a[t] + h_prev @ W); row i = t*B + b + r of a is
- * a + (where ? where[i] : i) * H. */
+ * a + (where ? where[i] : i) * H. With zacc (B, H), the book head's per-(b, j) sums: zacc[b] += mask * h[t] * w[t]
+ * (mask NULL: all kept), as head_forward adds them. */
 static inline __attribute__((always_inline)) void forward_rows(
     const real *a, const int64_t *where, const real *Wp, const real *h_prev, real *h, int B, int H, int Hp, int t,
-    int b, real *y, const int R) {
+    int b, real *y, const uint8_t *mask, const real *w, real *zacc, const int R) {
     const size_t row = ((size_t)t * B + b) * H;
     const real *xr[ROWS];
     for (int r = 0; r < R; r++) {
@@ -72,8 +73,17 @@ static inline __attribute__((always_inline)) void forward_rows(
         memset(y + r * Hp + H, 0, (Hp - H) * sizeof(real));
     }
     rows_matmul(xr, Wp, H, Hp, y, R);
-    for (int r = 0; r < R; r++)
-        for (int j = 0; j < H; j++) h[row + (size_t)r * H + j] = tanh_real(y[r * Hp + j]);
+    for (int r = 0; r < R; r++) {
+        const size_t o = row + (size_t)r * H;
+        for (int j = 0; j < H; j++) h[o + j] = tanh_real(y[r * Hp + j]);
+        if (!zacc) continue;
+        const real *ht = h + o, *wt = w + (size_t)t * H;
+        real *ab = zacc + (size_t)(b + r) * H;
+        if (mask)
+            for (int j = 0; j < H; j++) ab[j] += (real)mask[o + j] * ht[j] * wt[j];
+        else
+            for (int j = 0; j < H; j++) ab[j] += ht[j] * wt[j];
+    }
 }
 
 /* The arrays of the recurrence; Wp is W (forward) or W^T (backward), zero-padded to (H, Hp); y has 2 x ROWS x Hp
@@ -86,7 +96,7 @@ typedef struct {
     const real *a, *dh, *h0, *Wp, *dz, *w;
     const int64_t *where;
     const uint8_t *mask;
-    real *h, *da, *dh0, *y, *dWp, *dwp, scale;
+    real *h, *da, *dh0, *y, *dWp, *dwp, *zacc, *z, scale, bias;
     int T, B, H, Hp;
 } rnn_job;
 
@@ -141,8 +151,15 @@ static void forward_share(const void *p, int id, int n) {
     for (int t = 0; t < j->T; t++) {
         const real *prev = t ? j->h + (size_t)(t - 1) * j->B * j->H : j->h0;
         int b = lo;
-        for (; b + ROWS <= hi; b += ROWS) forward_rows(j->a, j->where, j->Wp, prev, j->h, j->B, j->H, j->Hp, t, b, y, ROWS);
-        for (; b < hi; b++) forward_rows(j->a, j->where, j->Wp, prev, j->h, j->B, j->H, j->Hp, t, b, y, 1);
+        for (; b + ROWS <= hi; b += ROWS)
+            forward_rows(j->a, j->where, j->Wp, prev, j->h, j->B, j->H, j->Hp, t, b, y, j->mask, j->w, j->zacc, ROWS);
+        for (; b < hi; b++)
+            forward_rows(j->a, j->where, j->Wp, prev, j->h, j->B, j->H, j->Hp, t, b, y, j->mask, j->w, j->zacc, 1);
+    }
+    for (int b = lo; j->zacc && b < hi; b++) { /* the head's logits, summed over j as head_forward does */
+        real s = 0;
+        for (int c = 0; c < j->H; c++) s += j->zacc[(size_t)b * j->H + c];
+        j->z[b] = j->bias + j->scale * s;
     }
 }
 
@@ -176,12 +193,17 @@ static int recurrence(rnn_job *j, const real *W, int transpose, int threads) {
 }
 
 /* h (T, B, H) = the recurrence over a from h0 (B, H), on up to `threads` threads: a is (T, B, H), or with
- * where (T*B,) (the token projection's rows) row i of a is a[where[i]] (a (U, H)). Returns 0, or -1 when
- * out of memory. */
-int LN(rnn_forward)(const real *a, const int64_t *where, const real *W, const real *h0, real *h, int T, int B,
-                    int H, int threads) {
-    rnn_job j = {.a = a, .where = where, .h0 = h0, .h = h, .T = T, .B = B, .H = H};
-    return recurrence(&j, W, 0, threads);
+ * where (T*B,) (the token projection's rows) row i of a is a[where[i]] (a (U, H)). z (B,), unless NULL: the book
+ * head's logits from h as head_forward computes them from mask (T, B, H) or NULL, w (T, H), scale and bias, summed
+ * while each step's states are in cache. Returns 0, or -1 when out of memory. */
+int LN(rnn_forward)(const real *a, const int64_t *where, const real *W, const real *h0, real *h, const uint8_t *mask,
+                    const real *w, real scale, real bias, real *z, int T, int B, int H, int threads) {
+    rnn_job j = {.a = a, .where = where, .h0 = h0, .h = h, .mask = mask, .w = w, .scale = scale, .bias = bias, .z = z,
+                 .T = T, .B = B, .H = H};
+    j.zacc = z ? calloc((size_t)B * H, sizeof(real)) : NULL;
+    const int status = z && !j.zacc ? -1 : recurrence(&j, W, 0, threads);
+    free(j.zacc);
+    return status;
 }
 
 /* BPTT: da (T, B, H) and dh0 (B, H) from dh (T, B, H) = dloss/dh[t] arriving from outside the recurrence
