@@ -1,0 +1,40 @@
+"""benchmarks/bench_recipe_time.py: the two arms differ only in LOOPYNET_KERNEL, run the same command, and the
+summary's ratios are torch.nn over fused of the per-arm medians."""
+
+import pytest
+
+from tests.benchmark_scripts import load_benchmark
+
+
+@pytest.fixture(scope="module")
+def bench():
+    return load_benchmark("bench_recipe_time")
+
+
+def test_arms_differ_only_in_the_kernel_switch(bench):
+    base = {"PATH": "/bin", "LOOPYNET_KERNEL": "jit", "OMP_NUM_THREADS": "7"}
+    fused, torch_nn = bench.arm_env("fused", 2, base), bench.arm_env("torch.nn", 2, base)
+    assert fused == {"PATH": "/bin", "OMP_NUM_THREADS": "2"}  # an inherited switch does not leak into either arm
+    assert torch_nn == {"PATH": "/bin", "OMP_NUM_THREADS": "2", "LOOPYNET_KERNEL": "torch"}
+
+
+def test_train_command_is_the_preset_with_the_slice(bench, tmp_path):
+    args = bench.argparse.Namespace(preset="imdb-rnn", seed=3, threads=1, limit=3000, epochs=1)
+    command = bench.train_command(args, tmp_path / "out")
+    assert command[command.index("--preset") + 1] == "imdb-rnn"
+    assert command[command.index("--limit") + 1] == "3000" and command[command.index("--epochs") + 1] == "1"
+    assert command[command.index("--seed") + 1] == "3" and command[command.index("--threads") + 1] == "1"
+    whole = bench.train_command(bench.argparse.Namespace(preset="imdb-rnn", seed=0, threads=2, limit=0, epochs=0),
+                                tmp_path / "out")
+    assert "--limit" not in whole and "--epochs" not in whole  # 0: the preset's own
+
+
+def test_summary_ratios_are_torch_over_fused_medians(bench):
+    runs = [{"arm": "fused", "wall_s": 10.0, "user_cpu_s": 9.0, "peak_rss_gb": 1.0, "val_accuracy": 0.85},
+            {"arm": "torch.nn", "wall_s": 30.0, "user_cpu_s": 45.0, "peak_rss_gb": 1.5, "val_accuracy": 0.851},
+            {"arm": "fused", "wall_s": 14.0, "user_cpu_s": 11.0, "peak_rss_gb": 1.1, "val_accuracy": 0.852},
+            {"arm": "torch.nn", "wall_s": 34.0, "user_cpu_s": 55.0, "peak_rss_gb": 1.4, "val_accuracy": 0.853}]
+    result = bench.summary(runs)
+    assert result["wall_ratio"] == 32.0 / 12.0 and result["user_cpu_ratio"] == 50.0 / 10.0
+    assert result["arms"]["fused"]["peak_rss_gb"] == 1.1 and result["arms"]["torch.nn"]["val_accuracy"] == [0.851, 0.853]
+    assert "torch.nn / fused: wall 2.67x, user CPU 5.00x" in bench.table(result)
