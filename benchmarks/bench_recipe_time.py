@@ -2,7 +2,8 @@
 part 4: the imdb-rnn recipe's wall time >= 2.5x shorter at the same accuracy).
 
 Both arms run the same command, `loopynet train --preset <preset> --seed S --threads N --quiet ...`, under
-`/usr/bin/time -v` (wall and user CPU seconds, peak RSS; the load average at each start is recorded):
+`/usr/bin/time -v` (wall and user CPU seconds, peak RSS; the load average at each start is recorded); the
+training loop's own wall seconds (epochs and their validation) come from the run's history:
   fused     the default (the compiled kernels: models/cells_kernel.c)
   torch.nn  LOOPYNET_KERNEL=torch: every compiled kernel off, so the LSTM/GRU runs as torch.nn.LSTM/GRU
 Each arm keeps its own defaults otherwise (the CLI's OpenMP wait policy follows whether compiled kernels run).
@@ -60,31 +61,41 @@ def run_arm(arm: str, args, folder: Path) -> dict:
     with open(folder / f"{arm}.log", "w") as log:
         subprocess.run(["/usr/bin/time", "-v", "-o", str(report), *train_command(args, out)], check=True, stdout=log,
                        stderr=log, env=arm_env(arm, args.threads))
-    record = {"arm": arm, **parse_time(report.read_text(), load)}
-    return record | validation_of(json.loads((out / "history.json").read_text()))
+    history = json.loads((out / "history.json").read_text())
+    record = {"arm": arm, **parse_time(report.read_text(), load), **epoch_seconds(history)}
+    return record | validation_of(history)
+
+
+def epoch_seconds(history: list[dict]) -> dict:
+    """Wall seconds of the training loop alone, from the run's history: its epochs' and their validations'
+    (loading the vectors and tokenising, the same in both arms, are outside it)."""
+    return {"epochs_s": sum(r.get("seconds", 0.0) for r in history),
+            "validation_s": sum(r.get("val_seconds", 0.0) for r in history)}
 
 
 def summary(runs: list[dict]) -> dict:
-    """Per arm the median wall and user CPU seconds and validation accuracies; the torch.nn / fused ratios of the
-    medians (how many times shorter the fused recipe is)."""
+    """Per arm the median wall, user CPU and training-loop (epochs) seconds and the validation accuracies; the
+    torch.nn / fused ratios of the medians (how many times shorter the fused recipe is)."""
     arms = {}
     for arm in ARMS:
         rows = [r for r in runs if r["arm"] == arm]
         arms[arm] = {"wall_s": statistics.median(r["wall_s"] for r in rows),
                      "user_cpu_s": statistics.median(r["user_cpu_s"] for r in rows),
+                     "epochs_s": statistics.median(r["epochs_s"] for r in rows),
                      "peak_rss_gb": max(r["peak_rss_gb"] for r in rows),
                      "val_accuracy": [r.get("val_accuracy") for r in rows]}
-    return {"arms": arms, "wall_ratio": arms["torch.nn"]["wall_s"] / arms["fused"]["wall_s"],
-            "user_cpu_ratio": arms["torch.nn"]["user_cpu_s"] / arms["fused"]["user_cpu_s"]}
+    return {"arms": arms, **{f"{key}_ratio": arms["torch.nn"][f"{key}_s"] / arms["fused"][f"{key}_s"]
+                             for key in ("wall", "user_cpu", "epochs")}}
 
 
 def table(result: dict) -> str:
-    lines = [f"{'arm':<10}{'wall s':>9}{'user CPU s':>12}{'peak RSS GB':>13}  val accuracy"]
+    lines = [f"{'arm':<10}{'wall s':>9}{'user CPU s':>12}{'epochs s':>10}{'peak RSS GB':>13}  val accuracy"]
     for arm, row in result["arms"].items():
         accuracies = ", ".join("-" if a is None else f"{a:.4f}" for a in row["val_accuracy"])
-        lines.append(f"{arm:<10}{row['wall_s']:>9.1f}{row['user_cpu_s']:>12.1f}{row['peak_rss_gb']:>13.2f}  "
-                     f"{accuracies}")
-    lines.append(f"torch.nn / fused: wall {result['wall_ratio']:.2f}x, user CPU {result['user_cpu_ratio']:.2f}x")
+        lines.append(f"{arm:<10}{row['wall_s']:>9.1f}{row['user_cpu_s']:>12.1f}{row['epochs_s']:>10.1f}"
+                     f"{row['peak_rss_gb']:>13.2f}  {accuracies}")
+    lines.append(f"torch.nn / fused: wall {result['wall_ratio']:.2f}x, user CPU {result['user_cpu_ratio']:.2f}x, "
+                 f"training loop (epochs) {result['epochs_ratio']:.2f}x")
     return "\n".join(lines)
 
 

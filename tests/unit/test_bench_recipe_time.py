@@ -30,11 +30,22 @@ def test_train_command_is_the_preset_with_the_slice(bench, tmp_path):
 
 
 def test_summary_ratios_are_torch_over_fused_medians(bench):
-    runs = [{"arm": "fused", "wall_s": 10.0, "user_cpu_s": 9.0, "peak_rss_gb": 1.0, "val_accuracy": 0.85},
-            {"arm": "torch.nn", "wall_s": 30.0, "user_cpu_s": 45.0, "peak_rss_gb": 1.5, "val_accuracy": 0.851},
-            {"arm": "fused", "wall_s": 14.0, "user_cpu_s": 11.0, "peak_rss_gb": 1.1, "val_accuracy": 0.852},
-            {"arm": "torch.nn", "wall_s": 34.0, "user_cpu_s": 55.0, "peak_rss_gb": 1.4, "val_accuracy": 0.853}]
+    runs = [{"arm": "fused", "wall_s": 10.0, "user_cpu_s": 9.0, "epochs_s": 4.0, "peak_rss_gb": 1.0,
+             "val_accuracy": 0.85},
+            {"arm": "torch.nn", "wall_s": 30.0, "user_cpu_s": 45.0, "epochs_s": 20.0, "peak_rss_gb": 1.5,
+             "val_accuracy": 0.851},
+            {"arm": "fused", "wall_s": 14.0, "user_cpu_s": 11.0, "epochs_s": 6.0, "peak_rss_gb": 1.1,
+             "val_accuracy": 0.852},
+            {"arm": "torch.nn", "wall_s": 34.0, "user_cpu_s": 55.0, "epochs_s": 24.0, "peak_rss_gb": 1.4,
+             "val_accuracy": 0.853}]
     result = bench.summary(runs)
     assert result["wall_ratio"] == 32.0 / 12.0 and result["user_cpu_ratio"] == 50.0 / 10.0
+    assert result["epochs_ratio"] == 22.0 / 5.0
     assert result["arms"]["fused"]["peak_rss_gb"] == 1.1 and result["arms"]["torch.nn"]["val_accuracy"] == [0.851, 0.853]
-    assert "torch.nn / fused: wall 2.67x, user CPU 5.00x" in bench.table(result)
+    assert "torch.nn / fused: wall 2.67x, user CPU 5.00x, training loop (epochs) 4.40x" in bench.table(result)
+
+
+def test_epoch_seconds_sum_the_history(bench):
+    history = [{"epoch": 1, "seconds": 12.5, "val_seconds": 1.5}, {"epoch": 2, "seconds": 10.0, "val_seconds": 1.0},
+               {"member": "ensemble", "val_accuracy": 0.9}]
+    assert bench.epoch_seconds(history) == {"epochs_s": 22.5, "validation_s": 2.5}
