@@ -417,6 +417,21 @@ def test_buffer_pool_reuses_only_buffers_no_tensor_uses():
     assert pool.empty((5,), torch.uint8).dtype == torch.uint8
 
 
+@pytest.mark.parametrize("shape, dtype", [((400, 32, 50), torch.float32), ((7, 3), torch.float64),
+                                          ((13,), torch.uint8), ((0, 5), torch.float32)])
+def test_pooled_buffers_start_on_a_cache_line(shape, dtype):
+    """Threads write whole blocks of batch rows of these arrays: a buffer starting mid-line would put the line
+    across two threads' rows under both (false sharing). Reused buffers keep their place."""
+    pool = fast_kernel.BufferPool()
+    first = pool.empty(shape, dtype)
+    assert first.shape == shape and first.dtype == dtype and first.is_contiguous()
+    assert first.data_ptr() % 64 == 0
+    address = first.data_ptr()
+    del first
+    again = pool.empty(shape, dtype)
+    assert again.data_ptr() == address and again.shape == shape
+
+
 def test_graphs_alive_together_keep_their_own_buffers(use):
     """Pooled states saved for backward are not handed out again: two forwards, then one backward,
     give the gradients of two separate steps."""

@@ -214,7 +214,7 @@ static int run(cell_job *j, const real *W_hh, int backward, work_fn fn, int thre
     const int GH = j->G * j->H;
     j->ldy = round_up(GH);
     j->Wp = backward ? padded(W_hh, GH, j->H, 0) : padded(W_hh, j->H, GH, 1);
-    j->y = malloc((size_t)threads * ROWS * j->ldy * sizeof(real));
+    j->y = alloc_lines((size_t)threads * ROWS * j->ldy * sizeof(real), 0);
     const int ok = j->Wp && j->y;
     if (ok) parallel(fn, j, threads);
     free(j->Wp);

@@ -298,9 +298,9 @@ class BufferPool:
 
     Freshly allocated multi-megabyte tensors cost page faults every step (the C allocator returns the
     memory to the OS and faults it in again: ~300 minor faults, ~1 ms of a ~6 ms step on the book's
-    configuration). A pooled buffer is a NumPy array wrapped by `torch.from_numpy`, whose storage holds a
-    reference to the array until the last tensor viewing it (autograd's saved tensors included) is gone;
-    so a buffer is handed out again only when nothing uses it. At most `per_shape` buffers per
+    configuration). A pooled buffer is a NumPy array (on a cache-line boundary) wrapped by
+    `torch.from_numpy`, whose storage holds a reference to the array until the last tensor viewing it
+    (autograd's saved tensors included) is gone; so a buffer is handed out again only when nothing uses it. At most `per_shape` buffers per
     (shape, dtype) and `shapes` shapes are kept (least recently used shapes are dropped); beyond that,
     `empty` returns a plain new tensor. Safe to share between threads.
     """
@@ -326,8 +326,18 @@ class BufferPool:
                 return torch.from_numpy(array)
         if len(arrays) >= self.per_shape:
             return torch.empty(shape, dtype=dtype)
-        arrays.append(np.empty(shape, dtype=torch.empty(0, dtype=dtype).numpy().dtype))
+        arrays.append(_aligned_empty(shape, torch.empty(0, dtype=dtype).numpy().dtype))
         return torch.from_numpy(arrays[-1])
+
+
+def _aligned_empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """An uninitialised array starting on a cache line (64 bytes; NumPy's allocator gives 16). The kernels' threads
+    write whole blocks of batch rows of these arrays every time step; with 16-byte alignment the line across the
+    boundary of two threads' rows was written by both (false sharing)."""
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    raw = np.empty(nbytes + 64, dtype=np.uint8)
+    start = -raw.ctypes.data % 64
+    return raw[start:start + nbytes].view(dtype).reshape(shape)
 
 
 def _unused_refcount() -> int:

@@ -97,6 +97,7 @@ typedef struct {
     const int64_t *where;
     const uint8_t *mask;
     real *h, *da, *dh0, *y, *dWp, *dwp, *zacc, *z, scale, bias;
+    size_t dWs, dws; /* strides of the blocks' partial sums (whole cache lines) */
     int T, B, H, Hp;
 } rnn_job;
 
@@ -110,7 +111,7 @@ static inline __attribute__((always_inline)) void backward_rows(
     const real *h = j->h, *wt = j->w + (size_t)t * H;
     real *da = j->da;
     const size_t row = ((size_t)t * B + b) * H;
-    real *dwt = j->dwp ? j->dwp + ((size_t)(b / ROWS) * j->T + t) * H : NULL;
+    real *dwt = j->dwp ? j->dwp + (b / ROWS) * j->dws + (size_t)t * H : NULL;
     const real *xr[ROWS];
     for (int r = 0; r < R; r++) {
         const size_t o = row + (size_t)r * H;
@@ -139,7 +140,7 @@ static inline __attribute__((always_inline)) void backward_rows(
     const real *prev = t ? h + (size_t)(t - 1) * B * H : j->h0;
     if (j->dWp && prev) {
         for (int r = 0; r < R; r++) xr[r] = prev + (size_t)(b + r) * H;
-        rows_outer(xr, dp, 0, H, Hp, j->dWp + (size_t)(b / ROWS) * H * Hp, R);
+        rows_outer(xr, dp, 0, H, Hp, j->dWp + (b / ROWS) * j->dWs, R);
     }
 }
 
@@ -181,7 +182,7 @@ static void backward_share(const void *p, int id, int n) {
 static int recurrence(rnn_job *j, const real *W, int transpose, int threads) {
     j->Hp = round_up(j->H);
     real *Wp = padded(W, j->H, j->H, transpose);
-    real *y = malloc((size_t)threads * 2 * ROWS * j->Hp * sizeof(real));
+    real *y = alloc_lines((size_t)threads * 2 * ROWS * j->Hp * sizeof(real), 0);
     if (Wp && y) {
         j->Wp = Wp;
         j->y = y;
@@ -200,7 +201,7 @@ int LN(rnn_forward)(const real *a, const int64_t *where, const real *W, const re
                     const real *w, real scale, real bias, real *z, int T, int B, int H, int threads) {
     rnn_job j = {.a = a, .where = where, .h0 = h0, .h = h, .mask = mask, .w = w, .scale = scale, .bias = bias, .z = z,
                  .T = T, .B = B, .H = H};
-    j.zacc = z ? calloc((size_t)B * H, sizeof(real)) : NULL;
+    j.zacc = z ? alloc_lines((size_t)B * H * sizeof(real), 1) : NULL;
     const int status = z && !j.zacc ? -1 : recurrence(&j, W, 0, threads);
     free(j.zacc);
     return status;
@@ -220,19 +221,20 @@ int LN(rnn_backward)(const real *dh, const real *dz, const uint8_t *mask, const 
     dw = dh ? NULL : dw;
     rnn_job j = {.dh = dh, .dz = dz, .mask = mask, .w = w, .scale = scale, .h = (real *)h, .h0 = h0, .da = da,
                  .dh0 = dh0, .T = T, .B = B, .H = H};
-    j.dWp = dW ? calloc((size_t)blocks * H * Hp, sizeof(real)) : NULL;
-    j.dwp = dw ? calloc((size_t)blocks * T * H, sizeof(real)) : NULL;
+    j.dWs = line_reals((size_t)H * Hp), j.dws = line_reals((size_t)T * H);
+    j.dWp = dW ? alloc_lines(blocks * j.dWs * sizeof(real), 1) : NULL;
+    j.dwp = dw ? alloc_lines(blocks * j.dws * sizeof(real), 1) : NULL;
     memset(dh0, 0, (size_t)B * H * sizeof(real));
     int status = (dW && !j.dWp) || (dw && !j.dwp) ? -1 : recurrence(&j, W, 1, threads);
     for (int k = 0; status == 0 && dW && k < H; k++)
         for (int c = 0; c < H; c++) {
             real s = j.dWp[(size_t)k * Hp + c];
-            for (int q = 1; q < blocks; q++) s += j.dWp[((size_t)q * H + k) * Hp + c];
+            for (int q = 1; q < blocks; q++) s += j.dWp[q * j.dWs + (size_t)k * Hp + c];
             dW[(size_t)k * H + c] = s;
         }
     for (size_t i = 0; status == 0 && dw && i < (size_t)T * H; i++) {
         real s = j.dwp[i];
-        for (int q = 1; q < blocks; q++) s += j.dwp[(size_t)q * T * H + i];
+        for (int q = 1; q < blocks; q++) s += j.dwp[q * j.dws + i];
         dw[i] = s;
     }
     free(j.dWp);
@@ -303,7 +305,7 @@ static void xt_d_share(const void *p, int id, int n) {
 static int rows_parallel(rows_job *j, const real *W, work_fn fn, int threads) {
     j->Hp = round_up(j->H);
     j->Wp = padded(W, j->n_in, j->H, 0);
-    j->y = malloc((size_t)threads * ROWS * j->Hp * sizeof(real));
+    j->y = alloc_lines((size_t)threads * ROWS * j->Hp * sizeof(real), 0);
     const int ok = j->Wp && j->y;
     if (ok) parallel(fn, j, threads);
     free(j->y);
@@ -413,7 +415,7 @@ int LN(head_forward)(const real *h, const uint8_t *mask, const real *w, real sca
 static void head_backward_share(const void *p, int id, int n) {
     const head_job *j = p;
     const int B = j->B, H = j->H;
-    real *acc = j->acc + (size_t)id * H;
+    real *acc = j->acc + (size_t)id * line_reals(H);
     int lo, hi;
     share(j->T, 1, id, n, &lo, &hi);
     for (int t = lo; t < hi; t++) {
@@ -450,7 +452,7 @@ static void head_backward_share(const void *p, int id, int n) {
  * memory). */
 int LN(head_backward)(const real *dz, const real *h, const uint8_t *mask, const real *w, real scale, real *dh,
                       real *dw, int T, int B, int H, int threads) {
-    real *acc = malloc((size_t)(threads < 1 ? 1 : threads) * H * sizeof(real));
+    real *acc = alloc_lines((size_t)(threads < 1 ? 1 : threads) * line_reals(H) * sizeof(real), 0);
     if (!acc) return -1;
     head_job j = {.dz = dz, .h = h, .mask = mask, .w = w, .scale = scale, .dh = dh, .dw = dw, .acc = acc, .T = T,
                   .B = B, .H = H};

@@ -123,11 +123,29 @@ static inline __attribute__((always_inline)) void rows_matmul(
 /* n rounded up to whole vectors. */
 static inline int round_up(int n) { return (n + VL - 1) / VL * VL; }
 
+/* Work memory of `bytes` on whole cache lines (64-byte aligned, the size rounded up to lines), zeroed when `zero`;
+ * NULL: no memory; free() releases it. Scratch and partial sums that threads write share by share start on a line
+ * of their own: with malloc's 16-byte alignment the line across a share boundary was written by two threads at
+ * once, every time step (false sharing). */
+static inline void *alloc_lines(size_t bytes, int zero) {
+    void *p = NULL;
+    const size_t size = (bytes + 63) / 64 * 64;
+    if (posix_memalign(&p, 64, size ? size : 64)) return NULL;
+    if (zero) memset(p, 0, size);
+    return p;
+}
+
+/* n reals rounded up to whole cache lines: the stride of per-share or per-block parts of alloc_lines memory. */
+static inline size_t line_reals(size_t n) {
+    const size_t per = 64 / sizeof(real);
+    return (n + per - 1) / per * per;
+}
+
 /* (rows, round_up(cols)) copy of W (rows, cols), or of W^T when W is (cols, rows), zero-padded; NULL: no
  * memory. */
 static inline real *padded(const real *W, int rows, int cols, int transpose) {
     const int Np = round_up(cols);
-    real *Wp = calloc((size_t)rows * Np, sizeof(real));
+    real *Wp = alloc_lines((size_t)rows * Np * sizeof(real), 1);
     if (!Wp) return NULL;
     for (int k = 0; k < rows; k++)
         for (int j = 0; j < cols; j++)
