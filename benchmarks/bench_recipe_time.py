@@ -121,7 +121,8 @@ def main(argv=None) -> int:
 
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     with atomic_file(args.json, "w") as f:
-        json.dump({"config": vars(args), "runs": runs, **result}, f, indent=1)
+        config = vars(args) | {"json": os.path.relpath(args.json, HERE.parent)}  # no machine paths in results
+        json.dump({"config": config, "runs": runs, **result}, f, indent=1)
     print(f"wrote {args.json}")
     return 0
 
