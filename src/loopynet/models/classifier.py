@@ -20,7 +20,8 @@ from torch import nn
 from loopynet.config import ModelConfig
 from loopynet.models import fast_kernel
 from loopynet.models.base import Network
-from loopynet.models.simple_rnn import SimpleRNN, _compiled_projection, _distinct, glorot_uniform_
+from loopynet.models.simple_rnn import (SimpleRNN, _compiled_projection, _distinct, glorot_uniform_,
+                                       projection_gradients)
 
 # Called with each phase's name as it ends inside CompiledBookNetwork (benchmarks/bench_train.py's per-phase
 # breakdown sets it; None: no calls).
@@ -244,11 +245,7 @@ class CompiledBookNetwork(torch.autograd.Function):
         kernels.rnn_backward(None, h, W_hh, da, h.new_empty(B, H), head=(dz, mask, dense_kernel, scale), dW=dW_hh,
                              dw=d_dense)  # h[-1] = 0: no dW_hh term at step 0
         _phase("recurrence bwd (+dW_hh)")
-        d_per_token = h.new_empty(tokens.shape[0], H)  # (U, H)
-        kernels.scatter_sum_rows(da.view(T * B, H), where, d_per_token)
-        dkernel = table.new_zeros(table.shape[1], H)  # (E, H)
-        kernels.accumulate_xt_d(table, tokens, d_per_token, dkernel)
-        dbias = d_per_token.sum(0)
+        dkernel, dbias = projection_gradients(kernels, da.view(T * B, H), where, tokens, table)
         _phase("projection bwd (scatter + dW_xh)")
         return None, None, dkernel, dbias, dW_hh, d_dense, dz.sum().reshape(1), None, None, None, None
 

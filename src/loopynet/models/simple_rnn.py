@@ -138,8 +138,7 @@ class TokenProjection(torch.autograd.Function):
     """a (n, H) = bias + table[tokens[where]] @ kernel, computed once per distinct token in C (the rows of
     the table gathered inside the kernel) and copied to the n positions.
 
-    Gradients: d_per_token = sum of da over each token's positions (U, H); dkernel = table[tokens].T @
-    d_per_token (E, H); dbias = d_per_token.sum(0); none for the (frozen) table or the ids.
+    Gradients (`projection_gradients`): dkernel and dbias; none for the (frozen) table or the ids.
     `kernels` is the loaded `fast_kernel.Kernels`; `a` comes from its buffer pool.
     """
 
@@ -156,8 +155,18 @@ class TokenProjection(torch.autograd.Function):
     @staticmethod
     def backward(ctx, da):
         tokens, where, table = ctx.saved_tensors
-        d_per_token = da.new_empty(tokens.shape[0], da.shape[1])  # (U, H)
-        ctx.kernels.scatter_sum_rows(da.contiguous(), where, d_per_token)
-        dkernel = table.new_zeros(table.shape[1], da.shape[1])  # (E, H)
-        ctx.kernels.accumulate_xt_d(table, tokens, d_per_token, dkernel)
-        return None, None, dkernel, d_per_token.sum(0), None, None
+        dkernel, dbias = projection_gradients(ctx.kernels, da.contiguous(), where, tokens, table)
+        return None, None, dkernel, dbias, None, None
+
+
+def projection_gradients(kernels: fast_kernel.Kernels, da: torch.Tensor, where: torch.Tensor, tokens: torch.Tensor,
+                         table: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(dkernel (E, H), dbias (H,)) of the token projection `a = bias + table[tokens[where]] @ kernel` from da
+    (n, H) contiguous: each position's gradient summed into its token's row first (d_per_token (U, H), in C),
+    then dkernel = table[tokens]^T d_per_token (in C) and dbias = d_per_token.sum(0)."""
+    H = da.shape[1]
+    d_per_token = da.new_empty(tokens.shape[0], H)  # (U, H)
+    kernels.scatter_sum_rows(da, where, d_per_token)
+    dkernel = table.new_zeros(table.shape[1], H)  # (E, H)
+    kernels.accumulate_xt_d(table, tokens, d_per_token, dkernel)
+    return dkernel, d_per_token.sum(0)
