@@ -369,6 +369,16 @@ def test_head_and_dW_hh_summed_in_the_time_loops_equal_the_separate_kernels(dtyp
                     rtol=tol, atol=tol)
 
 
+def test_sums_over_no_batch_rows_are_zeros(use):
+    """B = 0: no block of rows holds a partial sum; dW_hh and the head's dw are written as zeros."""
+    use("compiled")
+    T, H = 5, 7
+    h, dW, dw = torch.empty(T, 0, H), torch.full((H, H), 7.0), torch.full((T * H, 1), 7.0)
+    fast_kernel.kernels().rnn_backward(None, h, torch.randn(H, H), torch.empty_like(h), torch.empty(0, H),
+                                       head=(torch.empty(0), None, torch.randn(T * H, 1), 1.0), dW=dW, dw=dw)
+    assert torch.equal(dW, torch.zeros(H, H)) and torch.equal(dw, torch.zeros(T * H, 1))
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_one_node_network_is_bit_for_bit_the_chain_of_kernels(dtype, use, monkeypatch):
     """`CompiledBookNetwork` (the network as one autograd node: the recurrence reads the projection's rows,

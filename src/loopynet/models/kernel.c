@@ -228,12 +228,12 @@ int LN(rnn_backward)(const real *dh, const real *dz, const uint8_t *mask, const 
     int status = (dW && !j.dWp) || (dw && !j.dwp) ? -1 : recurrence(&j, W, 1, threads);
     for (int k = 0; status == 0 && dW && k < H; k++)
         for (int c = 0; c < H; c++) {
-            real s = j.dWp[(size_t)k * Hp + c];
+            real s = blocks ? j.dWp[(size_t)k * Hp + c] : 0; /* no batch rows (B = 0): zeros */
             for (int q = 1; q < blocks; q++) s += j.dWp[q * j.dWs + (size_t)k * Hp + c];
             dW[(size_t)k * H + c] = s;
         }
     for (size_t i = 0; status == 0 && dw && i < (size_t)T * H; i++) {
-        real s = j.dwp[i];
+        real s = blocks ? j.dwp[i] : 0;
         for (int q = 1; q < blocks; q++) s += j.dwp[q * j.dws + i];
         dw[i] = s;
     }
