@@ -39,7 +39,8 @@ CASINGS = ("<pad>", "lower", "upper", "title", "mixed", "numeric", "mainly_numer
 """The tagger's casing classes (rows of its --casing-dims embedding; loopynet.data.indexes.casing)."""
 CHAR_ENCODERS = ("cnn", "lstm", "both")
 """--char-encoder of the tagger: a character CNN, a character BiLSTM, or both concatenated."""
-HEADS = ("flatten", "last", "mean", "max")
+HEADS = ("flatten", "last", "mean", "max", "concat")
+"""--head of the classifier; concat = last, max and mean concatenated (padding-safe; RecurrentClassifier)."""
 NGRAM_TF = ("binary", "log")
 
 
@@ -113,8 +114,9 @@ class ModelConfig:
     # cell: "rnn" (Keras SimpleRNN, one bias) | "gru" | "lstm" (torch.nn.GRU/LSTM, two biases);
     # layers: stacked cells, `dropout` between them; bidirectional: forward and backward outputs
     # concatenated, the backward direction reversed within each review's length; head: "flatten"
-    # (book) | "last" | "mean" | "max" (padding-safe); stateful: run documents in chunks of
-    # chunk_len tokens carrying the state (truncated BPTT); train_embeddings: fine-tune the vectors;
+    # (book) | "last" | "mean" | "max" | "concat" (last, max and mean side by side) (padding-safe); stateful:
+    # run documents in chunks of chunk_len tokens carrying the state (truncated BPTT); train_embeddings:
+    # fine-tune the vectors;
     # ngram: 0 = off, n = add a naive-Bayes-weighted 1..n-gram logistic model (loopynet.models.ngram);
     # ngram_tf: its feature values, "binary" (1 if the n-gram occurs) or "log" (log(1 + count)).
     cell: str = "rnn"
@@ -135,6 +137,10 @@ class ModelConfig:
     # mask (an imported Keras model): every step of the padded sequence counts, "last" is step maxlen-1
     # and the backward direction runs over the whole padded sequence.
     mask_zero: bool = True
+    # word_dropout: in training, each real token is left out of its document with this probability, the rest
+    # closing up (Iyyer et al. 2015, "Deep Unordered Composition Rivals Syntactic Methods for Text
+    # Classification", sec. 3.1; loopynet.models.recurrent_classifier.drop_words); 0 = off.
+    word_dropout: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -360,8 +366,9 @@ def check_model(config: ModelConfig) -> None:
         raise ConfigError(f"maxlen must be >= 1 token, got {config.maxlen}")
     if config.embedding_dims < 1:
         raise ConfigError(f"embedding_dims must be >= 1, got {config.embedding_dims}")
-    if not 0.0 <= config.dropout < 1.0:
-        raise ConfigError(f"dropout must be in [0, 1), got {config.dropout}")
+    for name in ("dropout", "word_dropout"):
+        if not 0.0 <= getattr(config, name) < 1.0:
+            raise ConfigError(f"{name} must be in [0, 1), got {getattr(config, name)}")
     if config.ngram < 0:
         raise ConfigError(f"ngram must be >= 0, got {config.ngram}")
     if config.ngram_tf not in NGRAM_TF:
@@ -373,8 +380,9 @@ def check_model(config: ModelConfig) -> None:
             raise ConfigError("--stateful needs --chunk-len K >= 1 (tokens per chunk)")
         if config.bidirectional:
             raise ConfigError("--stateful runs documents left to right in chunks; it cannot be --bidirectional")
-        if config.head == "flatten":
-            raise ConfigError("--stateful needs --head last, mean or max (flatten needs the whole padded sequence)")
+        if config.head in ("flatten", "concat"):
+            raise ConfigError(f"--stateful needs --head last, mean or max (not {config.head}: it pools the whole "
+                              "padded sequence or several ways at once)")
     elif config.chunk_len is not None:
         raise ConfigError("--chunk-len applies only with --stateful")
 
@@ -598,7 +606,8 @@ FLAGS: dict[str, Flag] = {
     "layers": Flag("stacked recurrent layers, --dropout between them"),
     "bidirectional": Flag("add a backward direction (reversed within each document's length), outputs "
                           "concatenated"),
-    "head": Flag("flatten (the book), or last/mean/max over the real tokens (padding-safe)", choices=HEADS),
+    "head": Flag("flatten (the book), or last/mean/max over the real tokens (padding-safe), or concat: last, max "
+                 "and mean side by side (Howard & Ruder 2018's concat pooling)", choices=HEADS),
     "stateful": Flag("run documents in chunks of --chunk-len tokens carrying the state (truncated BPTT, 8.5.1)"),
     "chunk_len": Flag("tokens per chunk with --stateful", "tokens", none="none", minimum=1),
     "train_embeddings": Flag("fine-tune the word vectors (the classifier: SparseAdam on the rows a batch uses; "
@@ -611,7 +620,8 @@ FLAGS: dict[str, Flag] = {
     "members": Flag("train N networks with seeds seed..seed+N-1 one after the other and average their logits "
                     "(a seed ensemble), 1 = one network", "networks", minimum=1),
     "rnn_maxlen": Flag("with --ngram: tokens the recurrent part reads", "tokens", default_text="--maxlen", minimum=1),
-    "word_dropout": Flag("replace word ids by <unk> in training with this probability"),
+    "word_dropout": Flag("in training, each word is left out of its document (the classifier; Iyyer et al. 2015) or "
+                         "replaced by <unk> (the tagger) with this probability, 0 = off"),
     "train_embeddings_dims": Flag("with --train-embeddings: the trained correction covers only the first N "
                                   "dimensions of the word vectors (with several --vectors files: the first files' "
                                   "columns), 0 = all", "dimensions"),

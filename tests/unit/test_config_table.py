@@ -31,7 +31,7 @@ OTHER = {"maxlen": 40, "val_split": 0.25, "oov": "unk", "strip_html": False, "sp
          "map_quotes": False, "whole_urls": False, "vector_norm": "unit", "word_weights": "none", "sif_a": 3e-3, "units": 8,
          "dropout": 0.35, "cell": "gru", "layers": 2, "bidirectional": True, "head": "mean", "stateful": True,
          "chunk_len": 7, "train_embeddings": True, "ngram": 2, "ngram_tf": "log", "rnn_maxlen": 30, "members": 3,
-         "mask_zero": False,
+         "mask_zero": False, "word_dropout": 0.1,
          "batch_size": 16, "epochs": 3, "lr": 2e-3, "rho": 0.8, "epsilon": 1e-6, "optimizer": "adam",
          "clip_norm": 5.0, "patience": 2, "restore_best": False, "monitor": "val_accuracy", "lr_decay": 0.1,
          "ema_decay": 0.9, "threshold": "auto"}

@@ -80,6 +80,10 @@ def test_export_refusals(tiny_imdb, tiny_vectors, tmp_path, capsys, one_thread):
     capsys.readouterr()
     assert main(["export", str(ngram), "--format", "keras", "--out", str(tmp_path / "ngram.keras")]) == 2
     one_line_error(capsys, "an n-gram ensemble (ngram=2) has no Keras equivalent")
+    concat = trained(tiny_imdb, tiny_vectors, tmp_path / "concat", "--cell", "gru", "--head", "concat")
+    capsys.readouterr()
+    assert main(["export", str(concat), "--format", "keras", "--out", str(tmp_path / "concat.keras")]) == 2
+    one_line_error(capsys, "the concat head (last, max and mean side by side) is not exported to Keras")
     assert not [p.name for p in tmp_path.iterdir() if ".keras" in p.name or p.suffix == ".h5"]
 
 

@@ -14,6 +14,7 @@ from loopynet.models.classifier import BookClassifier, count_trainable
 from loopynet.models.factory import build_classifier, is_book
 from loopynet.models.recurrent_classifier import (
     RecurrentClassifier,
+    drop_words,
     parameter_count,
     reverse_within_length,
 )
@@ -79,13 +80,14 @@ def test_book_configuration_builds_the_book_model_and_others_the_general_one():
                                         ({"stateful": True, "head": "last"}, "chunk-len"),
                                         ({"stateful": True, "chunk_len": 3, "bidirectional": True, "head": "last"}, "bidirectional"),
                                         ({"stateful": True, "chunk_len": 3}, "flatten"), ({"chunk_len": 3}, "stateful"),
-                                        ({"layers": 0}, "layers")])
+                                        ({"stateful": True, "chunk_len": 3, "head": "concat"}, "concat"),
+                                        ({"layers": 0}, "layers"), ({"word_dropout": 1.0}, "word_dropout")])
 def test_bad_settings_are_rejected_with_a_named_reason(kw, message):
     with pytest.raises(ValueError, match=message):
         build_classifier(config(**kw), table())
 
 
-CASES = list(itertools.product(["rnn", "gru", "lstm"], [False, True], ["last", "mean", "max"]))
+CASES = list(itertools.product(["rnn", "gru", "lstm"], [False, True], ["last", "mean", "max", "concat"]))
 
 
 @pytest.mark.parametrize("cell,bidirectional,head", CASES)
@@ -101,6 +103,56 @@ def test_padding_does_not_change_predictions(cell, bidirectional, head):
             longer = model(torch.nn.functional.pad(ids[row : row + 1, :n], (0, 400 - n)))  # padded to 400
             assert torch.allclose(alone, batch[row : row + 1], atol=1e-6)
             assert torch.allclose(longer, batch[row : row + 1], atol=1e-6)
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_concat_head_is_last_max_and_mean_side_by_side(bidirectional):
+    """The oracle: each review's outputs sliced to its length by hand; bidirectional "last" is the forward
+    half at the last real token and the backward half at the first."""
+    model = RecurrentClassifier(config(cell="gru", bidirectional=bidirectional, head="concat"), table(), seed=4).eval()
+    lengths = [7, 3, 12, 1]
+    ids = padded(lengths)
+    H, D = 5, 5 * (2 if bidirectional else 1)
+    with torch.no_grad():
+        out, _ = model.encode(ids)
+        features = []
+        for row, n in enumerate(lengths):
+            real = out[row, :n]
+            last = torch.cat([real[n - 1, :H], real[0, H:]]) if bidirectional else real[n - 1]
+            features.append(torch.cat([last, real.max(0).values, real.mean(0)]))
+        expected = (torch.stack(features) @ model.dense_kernel + model.dense_bias)[:, 0]
+        assert torch.allclose(model(ids), expected, atol=1e-6)
+    assert model.dense_kernel.shape == (3 * D, 1)
+    assert count_trainable(model) == parameter_count(model.config) == count_trainable(
+        RecurrentClassifier(config(cell="gru", bidirectional=bidirectional, head="max"), table())) + 2 * D
+
+
+def test_drop_words_leaves_out_real_tokens_and_closes_up():
+    """The oracle: the same uniform draws (torch's global generator, seeded alike) applied row by row."""
+    lengths = [7, 3, 12, 1, 0]
+    ids = padded(lengths)
+    torch.manual_seed(11)
+    dropped = drop_words(ids, 0.4)
+    torch.manual_seed(11)
+    draws = torch.rand(ids.shape)
+    kept = [[int(i) for i, u in zip(ids[row], draws[row]) if i != 0 and u >= 0.4] for row in range(len(lengths))]
+    assert dropped.tolist() == [k + [0] * (T - len(k)) for k in kept]
+    assert 0 < sum(map(len, kept)) < sum(lengths)
+    torch.manual_seed(11)
+    assert torch.equal(drop_words(ids, 0.4, trim=True), dropped[:, : max(map(len, kept))])
+
+
+def test_word_dropout_applies_in_training_only():
+    wd = RecurrentClassifier(config(cell="lstm", bidirectional=True, head="max", word_dropout=0.3), table(), seed=2)
+    plain = RecurrentClassifier(config(cell="lstm", bidirectional=True, head="max"), table(), seed=2)
+    ids = padded([7, 3, 12, 1])
+    with torch.no_grad():
+        assert torch.equal(wd.eval()(ids), plain.eval()(ids))
+        torch.manual_seed(3)
+        trained = wd.train()(ids)
+        torch.manual_seed(3)
+        assert torch.allclose(trained, plain.train()(drop_words(ids, 0.3, trim=True)), atol=1e-6)
+        assert not torch.allclose(trained, plain(ids), atol=1e-4)
 
 
 @pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])

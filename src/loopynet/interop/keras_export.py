@@ -56,6 +56,8 @@ def export_keras(model_dir: str | os.PathLike, out: str | os.PathLike) -> Path:
         raise ExportError(f"{model_dir}: an n-gram ensemble (ngram={config.ngram}) has no Keras equivalent")
     if config.members > 1:
         raise ExportError(f"{model_dir}: a seed ensemble (members={config.members}) has no single Keras equivalent")
+    if config.head == "concat":
+        raise ExportError(f"{model_dir}: the concat head (last, max and mean side by side) is not exported to Keras")
     if config.head == "flatten" and config.bidirectional and config.mask_zero:
         raise ExportError(f"{model_dir}: a bidirectional flatten model reverses within each review's length; "
                           "Keras' Flatten cannot take that mask")

@@ -15,8 +15,15 @@ Heads (on the (B, T, D) outputs after dropout):
   count, as in the book);
 - "last": the output at the last real token (bidirectional: forward at length-1 concatenated with
   backward at position 0, i.e. each direction's final state, Keras' default merge "concat");
-- "mean" / "max": over the real positions only.
-For last/mean/max a review's prediction is identical whether it is padded to 400 or to its own length.
+- "mean" / "max": over the real positions only;
+- "concat": "last", "max" and "mean" side by side (B, 3D) (concat pooling, Howard & Ruder 2018, "Universal
+  Language Model Fine-tuning for Text Classification", sec. 3.3).
+For last/mean/max/concat a review's prediction is identical whether it is padded to 400 or to its own length.
+
+Word dropout (`word_dropout` p > 0, training only): before the first layer each real token of a review is
+left out with probability p and the kept ones close up (`drop_words`; Iyyer et al. 2015, "Deep Unordered
+Composition Rivals Syntactic Methods for Text Classification", sec. 3.1), so the network reads a shorter
+review; evaluation reads every token.
 With `mask_zero=False` (Keras' semantics without a mask, used for imported Keras models) every one of
 the T steps counts as a token: "last" reads step T-1, mean/max pool all T steps and the backward
 direction runs over the whole padded sequence reversed; predictions then depend on the padding, so
@@ -172,7 +179,7 @@ class RecurrentClassifier(Network):
                                              for _ in range(directions)))
             input_dims = config.units * directions
         self.dropout = nn.Dropout(config.dropout)
-        features = input_dims * (config.maxlen if config.head == "flatten" else 1)
+        features = input_dims * head_width(config)
         self.dense_kernel = nn.Parameter(glorot_uniform_(torch.empty(features, 1), generator))
         self.dense_bias = nn.Parameter(torch.zeros(1))
 
@@ -188,6 +195,8 @@ class RecurrentClassifier(Network):
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         """ids (B, T) -> logits (B,)."""
         ids = ids.long()
+        if self.training and self.config.word_dropout > 0:
+            ids = drop_words(ids, self.config.word_dropout, trim=self.padding_safe)
         return self._logits(ids, None, self.steps_read(lengths_of(ids), ids.shape[1]))
 
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
@@ -311,18 +320,40 @@ class RecurrentClassifier(Network):
 
     def document_vector(self, out: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """out (B, T, D) top-layer outputs -> (B, D) one vector per document: the pooled vector of a mean/max
-        head, else the last real state (bidirectional: forward h_T with backward h_1), never the flatten input."""
-        kind = self.config.head if self.config.head in ("mean", "max") else "last"
+        head ((B, 3D) of a concat head), else the last real state (bidirectional: forward h_T with backward h_1),
+        never the flatten input."""
+        kind = self.config.head if self.config.head in ("mean", "max", "concat") else "last"
         return pool(out, lengths, kind, self.config.bidirectional)
+
+
+def head_width(config: ModelConfig) -> int:
+    """Features of the head per top-layer feature: maxlen (flatten), 3 (concat) or 1."""
+    return {"flatten": config.maxlen, "concat": 3}.get(config.head, 1)
+
+
+def drop_words(ids: torch.Tensor, p: float, trim: bool = False) -> torch.Tensor:
+    """ids (B, T) post-padded with 0 -> (B, T) ids with each real (non-zero) id left out with probability p
+    (torch's global generator, as dropout) and the kept ones moved up in their order, zeros after; with `trim`
+    the columns no row uses any more are cut off (at least one kept). Word dropout, Iyyer et al. 2015, sec. 3.1."""
+    keep = (ids != 0) & (torch.rand(ids.shape, device=ids.device) >= p)
+    rows = torch.arange(ids.shape[0], device=ids.device).view(-1, 1).expand_as(ids)
+    out = torch.zeros_like(ids)
+    out[rows[keep], keep.cumsum(1)[keep] - 1] = ids[keep]
+    if not trim or not keep.numel():
+        return out
+    return out[:, : max(1, int(keep.sum(1).max()))]
 
 
 def pool(out: torch.Tensor, lengths: torch.Tensor, kind: str, bidirectional: bool = False) -> torch.Tensor:
     """out (B, T, D) -> features of a head `kind`: flatten (B, T*D); last, mean, max (B, D) over the real
-    positions (lengths (B,)); a row without real positions gives zeros. Bidirectional "last" is the forward
-    half at position length-1 concatenated with the backward half at position 0 (each direction's final state)."""
+    positions (lengths (B,)); concat (B, 3D): last, max and mean side by side; a row without real positions
+    gives zeros. Bidirectional "last" is the forward half at position length-1 concatenated with the backward
+    half at position 0 (each direction's final state)."""
     B, T, D = out.shape
     if kind == "flatten":
         return out.reshape(B, T * D)
+    if kind == "concat":
+        return torch.cat([pool(out, lengths, part, bidirectional) for part in ("last", "max", "mean")], dim=1)
     if not T:
         return out.new_zeros(B, D)
     features = finish_pool(pool_part(out, lengths, kind), lengths, kind)
@@ -369,7 +400,7 @@ def parameter_count(config: ModelConfig) -> int:
         per = {"rnn": inputs * H + H * H + H, "gru": 3 * (inputs * H + H * H + 2 * H),
                "lstm": 4 * (inputs * H + H * H + 2 * H)}[config.cell]
         total += per * (2 if config.bidirectional else 1)
-    return total + D * (config.maxlen if config.head == "flatten" else 1) + 1
+    return total + D * head_width(config) + 1
 
 
 def describe(model: nn.Module) -> str:
@@ -377,7 +408,8 @@ def describe(model: nn.Module) -> str:
     config = model.config
     header = (f"cell={config.cell} layers={config.layers} bidirectional={config.bidirectional} head={config.head} "
               f"units={config.units} stateful={config.stateful} chunk_len={config.chunk_len} "
-              f"train_embeddings={config.train_embeddings} ngram={config.ngram} mask_zero={config.mask_zero}")
+              f"train_embeddings={config.train_embeddings} ngram={config.ngram} mask_zero={config.mask_zero} "
+              f"word_dropout={config.word_dropout}")
     lines = [header, "-" * 65]
     trainable = frozen = 0
     for name, tensor in list(model.named_parameters()) + list(model.named_buffers()):
