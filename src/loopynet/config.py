@@ -72,6 +72,11 @@ class DataConfig:
     vectors_errors: "strict" (a bad row of the vector file, or a header count that differs from its rows,
         stops the run) or "skip" (they are skipped and reported; `loopynet.data.vectors`).
     vectors_member: the file to read inside a zip archive of several (None: its only file).
+    train_words_min_count: 0 = the vocabulary is the words with a vector; N > 0 = also every word without a
+        vector that occurs at least N times in the training part gets a row of its own, zero at the start and
+        trained with the others (needs the model's train_embeddings): a larger vocabulary than the vector
+        file's, as Johnson & Zhang 2016 ("Supervised and Semi-Supervised Text Categorization using LSTM for
+        Region Embeddings", ICML) learn every frequent word's input weights from the labels.
 
     `BOOK_DATA` is the chapter's pipeline verbatim (`loopynet train --preset book`).
     """
@@ -89,6 +94,7 @@ class DataConfig:
     sif_a: float = 1e-3
     vectors_errors: str = "strict"
     vectors_member: str | None = None
+    train_words_min_count: int = 0
 
 
 BOOK_DATA = {"strip_html": False, "split_periods": False, "map_quotes": False, "whole_urls": False,
@@ -309,6 +315,14 @@ def check_data_and_train(data: DataConfig, train: TrainConfig) -> None:
                           "set --val-split (e.g. 0.2) or drop --patience")
 
 
+def check_data_and_model(data: DataConfig, model: ModelConfig) -> None:
+    """Raise ConfigError when `train_words_min_count` is set without `train_embeddings`: the rows it adds start
+    at zero and only fine-tuning gives them values."""
+    if data.train_words_min_count and not model.train_embeddings:
+        raise ConfigError(f"train_words_min_count {data.train_words_min_count} gives words without a vector rows "
+                          "that start at zero and only --train-embeddings trains; add --train-embeddings or set it to 0")
+
+
 def check_data(config: DataConfig) -> None:
     """Raise ConfigError naming the first DataConfig value outside its range (before any work)."""
     check_types(config)
@@ -321,6 +335,8 @@ def check_data(config: DataConfig) -> None:
     if config.vector_norm not in CLASSIFIER_VECTOR_NORMS:
         raise ConfigError(f"the classifier's vector_norm must be one of {CLASSIFIER_VECTOR_NORMS}, got "
                           f"{config.vector_norm!r}")
+    if config.train_words_min_count < 0:
+        raise ConfigError(f"train_words_min_count must be >= 0 (0 = off), got {config.train_words_min_count}")
 
 
 MAX_LR = 10.0  # no optimizer loopynet offers trains with a larger step; 1e39 overflowed float32 in RMSprop
@@ -592,6 +608,9 @@ FLAGS: dict[str, Flag] = {
     "word_weights": Flag("sif: scale each word vector by a/(a + its corpus frequency) (Arora et al. 2017); "
                          "none: the book", choices=WORD_WEIGHTS),
     "sif_a": Flag("a of --word-weights sif"),
+    "train_words_min_count": Flag("with --train-embeddings: words without a vector seen this often in the training "
+                                  "part get a row of their own, zero at the start and trained (a larger vocabulary), "
+                                  "0 = off", "occurrences"),
     "lowercase_fallback": Flag("look a token up as written, else lowercased"),
     "tag_scheme": Flag("tags the model learns (the data's are iob2); output is always IOB2", choices=TAG_SCHEMES),
     "input_scheme": Flag("tag scheme of the CoNLL files, converted on reading; auto: detected, and said (an I- tag "

@@ -104,6 +104,10 @@ def test_saved_files_get_the_umask_mode_not_0600(model_dir):
     ("--lr-decay", "nan", "lr_decay must be >= 0"),
     ("--threads", "0", "--threads must be 1 to 256"),
     ("--threads", "100000", "--threads must be 1 to 256"),
+    ("--word-dropout", "1", "word_dropout must be in [0, 1)"),
+    ("--train-words-min-count", "-1", "train_words_min_count must be >= 0"),
+    ("--train-words-min-count", "2", "train_words_min_count 2 gives words without a vector rows that start at zero "
+                                     "and only --train-embeddings trains"),
 ])
 def test_out_of_range_settings_stop_before_any_work(flag, value, message, tiny_imdb, tiny_vectors, tmp_path, capsys):
     assert train(tiny_imdb, tiny_vectors, tmp_path / "o", flag, value) == 2

@@ -167,3 +167,18 @@ def test_nan_loss_stops_training_and_saves_nothing(tiny_imdb, tmp_path):
 def test_embedding_dims_must_match_the_vectors(tiny_imdb, tiny_vectors):
     with pytest.raises(ValueError, match="--embedding-dims 50 but .* has 8-dimensional vectors"):
         Classifier.train(tiny_imdb, tiny_vectors, model_config=ModelConfig(embedding_dims=50), progress=False)
+
+
+def test_training_words_without_a_vector_get_trained_rows(tiny_imdb, tiny_vectors, tmp_path):
+    """--train-words-min-count: 'unknownword' (no vector in the tiny vectors) gets a row that starts at zero and
+    is fine-tuned; it survives save and load, and the words with vectors keep their ids."""
+    clf = Classifier.train(tiny_imdb, tiny_vectors, progress=False, log=lambda s: None,
+                           data_config=DataConfig(train_words_min_count=2),
+                           model_config=ModelConfig(units=6, maxlen=12, cell="gru", head="max", train_embeddings=True),
+                           train_config=TrainConfig(epochs=1, batch_size=8, lr=5e-3, optimizer="adam"))
+    plain = Classifier.train(tiny_imdb, tiny_vectors, progress=False, log=lambda s: None, **SMALL)
+    assert clf.vocab.words == plain.vocab.words + ["unknownword"]
+    row = clf.model.embeddings[clf.vocab.index["unknownword"]]
+    assert row.abs().sum() > 0
+    again = Classifier.load(clf.save(tmp_path / "m"))
+    assert torch.equal(again.model.embeddings[-1], row)

@@ -28,7 +28,7 @@ from loopynet.tune.space import Space, tunable_options
 
 # a value other than the default for every tunable option of `loopynet train`
 OTHER = {"maxlen": 40, "val_split": 0.25, "oov": "unk", "strip_html": False, "split_periods": False,
-         "map_quotes": False, "whole_urls": False, "vector_norm": "unit", "word_weights": "none", "sif_a": 3e-3, "units": 8,
+         "map_quotes": False, "whole_urls": False, "vector_norm": "unit", "word_weights": "none", "sif_a": 3e-3, "train_words_min_count": 2, "units": 8,
          "dropout": 0.35, "cell": "gru", "layers": 2, "bidirectional": True, "head": "mean", "stateful": True,
          "chunk_len": 7, "train_embeddings": True, "ngram": 2, "ngram_tf": "log", "rnn_maxlen": 30, "members": 3,
          "mask_zero": False, "word_dropout": 0.1,

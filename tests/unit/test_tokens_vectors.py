@@ -14,7 +14,15 @@ from loopynet.data.report import make_report
 from loopynet.data.tokenize import tokenize, tokenize_packed
 from loopynet.data.tokenized import load_tokenized, tokenize_corpus
 from loopynet.data.vectors import VectorsError, load_vectors
-from loopynet.data.vocab import Vocabulary, all_but_the_top, build_vocabulary, encode, encode_texts, sif_weights
+from loopynet.data.vocab import (
+    Vocabulary,
+    all_but_the_top,
+    build_vocabulary,
+    encode,
+    encode_texts,
+    sif_weights,
+    words_to_train,
+)
 from tests.conftest import write_word2vec
 
 
@@ -91,6 +99,22 @@ def test_oov_tokens_are_dropped_and_counted_like_the_book(vectors_file):
     assert report.empty_files == ["1.txt", "2.txt"]
     assert "2 empty (1 no tokens, 1 no token with a vector: 1.txt, 2.txt)" in report.line()
     assert report.class_counts == {"neg": 1, "pos": 2}
+
+
+def test_training_words_without_a_vector_get_zero_rows_of_their_own(vectors_file):
+    corpus = tokenized(["the zzz movie qqq zzz", "zzz qqq www bad", "www www www www"], [0, 1, 1])
+    vectors = load_vectors(vectors_file)
+    training_part = corpus.subset(np.array([0, 1]))  # www is frequent only in the third (validation) review
+    assert words_to_train(training_part, vectors, 0) == []
+    assert words_to_train(training_part, vectors, 1) == ["zzz", "qqq", "www"]
+    extra = words_to_train(training_part, vectors, 2)
+    assert extra == ["zzz", "qqq"]
+    vocab, matrix = build_vocabulary(corpus, vectors, vector_norm="unit", extra_words=extra)
+    assert vocab.words == ["<pad>", "the", "movie", "bad", "zzz", "qqq"]
+    assert np.allclose(np.linalg.norm(matrix[1:4], axis=1), 1, atol=1e-3) and not matrix[4:].any()
+    docs, oov = encode(corpus, vocab)
+    assert [list(docs.first_ids(i, 9)) for i in range(3)] == [[1, 4, 2, 5, 4], [4, 5, 3], []]
+    assert (oov.tokens, oov.oov_tokens) == (13, 5)  # www of the third review: not frequent in training
 
 
 def test_unk_policy_maps_oov_to_one_id(vectors_file):

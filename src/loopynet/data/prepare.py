@@ -22,7 +22,7 @@ from loopynet.data.report import DataReport, hidden_report, make_report
 from loopynet.data.tokenize import TokenizerOptions
 from loopynet.data.tokenized import load_tokenized
 from loopynet.data.vectors import VectorsError, WordVectors
-from loopynet.data.vocab import EncodedDocs, Vocabulary, build_vocabulary, encode
+from loopynet.data.vocab import EncodedDocs, Vocabulary, build_vocabulary, encode, words_to_train
 from loopynet.home import cache_dir
 
 
@@ -59,7 +59,8 @@ def prepare_training_data(data: str | os.PathLike, vectors: WordVectors, config:
     """Read (through the token cache), shuffle, slice (`config.limit`), split and encode `split`; the data
     reports count what the model's `maxlen` (tokens per document, ModelConfig.maxlen) cuts.
 
-    The vocabulary is every word of the loaded documents that has a vector (no labels are used).
+    The vocabulary is every word of the loaded documents that has a vector (no labels are used), then, with
+    `config.train_words_min_count`, the training part's frequent words without one (`words_to_train`).
 
     Raises:
         CorpusError: unreadable data, not exactly 2 classes (the model has one sigmoid output), or no
@@ -74,9 +75,10 @@ def prepare_training_data(data: str | os.PathLike, vectors: WordVectors, config:
                           "the classifier has one sigmoid output and needs exactly 2 class folders")
     corpus = corpus.subset(np.random.default_rng(seed).permutation(len(corpus))[: config.limit])
     seconds = {"read_and_tokenize": time.perf_counter() - start}
-    vocab, embeddings = build_vocabulary(corpus, vectors, config.oov, config.vector_norm, config.word_weights,
-                                         config.sif_a)
     train_index, validation_index = stratified_split(np.asarray(corpus.labels), config.val_split)
+    extra = words_to_train(corpus.subset(train_index), vectors, config.train_words_min_count)
+    vocab, embeddings = build_vocabulary(corpus, vectors, config.oov, config.vector_norm, config.word_weights,
+                                         config.sif_a, extra)
     split_point = len(train_index)
     if split_point == 0:
         raise CorpusError(f"--data {data}: no training document left ({len(corpus)} documents, "

@@ -108,13 +108,26 @@ class OOVCount:
     oov_tokens: int
 
 
+def words_to_train(corpus: TokenizedCorpus, vectors: WordVectors, min_count: int) -> list[str]:
+    """The token types of `corpus` (a training part) without a vector that occur at least `min_count` times,
+    most frequent first (ties in type order); [] for min_count 0."""
+    if not min_count:
+        return []
+    counts = corpus.type_counts()
+    order = np.argsort(-counts, kind="stable")
+    return [corpus.types[t] for t in order if counts[t] >= min_count and corpus.types[t] not in vectors.index]
+
+
 def build_vocabulary(corpus: TokenizedCorpus, vectors: WordVectors, oov: str = "drop", vector_norm: str = "none",
-                     word_weights: str = "none", sif_a: float = 1e-3) -> tuple[Vocabulary, np.ndarray]:
-    """The corpus' token types that have a vector, most frequent first, and their (V, E) float32 matrix.
+                     word_weights: str = "none", sif_a: float = 1e-3, extra_words: list[str] = ()
+                     ) -> tuple[Vocabulary, np.ndarray]:
+    """The corpus' token types that have a vector, most frequent first, then `extra_words` (words without a
+    vector, e.g. `words_to_train`'s, to be trained from zero rows), and their (V, E) float32 matrix.
 
     vector_norm "unit" scales every word's vector to L2 norm 1; "abtt" first post-processes the table
     with `all_but_the_top`, then scales to norm 1. word_weights "sif" then multiplies each word's
-    vector by `sif_weights` of its count in `corpus` (no labels are used). Padding and `<unk>` stay zero.
+    vector by `sif_weights` of its count in `corpus` (no labels are used). Padding, `<unk>` and the
+    extra words' rows stay zero.
 
     Raises:
         ValueError: unknown `oov`, `vector_norm` or `word_weights`, or `sif_a` <= 0.
@@ -128,14 +141,14 @@ def build_vocabulary(corpus: TokenizedCorpus, vectors: WordVectors, oov: str = "
     specials = [PAD] + ([UNK] if oov == "unk" else [])
     kept = [t for t in order if counts[t] > 0 and corpus.types[t] in vectors.index]
     words = specials + [corpus.types[t] for t in kept]
-    matrix = np.zeros((len(words), vectors.embedding_dims), dtype=np.float32)
+    matrix = np.zeros((len(words) + len(extra_words), vectors.embedding_dims), dtype=np.float32)
     rows = [vectors.index[w] for w in words[len(specials):]]
-    matrix[len(specials):] = vectors.vectors[rows]
-    words_part = matrix[len(specials):]
+    matrix[len(specials):len(words)] = vectors.vectors[rows]
+    words_part = matrix[len(specials):len(words)]
     normalise(words_part, vector_norm)
     if word_weights == "sif":
         words_part *= sif_weights(counts[kept], counts.sum(), sif_a)[:, None].astype(np.float32)
-    return Vocabulary(words, oov), matrix
+    return Vocabulary(words + list(extra_words), oov), matrix
 
 
 def vocabulary_from_vectors(vectors: WordVectors, oov: str = "drop", vector_norm: str = "none"

@@ -26,6 +26,7 @@ from loopynet.config import (
     NgramConfig,
     TrainConfig,
     check_data,
+    check_data_and_model,
     check_data_and_train,
     check_monitor,
     check_model,
@@ -114,6 +115,7 @@ class Classifier:
         check_data_and_train(data_config, train_config)
         model_config = model_config or ModelConfig()
         check_model(model_config)  # before any file is read
+        check_data_and_model(data_config, model_config)
         settings = checked_settings({"data_file": data, "vectors_file": vectors, "init_from": init_from},
                                     {"data": data_config, "model": model_config, "train": train_config,
                                      "ngram": ngram_config}, checkpoint_dir, resume, split=split)
