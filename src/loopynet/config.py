@@ -30,7 +30,7 @@ DEVICES = ("auto", "cpu", "cuda")
 WORD_WEIGHTS = ("none", "sif")
 TAG_SCHEMES = ("iob2", "iobes")
 INPUT_SCHEMES = ("auto", "iob1", "iob2", "iobes")  # the tags of CoNLL files (loopynet.data.conll.read_tagged)
-OPTIMIZERS = ("rmsprop", "adam")
+OPTIMIZERS = ("rmsprop", "adam", "nadam")
 MONITORS = ("val_loss", "val_accuracy", "val_f1")
 """Every --monitor; the classifier reports val_loss and val_accuracy, the tagger also val_f1."""
 VECTORS_ERRORS = ("strict", "skip")  # --vectors-errors: stop at a bad row of a vector file, or skip it (loopynet.data.vectors)
@@ -39,6 +39,8 @@ CASINGS = ("<pad>", "lower", "upper", "title", "mixed", "numeric", "mainly_numer
 """The tagger's casing classes (rows of its --casing-dims embedding; loopynet.data.indexes.casing)."""
 CHAR_ENCODERS = ("cnn", "lstm", "both")
 """--char-encoder of the tagger: a character CNN, a character BiLSTM, or both concatenated."""
+DROPOUT_MODES = ("standard", "variational")
+"""--dropout-mode of the tagger: a new mask at every time step, or one mask per sentence for all its steps."""
 HEADS = ("flatten", "last", "mean", "max", "concat")
 """--head of the classifier; concat = last, max and mean concatenated (padding-safe; RecurrentClassifier)."""
 NGRAM_TF = ("binary", "log")
@@ -242,7 +244,17 @@ class TaggerConfig:
     cell: "rnn" (loopynet's Keras SimpleRNN), "gru" or "lstm" (torch's, cuDNN-style gates).
     units: per direction. bidirectional: a second RNN reads each sentence backwards; the two outputs
         are concatenated per step (2*units features).
-    dropout: on the step inputs and on the RNN outputs (Lample et al. 2016: 0.5).
+    layers: stacked recurrent layers (lstm/gru only), each reading the previous one's outputs (2*units
+        features when bidirectional) with `dropout` between them; Reimers & Gurevych 2017 ("Optimal
+        hyperparameters for deep LSTM-networks for sequence labeling tasks", arXiv:1707.06799) found 2
+        BiLSTM layers best for NER. Folders saved before this field existed hold 1.
+    dropout: on the step inputs, between stacked layers and on the RNN outputs (Lample et al. 2016: 0.5).
+    dropout_mode: "standard" (a new mask at every time step) or "variational" (one mask per sentence and
+        feature, the same at every time step: Gal & Ghahramani 2016, "A theoretically grounded application
+        of dropout in recurrent neural networks"; Reimers & Gurevych 2017 found it the most useful single
+        choice for sequence labelling). Here on the inputs and outputs of each recurrent layer, not on its
+        recurrent state (the fused C kernels run the recurrence). Folders saved before this field existed
+        hold "standard".
     word_dropout: in training, each word id is replaced by <unk> with this probability (Lample et al.
         2016 do this for singletons), so the unknown-word row, casing and characters learn to carry
         the words the test set has and training did not.
@@ -265,8 +277,10 @@ class TaggerConfig:
 
     cell: str = "lstm"
     units: int = 200
+    layers: int = 1
     bidirectional: bool = True
     dropout: float = 0.5
+    dropout_mode: str = "standard"
     word_dropout: float = 0.0
     casing_dims: int = 8
     char_encoder: str = "cnn"
@@ -408,9 +422,13 @@ def check_tagger(config: TaggerConfig) -> None:
     check_types(config)
     if config.cell not in CELLS:
         raise ConfigError(f"cell must be one of {CELLS}, got {config.cell!r}")
-    for name in ("units", "char_width", "vocab_size", "embedding_dims", "num_chars", "num_tags"):
+    for name in ("units", "layers", "char_width", "vocab_size", "embedding_dims", "num_chars", "num_tags"):
         if getattr(config, name) < 1:
             raise ConfigError(f"{name} must be >= 1, got {getattr(config, name)}")
+    if config.layers > 1 and config.cell == "rnn":
+        raise ConfigError(f"layers {config.layers} needs cell lstm or gru (the tagger stacks only torch's cells)")
+    if config.dropout_mode not in DROPOUT_MODES:
+        raise ConfigError(f"dropout_mode must be one of {DROPOUT_MODES}, got {config.dropout_mode!r}")
     if config.char_encoder not in CHAR_ENCODERS:
         raise ConfigError(f"char_encoder must be one of {CHAR_ENCODERS}, got {config.char_encoder!r}")
     for name in ("casing_dims", "char_dims", "char_filters", "char_units", "finetune_words"):
@@ -623,6 +641,8 @@ FLAGS: dict[str, Flag] = {
     "embedding_dims": Flag("must match the vectors", "dimensions", default_text="the vector file's"),
     "cell": Flag("rnn: Keras SimpleRNN (the book); gru/lstm: torch.nn.GRU/LSTM", choices=CELLS),
     "layers": Flag("stacked recurrent layers, --dropout between them"),
+    "dropout_mode": Flag("standard: a new dropout mask at every time step; variational: one mask per sentence, the "
+                         "same at every step (Gal & Ghahramani 2016; the tagger only)", choices=DROPOUT_MODES),
     "bidirectional": Flag("add a backward direction (reversed within each document's length), outputs "
                           "concatenated"),
     "head": Flag("flatten (the book), or last/mean/max over the real tokens (padding-safe), or concat: last, max "
@@ -659,7 +679,8 @@ FLAGS: dict[str, Flag] = {
     "rho": Flag("RMSprop's decay of the squared-gradient average (Keras' default)"),
     "epsilon": Flag("RMSprop/Adam epsilon (Keras' default)"),
     "seed": Flag("seed of the shuffle, the split, the initial weights and dropout", minimum=0),
-    "optimizer": Flag("rmsprop (the book) or adam", choices=OPTIMIZERS),
+    "optimizer": Flag("rmsprop (the book), adam, or nadam (Adam with Nesterov momentum, Dozat 2016)",
+                      choices=OPTIMIZERS),
     "clip_norm": Flag("clip each batch's global gradient norm to this, 0 = off", none="off", zero_off=True),
     "patience": Flag("early stopping: epochs without a better --monitor, 0 = off; the best epoch's weights are "
                      "restored", "epochs", none="off", zero_off=True),
@@ -697,7 +718,8 @@ COMMAND_FIELDS: dict[str, tuple[tuple[type, tuple[str, ...]], ...]] = {
     "tag train": (
         (TaggerDataConfig, ("lowercase_fallback", "vector_norm", "train_embeddings", "limit", "validation_limit",
                             "tag_scheme", "input_scheme", "vectors_errors", "vectors_member")),
-        (TaggerConfig, ("cell", "units", "bidirectional", "dropout", "word_dropout", "casing_dims", "char_encoder",
+        (TaggerConfig, ("cell", "units", "layers", "bidirectional", "dropout", "dropout_mode", "word_dropout",
+                        "casing_dims", "char_encoder",
                         "char_filters", "char_units", "char_dims", "crf", "train_embeddings_dims")),
         (TrainConfig, ("batch_size", "epochs", "lr", "optimizer", "lr_decay", "ema_decay", "clip_norm", "patience",
                        "monitor", "seed")),

@@ -102,19 +102,22 @@ class TaggerGraph(nn.Module):
         self.tagger = model
         if model.config.cell == "rnn":
             backward = model.rnn_backward
-            self.directions = nn.ModuleList([from_simple_rnn(model.rnn)]
-                                            + ([from_simple_rnn(backward)] if backward is not None else []))
+            self.layers = nn.ModuleList([nn.ModuleList([from_simple_rnn(model.rnn)]
+                                                       + ([from_simple_rnn(backward)] if backward is not None else []))])
         else:
             suffixes = ["", "_reverse"] if model.config.bidirectional else [""]
-            self.directions = nn.ModuleList(_one_direction(model.rnn, s) for s in suffixes)
+            self.layers = nn.ModuleList(nn.ModuleList(_one_direction(rnn, s) for s in suffixes)
+                                        for rnn in [model.rnn, *model.upper])
         self.eval()
 
     def forward(self, words, cases, chars, lengths) -> torch.Tensor:
-        x = self.tagger.step_inputs(words, cases, chars)  # (B, T, features)
-        out = self.directions[0](x)[0]
-        if len(self.directions) == 2:
-            back = self.directions[1](reverse_within_length(x, lengths))[0]
-            out = torch.cat([out, reverse_within_length(back, lengths)], dim=-1)
+        out = self.tagger.step_inputs(words, cases, chars)  # (B, T, features)
+        for directions in self.layers:  # stacked layers: each reads the previous one's outputs (B, T, D*H)
+            x = out
+            out = directions[0](x)[0]
+            if len(directions) == 2:
+                back = directions[1](reverse_within_length(x, lengths))[0]
+                out = torch.cat([out, reverse_within_length(back, lengths)], dim=-1)
         return self.tagger.dense(out)
 
 

@@ -1,7 +1,7 @@
 """A recurrent sequence tagger: a label at every time step (NLP in Action 8.1.2.2).
 
     word vectors (+ casing embedding) (+ character CNN and/or character BiLSTM)
-    ->  (bi)directional RNN/GRU/LSTM, return_sequences
+    ->  Dropout -> (bi)directional RNN/GRU/LSTM, return_sequences (x layers, Dropout between them)
     ->  Dropout -> Dense(num_tags) at every step (Keras' TimeDistributed(Dense))  ->  softmax or a CRF
 
 Axes: B batch, T time (tokens), L characters per token, E word-vector dims, H units per direction,
@@ -65,6 +65,23 @@ def frozen_embedding(table: torch.Tensor) -> nn.Embedding:
     return embedding
 
 
+class VariationalDropout(nn.Module):
+    """Dropout with one mask per sentence and feature, the same at every time step (Gal & Ghahramani 2016,
+    "A theoretically grounded application of dropout in recurrent neural networks"): x (B, T, F) ->
+    x * mask (B, 1, F) / (1 - p) in training, x in eval mode. Drawn from torch's global generator, as
+    nn.Dropout."""
+
+    def __init__(self, p: float):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return x
+        keep = torch.empty(x.shape[0], 1, x.shape[2], dtype=x.dtype, device=x.device).bernoulli_(1 - self.p)
+        return x * keep / (1 - self.p)
+
+
 class SequenceTagger(Network):
     """Emission scores (B, T, K) for every step; `loss` and `decode` on top (softmax or CRF)."""
 
@@ -110,8 +127,13 @@ class SequenceTagger(Network):
         else:
             cls = nn.LSTM if config.cell == "lstm" else nn.GRU
             self.rnn = cls(features, H, batch_first=True, bidirectional=config.bidirectional)
-        self.dropout = nn.Dropout(config.dropout)
-        self.dense = nn.Linear(H * (2 if config.bidirectional else 1), config.num_tags)
+        D = 2 if config.bidirectional else 1
+        # layers 2..n (an empty ModuleList has no weights: one-layer folders keep their keys and initial weights)
+        self.upper = nn.ModuleList(cls(D * H, H, batch_first=True, bidirectional=config.bidirectional)
+                                   for _ in range(config.layers - 1))
+        self.dropout = nn.Dropout(config.dropout) if config.dropout_mode == "standard" \
+            else VariationalDropout(config.dropout)
+        self.dense = nn.Linear(D * H, config.num_tags)
         if config.crf:
             from torchcrf import CRF
 
@@ -186,6 +208,8 @@ class SequenceTagger(Network):
                 out = torch.cat([out, reverse_within_length(back, lengths)], dim=-1)
         else:
             out = recurrent_outputs(self.rnn, x, lengths)
+            for rnn in self.upper:
+                out = recurrent_outputs(rnn, self.dropout(out), lengths)
         return self.dense(self.dropout(out))
 
     @staticmethod

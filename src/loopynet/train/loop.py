@@ -82,7 +82,8 @@ class Task(Protocol):
 
 def make_optimizer(model: NetworkLike, config: TrainConfig) -> torch.optim.Optimizer:
     """RMSprop with Keras' constants (lr 1e-3, rho 0.9, eps 1e-7; Tieleman & Hinton 2012, lecture 6.5),
-    or Adam (Kingma & Ba 2015) with the same lr and eps.
+    Adam (Kingma & Ba 2015) or Nadam (Adam with Nesterov momentum, Dozat 2016, "Incorporating Nesterov
+    momentum into Adam"; torch.optim.NAdam with its momentum_decay 4e-3) with the same lr and eps.
 
     `torch.optim.RMSprop` adds eps outside the square root, as Keras 2 (the book's) did.
 
@@ -96,6 +97,8 @@ def make_optimizer(model: NetworkLike, config: TrainConfig) -> torch.optim.Optim
         dense = torch.optim.RMSprop(trainable, lr=config.lr, alpha=config.rho, eps=config.epsilon)
     elif config.optimizer == "adam":
         dense = torch.optim.Adam(trainable, lr=config.lr, eps=config.epsilon)
+    elif config.optimizer == "nadam":
+        dense = torch.optim.NAdam(trainable, lr=config.lr, eps=config.epsilon)
     else:
         raise ConfigError(f"optimizer must be one of {OPTIMIZERS}, got {config.optimizer!r}")
     if not sparse:
