@@ -198,7 +198,25 @@ def test_a_char_lstm_tagger_round_trips_and_a_folder_without_char_encoder_loads_
     older = tmp_path / "cnn"
     shutil.copytree(folder, older)
     raw = json.loads((older / "config.json").read_text())
-    del raw["model"]["char_encoder"], raw["model"]["char_units"]  # as written before the fields existed
+    for key in ("char_encoder", "char_units", "layers", "dropout_mode"):  # as written before the fields existed
+        del raw["model"][key]
     (older / "config.json").write_text(json.dumps(raw))
     loaded = Tagger.load(older)
     assert loaded.model.config == cnn.model.config and loaded.tag(sentences) == cnn.tag(sentences)
+
+
+def test_a_two_layer_variational_nadam_tagger_round_trips(vectors, tmp_path):
+    """--layers 2 --dropout-mode variational --optimizer nadam: trains, saves the config and the second layer's
+    weights, and loads to the same tags."""
+    config = dict(SMALL, model_config=TaggerConfig(units=8, layers=2, dropout_mode="variational", char_dims=4,
+                                                   char_filters=6, casing_dims=3),
+                  train_config=TrainConfig(epochs=2, optimizer="nadam", lr=0.01, batch_size=16, seed=0))
+    tagger = Tagger.train(CONLL, vectors, progress=False, log=lambda s: None, **config)
+    folder = tagger.save(tmp_path / "deep")
+    saved = json.loads((folder / "config.json").read_text())
+    assert (saved["model"]["layers"], saved["model"]["dropout_mode"], saved["train"]["optimizer"]) == \
+        (2, "variational", "nadam")
+    loaded = Tagger.load(folder)
+    sentences = [s.tokens for s in read_split(CONLL, "test")[:40]]
+    assert loaded.model.config == tagger.model.config and len(loaded.model.upper) == 1
+    assert loaded.tag(sentences) == tagger.tag(sentences)
