@@ -11,7 +11,10 @@ Recipes are chosen on validation F1; the test split is evaluated once per final 
     bash benchmarks/tagger_run.sh conll50-s1 --test --vectors ../shared/data/glove_6B_50d_conll.bin.gz --seed 1
     .venv/bin/python benchmarks/tagger_recipes.py runs/tagger/*            # prints the table, writes the JSON
 
-Rows already in the JSON whose run folders are not given are kept (a run given again replaces its row).
+Rows already in the JSON whose run folders are not given are kept (a run given again replaces its row); so is the
+final recipe's list of runs when --final is not given. A run continued from another's checkpoint (its folder's
+model.checkpoint copied from run SRC, then `--resume`) has the line `resumed from SRC` in its meta.txt: its row
+gets `resumed_from` and `user_cpu_s_total`, its own user CPU plus that of the runs it continues.
 
 References (test F1, conlleval): Lample et al. 2016, BiLSTM-CRF + char-LSTM, 90.94; Ma & Hovy 2016,
 BiLSTM-CNN-CRF with 100-d GloVe, 91.21.
@@ -69,7 +72,16 @@ def collect(folder: Path) -> dict:
            "valid": f1s(json.loads((folder / "valid.json").read_text()))}
     if (folder / "test.json").is_file():
         row["test"] = f1s(json.loads((folder / "test.json").read_text()))
+    if source := re.search(r"resumed from (\S+)", meta):
+        row["resumed_from"], row["user_cpu_s_total"] = source.group(1), user_cpu_total(folder)
     return row
+
+
+def user_cpu_total(folder: Path) -> float:
+    """The user CPU seconds of a run and of the runs it continues (`resumed from` lines; a stopped run counts)."""
+    own = time_v((folder / "time.txt").read_text())["user_cpu_s"]
+    source = re.search(r"resumed from (\S+)", (folder / "meta.txt").read_text())
+    return own + (user_cpu_total(folder.parent / source.group(1)) if source else 0.0)
 
 
 def merged(rows: list[dict], results: Path) -> list[dict]:
@@ -85,7 +97,7 @@ def summary(rows: list[dict]) -> dict:
     tests = [r["test"]["f1"] for r in rows if "test" in r]
     if len(tests) < 2:
         return {}
-    return {"test_f1_mean": statistics.mean(tests), "test_f1_sd": statistics.stdev(tests), "runs": len(tests)}
+    return {"test_f1_mean": statistics.mean(tests), "test_f1_sd": statistics.stdev(tests), "seeds": len(tests)}
 
 
 def table(rows: list[dict]) -> str:
@@ -103,11 +115,14 @@ def table(rows: list[dict]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", type=Path, help="run folders of benchmarks/tagger_run.sh")
-    parser.add_argument("--final", nargs="*", default=[], help="the runs (seeds) of the final recipe")
+    parser.add_argument("--final", nargs="*", default=None, help="the runs (seeds) of the final recipe (default: "
+                        "those the JSON names)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     collected = [collect(f) for f in args.runs if (f / "model" / "history.json").is_file()]
     rows = merged(collected, args.out)
+    if args.final is None:
+        args.final = json.loads(args.out.read_text())["final_recipe"]["runs"] if args.out.is_file() else []
     final = [r for r in rows if r["run"] in args.final]
     print(table(rows))
     result = {"references_test_f1": REFERENCES, "runs": rows, "final_recipe": {"runs": args.final, **summary(final)}}
