@@ -1,5 +1,6 @@
 """Build, cache and load loopynet's compiled kernels (models/kernel.c: SimpleRNN, projections, head;
-models/cells_kernel.c: fused LSTM/GRU steps) and call them on torch tensors.
+models/cells_kernel.c: fused LSTM/GRU steps; models/pool_kernel.c: the dropout + max head) and call them on
+torch tensors.
 
 Where `pip install` built them into the package (setup.py: `loopynet/models/_kernels_<variant>*.so` and
 `_kernels.json`, from the same sources and flags but a portable target, see models/kernel_sources.py),
@@ -39,7 +40,7 @@ from loopynet.models import kernel_sources
 from loopynet.models.kernel_sources import installed_library
 
 ENV = "LOOPYNET_KERNEL"  # "torch": never use the compiled kernels; "jit": never the installed library
-SOURCES = kernel_sources.SOURCES  # kernel.c and cells_kernel.c: one library
+SOURCES = kernel_sources.SOURCES  # kernel.c, cells_kernel.c and pool_kernel.c: one library
 FLAGS = kernel_sources.JIT_FLAGS
 ROWS = 8  # kernel.c's ROWS: rows per register tile, so the smallest useful share of a thread
 _SUFFIX = {torch.float32: "_f32", torch.float64: "_f64"}
@@ -78,6 +79,8 @@ class Kernels:
             self._sig("lstm_backward" + suffix, [P, L, P, P, P, P, P, P, P, L, P, P, I, I, I, I], I)
             self._sig("gru_forward" + suffix, [P, P, L, P, P, P, P, P, L, P, P, I, I, I, I], I)
             self._sig("gru_backward" + suffix, [P, L, P, P, P, P, P, L, P, P, I, I, I, I], I)
+            self._sig("max_pool_forward" + suffix, [P, L, L, P, real, P, P, P, P, I, I, I, I], None)
+            self._sig("max_pool_backward" + suffix, [P, P, P, P, L, L, I, I], None)
         self._sig("dropout_mask", [P, L, ctypes.c_uint64, ctypes.c_uint32, I], None)
         self._sig("unique_ids", [P, L, L, P, P, P], L)
 
@@ -278,6 +281,25 @@ class Kernels:
                                            _ptr(gates), _ptr(dgx), dgx.stride(0), _ptr(dgh), _ptr(dh0), T, B, H,
                                            self._threads(B)):
             raise MemoryError("loopynet kernel gru_backward: out of memory")
+
+    def max_pool_forward(self, out: torch.Tensor, mask: torch.Tensor | None, scale: float, lengths: torch.Tensor,
+                         pooled: torch.Tensor, arg: torch.Tensor, gain: torch.Tensor) -> None:
+        """pooled (B, D) <- for each row b and feature f the maximum over t < lengths[b] of out[t, b, f] times
+        (mask[t, b, f] * scale, or 1 with mask None); arg (B, D) int32 the first t reaching it, gain (B, D) the
+        factor there (pool_kernel.c). out (T, B, D) may have any time and batch strides, features contiguous;
+        mask (T, B, D) uint8 contiguous; lengths (B,) int64 contiguous. A row without steps pools to 0."""
+        T, B, D = out.shape
+        self._fn("max_pool_forward", out)(_ptr(out), out.stride(0), out.stride(1), _ptr(mask), scale, _ptr(lengths),
+                                          _ptr(pooled), _ptr(arg), _ptr(gain), T, B, D,
+                                          min(B, self._threads_for(out.numel())))
+
+    def max_pool_backward(self, d_pooled: torch.Tensor, arg: torch.Tensor, gain: torch.Tensor,
+                          d_out: torch.Tensor) -> None:
+        """d_out (T, B, D) (any time and batch strides, features contiguous; zero on entry) <- d_pooled (B, D) *
+        gain at each row's and feature's arg: the gradient of `max_pool_forward`."""
+        T, B, D = d_out.shape
+        self._fn("max_pool_backward", d_out)(_ptr(d_pooled), _ptr(arg), _ptr(gain), _ptr(d_out), d_out.stride(0),
+                                             d_out.stride(1), B, D)
 
     def dropout_mask(self, mask: torch.Tensor, seed: int, keep: float) -> None:
         """mask (uint8, any shape, < 2**32 elements) <- 1 with probability `keep`, else 0, from a 64-bit seed.

@@ -18,7 +18,7 @@ import shutil
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SOURCES = tuple(HERE / name for name in ("kernel.c", "cells_kernel.c"))  # linked into one library
+SOURCES = tuple(HERE / name for name in ("kernel.c", "cells_kernel.c", "pool_kernel.c"))  # linked into one library
 HEADERS = (HERE / "kernel_common.h",)  # included by both sources (found next to them)
 # -fno-wrapv: setuptools puts Python's own CFLAGS first, which include -fwrapv (signed overflow wraps), and
 # with it the installed library took 1.29x the CPU time per book-network training step of the same build

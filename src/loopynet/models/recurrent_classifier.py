@@ -15,7 +15,8 @@ Heads (on the (B, T, D) outputs after dropout):
   count, as in the book);
 - "last": the output at the last real token (bidirectional: forward at length-1 concatenated with
   backward at position 0, i.e. each direction's final state, Keras' default merge "concat");
-- "mean" / "max": over the real positions only;
+- "mean" / "max": over the real positions only (with the compiled kernels, dropout and the max head run as one
+  C pass, `models/max_pool.py`: the same distribution and maximum, other mask draws);
 - "concat": "last", "max" and "mean" side by side (B, 3D) (concat pooling, Howard & Ruder 2018, "Universal
   Language Model Fine-tuning for Text Classification", sec. 3.3).
 For last/mean/max/concat a review's prediction is identical whether it is padded to 400 or to its own length.
@@ -56,7 +57,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from loopynet.config import ModelConfig, check_model
-from loopynet.models import cells
+from loopynet.models import cells, max_pool
 from loopynet.models.base import Network
 from loopynet.models.simple_rnn import SimpleRNN, glorot_uniform_
 
@@ -215,7 +216,11 @@ class RecurrentClassifier(Network):
         (B, T, D) outputs."""
         if self.config.stateful:
             return self.classify(self._stateful(ids, x, lengths, pooled=True))
-        return self.head(self.dropout(self._encode(ids, x, lengths)), lengths)
+        out = self._encode(ids, x, lengths)
+        kernels = max_pool.fused_kernels(out) if self.config.head == "max" else None
+        if kernels is not None and self.dropout.p < 1:
+            return self.classify(max_pool.dropout_max_pool(out, lengths, self.dropout.p * self.training, kernels))
+        return self.head(self.dropout(out), lengths)
 
     def encode(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """ids (B, T) -> (outputs (B, T, D) of the top layer before dropout, lengths (B,))."""
