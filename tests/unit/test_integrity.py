@@ -185,7 +185,7 @@ def test_weight_average_warms_up():
     net = torch.nn.Linear(1, 1, bias=False, dtype=torch.float64)
     with torch.no_grad():
         net.weight.fill_(1.0)  # the "random initial weights"
-    averaged = AveragedModel(net, avg_fn=warmed_up_ema(0.999))
+    averaged = AveragedModel(net, multi_avg_fn=warmed_up_ema(0.999))
     averaged.update_parameters(net)
     with torch.no_grad():
         net.weight.fill_(0.0)  # what training reached

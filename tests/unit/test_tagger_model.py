@@ -131,7 +131,7 @@ def test_the_frozen_word_table_is_a_buffer_the_weight_average_leaves_alone():
     table = model.embedding.weight.clone()
     assert all(p is not model.embedding.weight for p in model.parameters())
     assert "embedding.weight" in model.state_dict() and "embedding.weight" in dict(model.named_buffers())
-    averaged = AveragedModel(model, avg_fn=warmed_up_ema(0.999))
+    averaged = AveragedModel(model, multi_avg_fn=warmed_up_ema(0.999))
     with torch.no_grad():
         model.delta.weight.add_(1.0)
     averaged.update_parameters(model)

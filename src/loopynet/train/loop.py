@@ -174,11 +174,15 @@ def ema_decay_at(decay: float, updates: int) -> float:
 
 
 def warmed_up_ema(decay: float) -> Callable:
-    """`avg_fn` for `torch.optim.swa_utils.AveragedModel`: the exponential moving average with the
-    warm-up of `ema_decay_at`."""
-    def average(averaged: torch.Tensor, current: torch.Tensor, updates: torch.Tensor) -> torch.Tensor:
-        d = ema_decay_at(decay, int(updates))
-        return averaged * d + current * (1.0 - d)
+    """`multi_avg_fn` for `torch.optim.swa_utils.AveragedModel`: the exponential moving average with the
+    warm-up of `ema_decay_at`, updated in place as torch's own `get_ema_multi_avg_fn` does (lerp: one pass,
+    no temporaries; `averaged * d + current * (1 - d)` allocated two (V, E) tensors and took 57 ms per step of
+    the imdb-rnn recipe on 2 threads against 4.7 ms for the lerp, its 55,000 x 300 fine-tuned table included)."""
+    @torch.no_grad()
+    def average(averaged: list[torch.Tensor], current: list[torch.Tensor], updates: torch.Tensor) -> None:
+        weight = 1.0 - ema_decay_at(decay, int(updates))
+        for a, c in zip(averaged, current):
+            a.lerp_(c, weight)
     return average
 
 
@@ -192,7 +196,7 @@ class _State:
         self.best: dict | None = None  # {"value" of config.monitor, "epoch", "weights"}
         self.guard = DivergenceGuard()
         torch.manual_seed(config.seed)
-        self.averaged = AveragedModel(model, avg_fn=warmed_up_ema(config.ema_decay)) if config.ema_decay else None
+        self.averaged = AveragedModel(model, multi_avg_fn=warmed_up_ema(config.ema_decay)) if config.ema_decay else None
         self.one_thread_step = steps_on_one_thread(optimizer)
 
     def to_dict(self) -> dict:
