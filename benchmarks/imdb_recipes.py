@@ -18,6 +18,7 @@ name and seed, replaced when rerun).
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import re
@@ -127,11 +128,14 @@ def first_member(name: str, seed: int, new_name: str) -> dict:
 
 
 def save(record: dict) -> None:
-    records = json.loads(RESULTS.read_text()) if RESULTS.exists() else []
-    records = [r for r in records if (r["name"], r["seed"]) != (record["name"], record["seed"])] + [record]
-    tmp = RESULTS.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(records, indent=1) + "\n")
-    os.replace(tmp, RESULTS)
+    """Add or replace the record, under a lock (runs of two seeds or recipes may finish at once)."""
+    with open(RESULTS.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        records = json.loads(RESULTS.read_text()) if RESULTS.exists() else []
+        records = [r for r in records if (r["name"], r["seed"]) != (record["name"], record["seed"])] + [record]
+        tmp = RESULTS.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(records, indent=1) + "\n")
+        os.replace(tmp, RESULTS)
 
 
 def table() -> None:
