@@ -10,10 +10,12 @@ Each arm keeps its own defaults otherwise (the CLI's OpenMP wait policy follows 
 The arms alternate within every round (their order flips each round), so both see the same machine load.
 `--limit` and `--epochs` make a slice of the recipe (the full recipe: --limit 0, the preset's epochs); on a
 shared machine the user CPU ratio is the robust one, the wall ratio is the one users see when it is idle.
-Prints a table and writes JSON (benchmarks/results/bench_recipe_time.json).
+Prints a table and writes JSON (benchmarks/results/bench_recipe_time.json). `--preset tagger` times the tagger
+recipe instead (`loopynet tag train` at its defaults on CoNLL-2003 with GloVe 50-d, validation entity F1).
 
     python benchmarks/bench_recipe_time.py --limit 3000 --epochs 1          # a slice, one round
     python benchmarks/bench_recipe_time.py --limit 0 --rounds 1             # the whole recipe
+    python benchmarks/bench_recipe_time.py --preset tagger --limit 0 --epochs 3 --threads 2   # tagger epochs
 """
 
 from __future__ import annotations
@@ -42,16 +44,34 @@ def arm_env(arm: str, threads: int, base: dict | None = None) -> dict:
     return {**env, **ARMS[arm], "OMP_NUM_THREADS": str(threads)}
 
 
+TAGGER = "tagger"  # --preset tagger: `loopynet tag train` at its defaults (the tagger recipe) on CoNLL-2003
+
+
 def train_command(args, out: Path) -> list[str]:
-    """`loopynet train` for one run of the recipe (both arms run exactly this)."""
-    command = [*LOOPYNET, "train", "--data", str(DATA / "aclImdb_v1_labeled.tar.gz"), "--vectors",
-               str(DATA / "en_vectors_300d.bin.gz"), "--preset", args.preset, "--seed", str(args.seed), "--threads",
-               str(args.threads), "--quiet", "--out", str(out)]
+    """`loopynet train` (or, for --preset tagger, `loopynet tag train`) for one run of the recipe (both arms run
+    exactly this)."""
+    common = ["--seed", str(args.seed), "--threads", str(args.threads), "--quiet", "--out", str(out)]
+    if args.preset == TAGGER:
+        command = [*LOOPYNET, "tag", "train", "--data", str(DATA / "conll2003"), "--vectors",
+                   str(DATA / "glove_6B_50d_conll.bin.gz"), *common]
+    else:
+        command = [*LOOPYNET, "train", "--data", str(DATA / "aclImdb_v1_labeled.tar.gz"), "--vectors",
+                   str(DATA / "en_vectors_300d.bin.gz"), "--preset", args.preset, *common]
     if args.limit:
         command += ["--limit", str(args.limit)]
     if args.epochs:
         command += ["--epochs", str(args.epochs)]
     return command
+
+
+def validation(history: list[dict]) -> dict:
+    """The run's validation result: the classifier's (`imdb_recipes.validation_of`), or the tagger's entity F1 of
+    the kept epoch (the last one when none is marked) and every epoch's."""
+    if not any("val_f1" in r for r in history):
+        return validation_of(history)
+    epochs = [r for r in history if "val_f1" in r]
+    kept = next((r for r in epochs if r.get("kept")), epochs[-1])
+    return {"val_f1": kept["val_f1"], "epochs_val_f1": [[r["epoch"], r["val_f1"]] for r in epochs]}
 
 
 def run_arm(arm: str, args, folder: Path) -> dict:
@@ -63,7 +83,7 @@ def run_arm(arm: str, args, folder: Path) -> dict:
                        stderr=log, env=arm_env(arm, args.threads))
     history = json.loads((out / "history.json").read_text())
     record = {"arm": arm, **parse_time(report.read_text(), load), **epoch_seconds(history)}
-    return record | validation_of(history)
+    return record | validation(history)
 
 
 def epoch_seconds(history: list[dict]) -> dict:
@@ -83,15 +103,17 @@ def summary(runs: list[dict]) -> dict:
                      "user_cpu_s": statistics.median(r["user_cpu_s"] for r in rows),
                      "epochs_s": statistics.median(r["epochs_s"] for r in rows),
                      "peak_rss_gb": max(r["peak_rss_gb"] for r in rows),
-                     "val_accuracy": [r.get("val_accuracy") for r in rows]}
+                     "val_accuracy": [r.get("val_accuracy") for r in rows], "val_f1": [r.get("val_f1") for r in rows]}
     return {"arms": arms, **{f"{key}_ratio": arms["torch.nn"][f"{key}_s"] / arms["fused"][f"{key}_s"]
                              for key in ("wall", "user_cpu", "epochs")}}
 
 
 def table(result: dict) -> str:
-    lines = [f"{'arm':<10}{'wall s':>9}{'user CPU s':>12}{'epochs s':>10}{'peak RSS GB':>13}  val accuracy"]
+    f1 = any(a is not None for row in result["arms"].values() for a in row.get("val_f1", []))
+    lines = [f"{'arm':<10}{'wall s':>9}{'user CPU s':>12}{'epochs s':>10}{'peak RSS GB':>13}  "
+             + ("val entity F1" if f1 else "val accuracy")]
     for arm, row in result["arms"].items():
-        accuracies = ", ".join("-" if a is None else f"{a:.4f}" for a in row["val_accuracy"])
+        accuracies = ", ".join("-" if a is None else f"{a:.4f}" for a in row["val_f1" if f1 else "val_accuracy"])
         lines.append(f"{arm:<10}{row['wall_s']:>9.1f}{row['user_cpu_s']:>12.1f}{row['epochs_s']:>10.1f}"
                      f"{row['peak_rss_gb']:>13.2f}  {accuracies}")
     lines.append(f"torch.nn / fused: wall {result['wall_ratio']:.2f}x, user CPU {result['user_cpu_ratio']:.2f}x, "
@@ -101,8 +123,8 @@ def table(result: dict) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--preset", default="imdb-rnn")
-    parser.add_argument("--limit", type=int, default=3000, help="documents (0: all)")
+    parser.add_argument("--preset", default="imdb-rnn", help=f"a classifier preset, or {TAGGER!r}: tag train's defaults")
+    parser.add_argument("--limit", type=int, default=3000, help="documents or sentences (0: all)")
     parser.add_argument("--epochs", type=int, default=1, help="0: the preset's")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)

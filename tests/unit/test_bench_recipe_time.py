@@ -49,3 +49,17 @@ def test_epoch_seconds_sum_the_history(bench):
     history = [{"epoch": 1, "seconds": 12.5, "val_seconds": 1.5}, {"epoch": 2, "seconds": 10.0, "val_seconds": 1.0},
                {"member": "ensemble", "val_accuracy": 0.9}]
     assert bench.epoch_seconds(history) == {"epochs_s": 22.5, "validation_s": 2.5}
+
+
+def test_tagger_preset_times_tag_train_and_reads_its_entity_f1(bench, tmp_path):
+    args = bench.argparse.Namespace(preset="tagger", seed=1, threads=2, limit=0, epochs=3)
+    command = bench.train_command(args, tmp_path / "out")
+    assert command[command.index("train") - 1] == "tag" and "--preset" not in command
+    assert command[command.index("--data") + 1].endswith("conll2003") and command[command.index("--epochs") + 1] == "3"
+    history = [{"epoch": 1, "val_f1": 0.80, "kept": False}, {"epoch": 2, "val_f1": 0.85, "kept": True},
+               {"epoch": 3, "val_f1": 0.84, "kept": False}]
+    assert bench.validation(history) == {"val_f1": 0.85, "epochs_val_f1": [[1, 0.80], [2, 0.85], [3, 0.84]]}
+    assert bench.validation(history[:1] + [{"epoch": 2, "val_f1": 0.9}])["val_f1"] == 0.9  # none kept: the last
+    runs = [{"arm": arm, "wall_s": 1.0, "user_cpu_s": 1.0, "epochs_s": 1.0, "peak_rss_gb": 1.0, "val_f1": 0.9}
+            for arm in ("fused", "torch.nn")]
+    assert "val entity F1" in bench.table(bench.summary(runs)) and "0.9000" in bench.table(bench.summary(runs))
