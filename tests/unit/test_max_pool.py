@@ -7,7 +7,7 @@ import torch
 
 from loopynet.config import ModelConfig
 from loopynet.models import fast_kernel, max_pool
-from loopynet.models.classifier import dropout_mask
+from loopynet.models.dropout import dropout_mask
 from loopynet.models.recurrent_classifier import RecurrentClassifier, pool
 
 KERNELS = fast_kernel.kernels()

@@ -20,6 +20,7 @@ from torch import nn
 from loopynet.config import ModelConfig
 from loopynet.models import fast_kernel
 from loopynet.models.base import Network
+from loopynet.models.dropout import dropout_mask
 from loopynet.models.simple_rnn import (SimpleRNN, _compiled_projection, _distinct, glorot_uniform_,
                                        projection_gradients)
 
@@ -159,22 +160,6 @@ def _check_dense(T: int, H: int, kernel: torch.Tensor) -> None:
     if kernel.shape != (T * H, 1):
         raise ValueError(f"dense kernel is {tuple(kernel.shape)} but the input has T={T} steps of H={H} units: "
                          f"expected ({T * H}, 1); pad or truncate ids to the model's maxlen")
-
-
-def dropout_mask(shape: torch.Size, p: float, kernels: fast_kernel.Kernels | None = None,
-                 device: torch.device | str = "cpu") -> torch.Tensor:
-    """A uint8 keep-mask of `shape` on `device`: 1 with probability 1 - p, independently per element.
-
-    With the compiled kernels, a counter-based hash seeded by one 63-bit draw from torch's default
-    generator (models/kernel.c `dropout_mask`); otherwise `torch.rand(shape) >= p`.
-    """
-    if p >= 1.0:
-        return torch.zeros(shape, dtype=torch.uint8, device=device)
-    if kernels is None:
-        return (torch.rand(shape, device=device) >= p).to(torch.uint8)
-    mask = fast_kernel.buffers.empty(shape, torch.uint8)
-    kernels.dropout_mask(mask, int(torch.randint(0, 2**63 - 1, ())), 1.0 - p)
-    return mask
 
 
 class DropoutDense(torch.autograd.Function):

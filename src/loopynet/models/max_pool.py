@@ -4,7 +4,7 @@
 Written with torch ops the head draws a (B, T, D) Bernoulli tensor (torch's CPU `bernoulli_`, ~5 ns an element),
 multiplies it in, fills the padding with -inf, reduces, and in the backward pass builds dense (B, T, D)
 gradients for each of those steps: on imdb-rnn's shape (batch 64, up to 400 steps, 128 features) about a fifth
-of a fused training step. Here the keep-mask is the counter-based one of `classifier.dropout_mask` (the
+of a fused training step. Here the keep-mask is the counter-based one of `dropout.dropout_mask` (the
 compiled kernels' generator, seeded from torch's default generator, so `torch.manual_seed` reproduces it), one
 pass reads the layer's outputs in place (time-major or batch-first) and keeps each feature's maximum, the step
 it came from and the dropout factor there; the backward pass writes B x D values into a zeroed gradient.
@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 
 from loopynet.models import fast_kernel
-from loopynet.models.classifier import dropout_mask
+from loopynet.models.dropout import dropout_mask
 
 
 def fused_kernels(out: torch.Tensor) -> fast_kernel.Kernels | None:
