@@ -55,7 +55,10 @@ def test_tagger_preset_times_tag_train_and_reads_its_entity_f1(bench, tmp_path):
     args = bench.argparse.Namespace(preset="tagger", seed=1, threads=2, limit=0, epochs=3)
     command = bench.train_command(args, tmp_path / "out")
     assert command[command.index("train") - 1] == "tag" and "--preset" not in command
-    assert command[command.index("--data") + 1].endswith("conll2003") and command[command.index("--epochs") + 1] == "3"
+    classifier = bench.train_command(bench.argparse.Namespace(preset="imdb-rnn", seed=1, threads=2, limit=0, epochs=3),
+                                     tmp_path / "out")
+    data = command[command.index("--data") + 1]
+    assert data != classifier[classifier.index("--data") + 1] and command[command.index("--epochs") + 1] == "3"
     history = [{"epoch": 1, "val_f1": 0.80, "kept": False}, {"epoch": 2, "val_f1": 0.85, "kept": True},
                {"epoch": 3, "val_f1": 0.84, "kept": False}]
     assert bench.validation(history) == {"val_f1": 0.85, "epochs_val_f1": [[1, 0.80], [2, 0.85], [3, 0.84]]}
