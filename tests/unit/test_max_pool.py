@@ -118,3 +118,11 @@ def test_torch_kernel_setting_keeps_the_torch_head(monkeypatch):
     monkeypatch.setattr(max_pool.DropoutMaxPool, "apply", lambda *a: calls.append(1))
     network(0.3).train()(torch.tensor([[3, 4, 5]]))
     assert calls == []
+
+
+def test_a_second_derivative_is_refused_not_silently_zero():
+    out = torch.randn(2, 4, 3, requires_grad=True)
+    pooled = max_pool.dropout_max_pool(out, torch.tensor([4, 2]), 0.0, KERNELS)
+    (grad,) = torch.autograd.grad(pooled.pow(2).sum(), out, create_graph=True)
+    with pytest.raises(RuntimeError, match="once_differentiable"):
+        grad.sum().backward()

@@ -30,6 +30,7 @@ biases, the kernels loaded; `LOOPYNET_KERNEL=torch` turns it off); callers keep 
 from __future__ import annotations
 
 import torch
+from torch.autograd.function import once_differentiable
 import torch.nn.functional as F
 from torch import nn
 
@@ -157,6 +158,7 @@ class LayerRecurrence(torch.autograd.Function):
         return h, c_n
 
     @staticmethod
+    @once_differentiable  # C kernels: a second derivative would silently be zero, so it is an error
     def backward(ctx, dh, dc_n):
         where, lengths, c0, *saved = ctx.saved_tensors
         per = 4 if ctx.cell == "lstm" else 3

@@ -18,6 +18,7 @@ same maximum over the real positions as `recurrent_classifier.pool(..., "max")`;
 from __future__ import annotations
 
 import torch
+from torch.autograd.function import once_differentiable
 
 from loopynet.models import fast_kernel
 from loopynet.models.dropout import dropout_mask
@@ -67,6 +68,7 @@ class DropoutMaxPool(torch.autograd.Function):
         return pooled
 
     @staticmethod
+    @once_differentiable  # C kernels: a second derivative would silently be zero, so it is an error
     def backward(ctx, d_pooled):
         arg, gain = ctx.saved_tensors
         shape, stride, dtype = ctx.geometry
