@@ -21,6 +21,11 @@ rotating); samples/s is the median over repeats; the ratio is loopynet / the fas
 median (min-max) of the per-repeat ratios. Threads: torch's default (nothing forced).
 Table on stdout, JSON in results/bench_cells.json.
 
+Peer cross-check (imdb-rnn shape, wall clock): the independent plain script ../shared/peers/anchor_lstm_train.py
+runs right after in its own process (environment as it is), and its network (dropout after the max) is timed
+here on its kind of batches (64 x 400, unbucketed) as `torch-padded (anchor's network)`: the two numbers should
+agree; loopynet's own network (dropout before the max, more work) on the same batches is set against the script.
+
     .venv/bin/python benchmarks/bench_cells.py             # ~3 min on 2 idle cores
     .venv/bin/python benchmarks/bench_cells.py --threads 1 --clock thread   # CPU seconds: for a busy machine
 """
@@ -32,13 +37,15 @@ import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from bench_train import synthetic_data
+from bench_train import SHARED_DATA, synthetic_data
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
@@ -71,11 +78,12 @@ def imdb_batches(n: int, seed: int = 0) -> tuple[list, torch.Tensor]:
 
 class ObviousClassifier(nn.Module):
     """imdb-rnn's network written with torch.nn: Embedding(sparse) -> [packed] bidirectional LSTM/GRU ->
-    dropout -> max over real positions -> Linear."""
+    dropout -> max over real positions -> Linear; with `dropout_after_pool` the dropout comes after the max, on
+    (B, 2H) (the network of ../shared/peers/anchor_lstm_train.py, a cheaper one than loopynet's)."""
 
-    def __init__(self, cell: str, table: torch.Tensor, packed: bool):
+    def __init__(self, cell: str, table: torch.Tensor, packed: bool, dropout_after_pool: bool = False):
         super().__init__()
-        self.packed = packed
+        self.packed, self.dropout_after_pool = packed, dropout_after_pool
         self.embedding = nn.Embedding.from_pretrained(table.clone(), freeze=False, sparse=True, padding_idx=0)
         self.rnn = (nn.LSTM if cell == "lstm" else nn.GRU)(table.shape[1], IMDB["units"], batch_first=True,
                                                           bidirectional=True)
@@ -91,6 +99,8 @@ class ObviousClassifier(nn.Module):
         else:
             out, _ = self.rnn(x)
         mask = (torch.arange(ids.shape[1]) < lengths.unsqueeze(1)).unsqueeze(2)
+        if self.dropout_after_pool:
+            return self.dense(self.dropout(out.masked_fill(~mask, float("-inf")).amax(1))).squeeze(1)
         return self.dense(self.dropout(out).masked_fill(~mask, float("-inf")).amax(1)).squeeze(1)
 
 
@@ -128,6 +138,40 @@ def _binary_step(model: nn.Module, optimizer):
         return loss.item()
 
     return step
+
+
+def anchor_check(repeats: int, peers: Path) -> dict:
+    """The imdb-rnn shape cross-checked with the independent plain script ../shared/peers/anchor_lstm_train.py,
+    run right after in its own process with the environment as it is (nothing forced but our thread count):
+    its network (dropout after the max) and batches (64 x 400, unbucketed) timed here too, as `torch-padded
+    (anchor's network)`, whose samples/s should agree with the script's; and loopynet's own network on the same
+    unbucketed batches, against the script's number."""
+    script = peers / "anchor_lstm_train.py"
+    if not script.exists():
+        return {"skipped": f"{script} not found (--peers)"}
+    threads = torch.get_num_threads()
+    command = [sys.executable, str(script), "--threads", str(threads), "--repeats", str(repeats)]
+    run = subprocess.run(command, capture_output=True, text=True, env=dict(os.environ), timeout=1800, check=False)
+    record = next((json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")), None)
+    if record is None:
+        return {"command": " ".join(command[1:]), "error": (run.stderr or run.stdout)[-2000:]}
+    ids, labels, table = synthetic_data(4, IMDB["batch_size"], IMDB["maxlen"], 300, 55_000, 1.12, 1)
+    batches = [(torch.from_numpy(i), torch.from_numpy(y)) for i, y in zip(ids, labels)] * 2  # 8 steps a repeat
+    steps = imdb_contenders("lstm", torch.from_numpy(table), [])
+    torch.manual_seed(0)
+    anchor_net = ObviousClassifier("lstm", torch.from_numpy(table), packed=False, dropout_after_pool=True)
+    steps["torch-padded (anchor's network)"] = _binary_step(anchor_net, _obvious_optimizer(anchor_net))
+    row = compare("imdb-rnn, 64 x 400 unbucketed", steps, batches, sum(len(b[1]) for b in batches), repeats)
+    theirs = record["samples_per_s"]
+    ours = row["samples_per_second"]
+    shown = [os.path.relpath(script, Path(__file__).resolve().parents[1]), *command[2:]]  # no machine paths
+    check = {"command": " ".join(shown), "script_samples_per_s": theirs, "row": row,
+             "ours_over_script": ours["torch-padded (anchor's network)"] / theirs,
+             "loopynet_over_script": ours["loopynet"] / theirs}
+    print(f"  peer cross-check: {script.name} {theirs:.1f}/s; ours (anchor's network) / script "
+          f"{check['ours_over_script']:.2f}; loopynet (its own network) / script {check['loopynet_over_script']:.2f}",
+          flush=True)
+    return check
 
 
 # --- tagger shape -----------------------------------------------------------------------------------------
@@ -218,7 +262,7 @@ def compare(shape: str, steps: dict, batches: list, samples: int, repeats: int) 
     row = {"shape": shape, "samples_per_second": rate, "best_baseline": best,
            "ratio_median": statistics.median(ratios), "ratio_min": min(ratios), "ratio_max": max(ratios),
            "seconds": times, "samples_per_repeat": samples}
-    print(f"{shape:<14}" + "  ".join(f"{n} {rate[n]:7.1f}/s" for n in names)
+    print(f"{shape:<14} " + "  ".join(f"{n} {rate[n]:7.1f}/s" for n in names)
           + f"  | loopynet / {best}: {row['ratio_median']:.2f} [{row['ratio_min']:.2f}, {row['ratio_max']:.2f}]",
           flush=True)
     return row
@@ -233,6 +277,8 @@ def main() -> None:
     parser.add_argument("--baselines", nargs="+", default=["torch-packed", "torch-padded"],
                         help="imdb-rnn baselines to run (torch-packed is ~8x slower than torch-padded)")
     parser.add_argument("--threads", type=int, help="torch threads (and the kernels'); default: torch's own")
+    parser.add_argument("--peers", type=Path, default=SHARED_DATA.parent / "peers",
+                        help="folder of the independent plain scripts (anchor_lstm_train.py)")
     parser.add_argument("--clock", choices=["wall", "thread"], default="wall",
                         help="thread: CPU seconds of the main thread, robust on a loaded machine (needs --threads 1)")
     args = parser.parse_args()
@@ -255,6 +301,8 @@ def main() -> None:
         rows.append(compare(shape, steps, batches, samples, args.repeats))
     result = {"threads": torch.get_num_threads(), "clock": args.clock, "torch": torch.__version__, "machine": platform.processor(),
               "load_average_at_end": os.getloadavg(), "rows": rows}
+    if "imdb-rnn" in args.shapes and args.clock == "wall":  # the script measures wall time
+        result["peer_check"] = anchor_check(args.repeats, args.peers)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {RESULTS}")
