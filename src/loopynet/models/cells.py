@@ -30,9 +30,9 @@ biases, the kernels loaded; `LOOPYNET_KERNEL=torch` turns it off); callers keep 
 from __future__ import annotations
 
 import torch
-from torch.autograd.function import once_differentiable
 import torch.nn.functional as F
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 from loopynet.models import fast_kernel
 from loopynet.models.simple_rnn import _distinct

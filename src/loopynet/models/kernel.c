@@ -193,6 +193,17 @@ static int recurrence(rnn_job *j, const real *W, int transpose, int threads) {
     return Wp && y ? 0 : -1;
 }
 
+/* out (rows, cols) = the sum over `blocks` partial sums, block q at parts + q * stride with rows of ld values,
+ * added in block order (zeros when there are none, B = 0). */
+static void sum_blocks(const real *parts, size_t stride, int blocks, int rows, int cols, int ld, real *out) {
+    for (int k = 0; k < rows; k++)
+        for (int c = 0; c < cols; c++) {
+            real s = blocks ? parts[(size_t)k * ld + c] : 0;
+            for (int q = 1; q < blocks; q++) s += parts[q * stride + (size_t)k * ld + c];
+            out[(size_t)k * cols + c] = s;
+        }
+}
+
 /* h (T, B, H) = the recurrence over a from h0 (B, H), on up to `threads` threads: a is (T, B, H), or with
  * where (T*B,) (the token projection's rows) row i of a is a[where[i]] (a (U, H)). z (B,), unless NULL: the book
  * head's logits from h as head_forward computes them from mask (T, B, H) or NULL, w (T, H), scale and bias, summed
@@ -225,18 +236,9 @@ int LN(rnn_backward)(const real *dh, const real *dz, const uint8_t *mask, const 
     j.dWp = dW ? alloc_lines(blocks * j.dWs * sizeof(real), 1) : NULL;
     j.dwp = dw ? alloc_lines(blocks * j.dws * sizeof(real), 1) : NULL;
     memset(dh0, 0, (size_t)B * H * sizeof(real));
-    int status = (dW && !j.dWp) || (dw && !j.dwp) ? -1 : recurrence(&j, W, 1, threads);
-    for (int k = 0; status == 0 && dW && k < H; k++)
-        for (int c = 0; c < H; c++) {
-            real s = blocks ? j.dWp[(size_t)k * Hp + c] : 0; /* no batch rows (B = 0): zeros */
-            for (int q = 1; q < blocks; q++) s += j.dWp[q * j.dWs + (size_t)k * Hp + c];
-            dW[(size_t)k * H + c] = s;
-        }
-    for (size_t i = 0; status == 0 && dw && i < (size_t)T * H; i++) {
-        real s = blocks ? j.dwp[i] : 0;
-        for (int q = 1; q < blocks; q++) s += j.dwp[q * j.dws + i];
-        dw[i] = s;
-    }
+    const int status = (dW && !j.dWp) || (dw && !j.dwp) ? -1 : recurrence(&j, W, 1, threads);
+    if (status == 0 && dW) sum_blocks(j.dWp, j.dWs, blocks, H, H, Hp, dW);
+    if (status == 0 && dw) sum_blocks(j.dwp, j.dws, blocks, T, H, H, dw);
     free(j.dWp);
     free(j.dwp);
     return status;

@@ -218,7 +218,7 @@ class RecurrentClassifier(Network):
             return self.classify(self._stateful(ids, x, lengths, pooled=True))
         out = self._encode(ids, x, lengths)
         kernels = max_pool.fused_kernels(out) if self.config.head == "max" else None
-        if kernels is not None and self.dropout.p < 1:
+        if kernels is not None:  # check_model keeps dropout in [0, 1)
             return self.classify(max_pool.dropout_max_pool(out, lengths, self.dropout.p * self.training, kernels))
         return self.head(self.dropout(out), lengths)
 
