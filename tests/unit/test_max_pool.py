@@ -11,7 +11,13 @@ from loopynet.models.dropout import dropout_mask
 from loopynet.models.recurrent_classifier import RecurrentClassifier, pool
 
 KERNELS = fast_kernel.kernels()
-pytestmark = pytest.mark.skipif(KERNELS is None, reason="the C kernels did not build on this machine")
+
+
+@pytest.fixture(autouse=True)
+def kernels_loaded():
+    """The compiled kernels must load here (setup builds them): a failure, never a skip."""
+    if KERNELS is None:
+        pytest.fail("the compiled kernels did not load (see the RuntimeWarning)")
 LENGTHS = torch.tensor([13, 5, 0, 1, 12, 7, 13])  # full, short, empty, one step
 
 
